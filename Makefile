@@ -1,0 +1,33 @@
+# pigeon developer entry points. Everything installs into a local virtualenv (.venv).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: run test lint typecheck unit tools bench clean
+
+run: $(VENV)/.installed  ## install pigeon and show its commands
+	$(BIN)/pigeon --help
+
+test: $(VENV)/.installed-test tools  ## install test deps and run the whole suite
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy --strict
+	$(BIN)/pytest
+
+tools:  ## system peers the interop tests talk to (apt-get when root, else a hint)
+	@scripts/install-tools
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

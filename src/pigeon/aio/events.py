@@ -1,0 +1,95 @@
+"""What the network shells report: one small frozen record per thing that happened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """A server is ready. ``reach`` lists endpoints other machines can use."""
+
+    protocol: str
+    local: str
+    port: int
+    reach: tuple[str, ...]
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramSent:
+    """One datagram left this machine."""
+
+    peer: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatagramReceived:
+    """One datagram arrived; ``time`` is the wall-clock receive time (epoch seconds)."""
+
+    time: float
+    peer: str
+    data: bytes
+    encoding: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConnected:
+    """A TCP client connected to a listening server."""
+
+    time: float
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReceived:
+    """Bytes read from a TCP client (one read; TCP keeps no message boundaries)."""
+
+    time: float
+    peer: str
+    data: bytes
+    encoding: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientDisconnected:
+    """A TCP client's connection ended (``reason`` is empty for an orderly close)."""
+
+    time: float
+    peer: str
+    bytes_in: int
+    bytes_out: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PingProbe:
+    """One TCP connect probe: ``outcome`` is ``connected``, ``refused`` or an error text."""
+
+    seq: int
+    peer: str
+    outcome: str
+    rtt_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A line of information for the user (stderr), not data."""
+
+    text: str
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+Event = (
+    Listening
+    | DatagramSent
+    | DatagramReceived
+    | ClientConnected
+    | StreamReceived
+    | ClientDisconnected
+    | PingProbe
+    | Notice
+)
+Emit = Callable[[Event], None]

@@ -1,0 +1,147 @@
+"""Creating sockets: name resolution, dual-stack listening, and the addresses to show.
+
+Every socket pigeon binds or connects is made here, so error translation and socket options
+(dual-stack, SO_REUSEADDR, SO_BROADCAST) live in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass
+
+from pigeon.aio.oserrors import bind_error, connect_error, resolve_error
+from pigeon.proto.address import format_endpoint
+
+WILDCARD = ""
+"""The ``--bind`` value meaning every interface, IPv6 and IPv4 alike."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One address ``getaddrinfo`` returned."""
+
+    family: socket.AddressFamily
+    sockaddr: tuple[str, int] | tuple[str, int, int, int]
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` for messages."""
+        return format_endpoint(str(self.sockaddr[0]), int(self.sockaddr[1]))
+
+
+async def resolve(host: str, port: int, kind: socket.SocketKind) -> list[Resolved]:
+    """Resolve ``host`` to addresses for a socket of ``kind``; IPv4 first when both exist.
+
+    Raises:
+        UnknownHost: the resolver knows no such name.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=kind)
+    except socket.gaierror as exc:
+        raise resolve_error(exc, host=host) from exc
+    seen: list[Resolved] = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        if family == socket.AF_INET6 and len(sockaddr) == 4:
+            addr: tuple[str, int] | tuple[str, int, int, int] = (
+                str(sockaddr[0]),
+                int(sockaddr[1]),
+                int(sockaddr[2]),
+                int(sockaddr[3]),
+            )
+        elif family == socket.AF_INET:
+            addr = (str(sockaddr[0]), int(sockaddr[1]))
+        else:
+            continue
+        item = Resolved(socket.AddressFamily(family), addr)
+        if item not in seen:
+            seen.append(item)
+    seen.sort(key=lambda r: r.family != socket.AF_INET)
+    return seen
+
+
+def has_ipv6() -> bool:
+    """True when this host can open IPv6 sockets."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+    except OSError:
+        return False
+    return True
+
+
+async def bound_socket(host: str, port: int, kind: socket.SocketKind) -> socket.socket:
+    """A non-blocking socket of ``kind`` bound to ``host``:``port`` (``""`` = every interface).
+
+    The wildcard binds ``::`` with IPV6_V6ONLY off, so IPv4 and IPv6 clients both reach one
+    socket; a host without IPv6 gets ``0.0.0.0``. TCP sockets are also put in listening state.
+
+    Raises:
+        AddressInUse, PortPermissionDenied, UnknownHost, NetworkError.
+    """
+    proto = "tcp" if kind == socket.SOCK_STREAM else "udp"
+    if host == WILDCARD:
+        family = socket.AF_INET6 if has_ipv6() else socket.AF_INET
+        sockaddr: tuple[str, int] = ("::" if family == socket.AF_INET6 else "0.0.0.0", port)  # noqa: S104
+    else:
+        found = (await resolve(host, port, kind))[0]
+        family, sockaddr = found.family, (str(found.sockaddr[0]), port)
+    sock = socket.socket(family, kind)
+    try:
+        if family == socket.AF_INET6 and host == WILDCARD:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise bind_error(exc, proto=proto, host=host, port=port) from exc
+    sock.setblocking(False)
+    return sock
+
+
+async def connected_udp_socket(target: Resolved) -> socket.socket:
+    """A UDP socket connected to ``target``, so ICMP errors (port unreachable) are reported.
+
+    Raises:
+        NetworkUnreachable, NetworkError.
+    """
+    sock = socket.socket(target.family, socket.SOCK_DGRAM)
+    try:
+        sock.connect(target.sockaddr)
+    except OSError as exc:
+        sock.close()
+        raise connect_error(exc, proto="udp", peer=target.endpoint) from exc
+    sock.setblocking(False)
+    return sock
+
+
+def broadcast_udp_socket(family: socket.AddressFamily) -> socket.socket:
+    """An unconnected UDP socket allowed to send to broadcast addresses."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.setblocking(False)
+    return sock
+
+
+def local_port(sock: socket.socket) -> int:
+    """The port a bound socket actually got (useful after binding port 0)."""
+    return int(sock.getsockname()[1])
+
+
+def peer_text(sockaddr: object) -> str:
+    """``ip:port`` of a peer address tuple as asyncio hands it over."""
+    if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
+        return format_endpoint(str(sockaddr[0]), int(sockaddr[1]))
+    return str(sockaddr)
+
+
+def close_quietly(sock: socket.socket) -> None:
+    """Close ``sock`` ignoring errors (used on paths that already report a failure)."""
+    with contextlib.suppress(OSError):
+        sock.close()

@@ -1,0 +1,82 @@
+"""The ``pigeon`` entry point: dispatch to a command, turn errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from pigeon import __version__
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0 ok              1 other error       2 usage error        3 port out of range
+  4 bad --hex input 5 unknown host      6 connection refused 7 network unreachable
+  8 port in use     9 permission denied 10 datagram too long 11 timed out
+  12 not delivered  13 protocol error   14 connection lost   130 interrupted"""
+
+
+def build_parser() -> object:
+    """The full argument parser (imports argparse and the command modules)."""
+    import argparse
+
+    from pigeon.cli import net, tcp, udp
+    from pigeon.cli.common import PigeonParser
+
+    parser = PigeonParser(
+        prog="pigeon",
+        description="Talk to the next machine on a LAN: datagrams, streams, and more.",
+        epilog="example:\n  pigeon udp send 192.168.1.103 8080 hello\n\n" + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", "-V", action="version", version=f"pigeon {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    udp.register(sub)
+    tcp.register(sub)
+    net.register(sub)
+    return parser
+
+
+def _silence_broken_stdout() -> None:
+    """After EPIPE on stdout (``pigeon ... | head``) keep the interpreter from complaining."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run pigeon with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list in (["--version"], ["-V"]):
+        # Fast path: `pigeon --version` is what start-up time is measured with.
+        print(f"pigeon {__version__}")
+        return 0
+
+    import argparse
+
+    from pigeon.errors import EXIT_INTERRUPTED, PigeonError
+
+    parser = build_parser()
+    assert isinstance(parser, argparse.ArgumentParser)
+    args = parser.parse_args(args_list)
+    debug = bool(getattr(args, "debug", False))
+    try:
+        result: int = args.handler(args)
+        return result
+    except PigeonError as exc:
+        if debug:
+            raise
+        sys.stdout.flush()
+        print(f"pigeon: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("pigeon: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_broken_stdout()
+        return 0

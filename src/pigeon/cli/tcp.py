@@ -1,0 +1,110 @@
+"""``pigeon tcp connect`` and ``pigeon tcp listen`` arguments."""
+
+from __future__ import annotations
+
+import argparse
+
+from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds
+
+DEFAULT_LISTEN_PORT = 7788
+SEND_REPLY_TIMEOUT = 10.0
+
+
+def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
+    """Add ``tcp connect`` and ``tcp listen``."""
+    tcp = subparsers.add_parser("tcp", help="open or accept TCP streams")
+    tcp_sub = tcp.add_subparsers(dest="tcp_command", required=True, metavar="{connect,listen}")
+
+    connect = command(
+        tcp_sub,
+        "connect",
+        help_text="connect, copy stdin to the peer and the peer to stdout (like nc)",
+        example="pigeon tcp connect 192.168.1.103 7788 --send hello\n"
+        "tar c docs | pigeon tcp connect [::1] 9000",
+        handler=run_connect,
+    )
+    connect.add_argument("host", metavar="HOST", help="name or address (IPv6 as ::1 or [::1])")
+    connect.add_argument("port", metavar="PORT", help="destination port, 0-65535")
+    connect.add_argument(
+        "--send",
+        metavar="TEXT",
+        help="send TEXT, half-close, print the reply until the peer closes",
+    )
+    connect.add_argument("--encoding", default="utf-8", help="charset of --send (default utf-8)")
+    connect.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help=f"stop after SECONDS of silence (default: none; {SEND_REPLY_TIMEOUT:g} with --send)",
+    )
+    connect.add_argument(
+        "--connect-timeout", type=seconds, default=10.0, metavar="SECONDS", help="default 10"
+    )
+
+    listen = command(
+        tcp_sub,
+        "listen",
+        help_text="accept many clients at once and show what each sends",
+        example='pigeon tcp listen --port 7788 --reply "thank you !"\npigeon tcp listen --echo',
+        handler=run_listen,
+    )
+    listen.add_argument(
+        "--port", "-p", default=str(DEFAULT_LISTEN_PORT), help=f"default {DEFAULT_LISTEN_PORT}"
+    )
+    listen.add_argument("--bind", default="", metavar="ADDR", help="one local address only")
+    answer = listen.add_mutually_exclusive_group()
+    answer.add_argument("--reply", metavar="TEXT", help="answer a client's first data, then close")
+    answer.add_argument("--echo", action="store_true", help="send everything back")
+    listen.add_argument("--once", action="store_true", help="exit after the first client leaves")
+    listen.add_argument("--encoding", default="auto", help="how to show data (default auto)")
+    listen.add_argument(
+        "--max-clients", type=positive_int, default=1000, metavar="N", help="default 1000"
+    )
+    listen.add_argument("--quiet", "-q", action="store_true", help="no connect/disconnect lines")
+    json_flag(listen)
+
+
+def run_connect(args: argparse.Namespace) -> int:
+    """Build the config for ``tcp connect`` and run it."""
+    from pigeon.aio.tcp import run_connect as connect
+    from pigeon.cli.common import run_async
+    from pigeon.config import TcpConnectConfig
+    from pigeon.proto.address import parse_host, parse_port
+    from pigeon.proto.text import check_encoding, encode_text
+    from pigeon.ui.report import Reporter
+
+    send = None
+    if args.send is not None:
+        send = encode_text(args.send, check_encoding(args.encoding, allow_auto=False))
+    idle = args.timeout
+    if idle is None and send is not None:
+        idle = SEND_REPLY_TIMEOUT
+    cfg = TcpConnectConfig(
+        host=parse_host(args.host),
+        port=parse_port(args.port),
+        send=send,
+        connect_timeout=args.connect_timeout,
+        idle_timeout=idle,
+    )
+    return run_async(connect(cfg, Reporter()))
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    """Build the config for ``tcp listen`` and run it."""
+    from pigeon.aio.tcp import run_listen as listen
+    from pigeon.cli.common import run_async
+    from pigeon.config import TcpListenConfig
+    from pigeon.proto.address import parse_host, parse_port
+    from pigeon.proto.text import check_encoding, encode_text
+    from pigeon.ui.report import Reporter
+
+    cfg = TcpListenConfig(
+        bind=parse_host(args.bind) if args.bind else "",
+        port=parse_port(args.port),
+        reply=None if args.reply is None else encode_text(args.reply, "utf-8"),
+        echo=args.echo,
+        once=args.once,
+        encoding=check_encoding(args.encoding, allow_auto=True),
+        max_clients=args.max_clients,
+    )
+    return run_async(listen(cfg, Reporter(json_output=args.json, quiet=args.quiet)))

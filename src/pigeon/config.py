@@ -1,0 +1,69 @@
+"""Frozen configurations: what the CLI (or a library caller) asks a command to do.
+
+The CLI parses and validates arguments into one of these and calls a single ``run``;
+nothing downstream looks at argv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UdpSendConfig:
+    """``pigeon udp send``: payloads are already encoded (or None: read stdin lines)."""
+
+    host: str
+    port: int
+    payloads: tuple[bytes, ...] | None
+    encoding: str = "utf-8"
+    hex_input: bool = False
+    wait: float | None = None
+    broadcast: bool = False
+    reply_encoding: str = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UdpRecvConfig:
+    """``pigeon udp recv``: the tutorial's bound receiver."""
+
+    bind: str = ""
+    port: int = 7788
+    count: int | None = None
+    echo: bool = False
+    encoding: str = "auto"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TcpConnectConfig:
+    """``pigeon tcp connect``: ``send`` set means send it, half-close, print the reply."""
+
+    host: str
+    port: int
+    send: bytes | None = None
+    connect_timeout: float = 10.0
+    idle_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TcpListenConfig:
+    """``pigeon tcp listen``: reply (then close), echo, or just show what clients send."""
+
+    bind: str = ""
+    port: int = 7788
+    reply: bytes | None = None
+    echo: bool = False
+    once: bool = False
+    encoding: str = "auto"
+    max_clients: int = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingConfig:
+    """``pigeon ping``: TCP connect round trips."""
+
+    host: str
+    port: int
+    count: int = 4
+    interval: float = 1.0
+    timeout: float = 2.0

@@ -1,0 +1,1 @@
+"""Filesystem: confined root, listings, digest cache, atomic .part writer."""

@@ -1,0 +1,1 @@
+"""Terminal presentation only: turning events into lines, JSON objects, tables and bars."""

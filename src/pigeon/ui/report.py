@@ -1,0 +1,176 @@
+"""Printing events: one human line each (data on stdout, notices on stderr) or one JSON object.
+
+Every piece of peer-supplied text passes through ``escape_controls`` before it is printed,
+so a peer can never send escape sequences to the user's terminal.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from pigeon.aio.events import (
+    ClientConnected,
+    ClientDisconnected,
+    DatagramReceived,
+    DatagramSent,
+    Event,
+    Listening,
+    Notice,
+    PingProbe,
+    StreamReceived,
+)
+from pigeon.proto.text import HEX, decode_payload, display_line
+
+
+def clock(ts: float) -> str:
+    """Local wall-clock time with milliseconds, as each received line starts."""
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+
+
+def iso(ts: float) -> str:
+    """ISO 8601 local time with offset, for JSON."""
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
+
+
+def _payload_fields(data: bytes, encoding: str) -> dict[str, object]:
+    decoded = decode_payload(data, encoding)
+    fields: dict[str, object] = {"bytes": len(data), "encoding": decoded.encoding}
+    if decoded.encoding == HEX:
+        fields["base64"] = base64.b64encode(data).decode("ascii")
+    else:
+        fields["text"] = decoded.text
+    return fields
+
+
+def to_json(event: Event) -> dict[str, object]:
+    """The JSON object for ``event`` (``type`` names it)."""
+    match event:
+        case Listening():
+            return {
+                "type": "listening",
+                "protocol": event.protocol,
+                "local": event.local,
+                "port": event.port,
+                "reach": list(event.reach),
+                "hint": event.hint,
+            }
+        case DatagramSent():
+            return {"type": "sent", "to": event.peer, "bytes": event.size}
+        case DatagramReceived():
+            return {
+                "type": "datagram",
+                "time": iso(event.time),
+                "from": event.peer,
+                **_payload_fields(event.data, event.encoding),
+            }
+        case StreamReceived():
+            return {
+                "type": "data",
+                "time": iso(event.time),
+                "from": event.peer,
+                **_payload_fields(event.data, event.encoding),
+            }
+        case ClientConnected():
+            return {"type": "connected", "time": iso(event.time), "peer": event.peer}
+        case ClientDisconnected():
+            return {
+                "type": "disconnected",
+                "time": iso(event.time),
+                "peer": event.peer,
+                "bytes_in": event.bytes_in,
+                "bytes_out": event.bytes_out,
+                "reason": event.reason,
+            }
+        case PingProbe():
+            return {
+                "type": "probe",
+                "seq": event.seq,
+                "peer": event.peer,
+                "outcome": event.outcome,
+                "rtt_ms": event.rtt_ms,
+            }
+        case Notice():
+            return {"type": "notice", "text": event.text, **event.extra}
+
+
+def to_line(event: Event) -> tuple[str, bool]:
+    """The human line for ``event`` and whether it is data (stdout) rather than a notice."""
+    match event:
+        case Listening():
+            where = ", ".join(event.reach)
+            return (
+                f"listening on {event.protocol} {event.local}; reach it at {where}\n"
+                f"  from another machine: {event.hint}",
+                False,
+            )
+        case DatagramSent():
+            return f"sent {event.size} bytes to {event.peer}", False
+        case DatagramReceived() | StreamReceived():
+            text, used = display_line(event.data, event.encoding)
+            tag = f" [{used}]" if used not in ("utf-8", HEX) else (" [hex]" if used == HEX else "")
+            return f"{clock(event.time)}  {event.peer}{tag}  {text}", True
+        case ClientConnected():
+            return f"{clock(event.time)}  {event.peer} connected", False
+        case ClientDisconnected():
+            how = f" ({event.reason})" if event.reason else ""
+            return (
+                f"{clock(event.time)}  {event.peer} disconnected{how}: "
+                f"{event.bytes_in} bytes in, {event.bytes_out} out",
+                False,
+            )
+        case PingProbe():
+            if event.outcome == "connected":
+                return (
+                    f"connected to {event.peer}: seq={event.seq} time={event.rtt_ms:.3f} ms",
+                    True,
+                )
+            if event.outcome == "refused":
+                return (
+                    f"refused by {event.peer}: seq={event.seq} time={event.rtt_ms:.3f} ms "
+                    "(host up, port closed)",
+                    True,
+                )
+            return f"no answer from {event.peer}: seq={event.seq} {event.outcome}", True
+        case Notice():
+            return event.text, False
+
+
+class Reporter:
+    """Writes events as lines or JSON; callable, so it can be handed to ``aio`` as ``emit``."""
+
+    def __init__(
+        self,
+        *,
+        json_output: bool = False,
+        quiet: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
+        self.json_output = json_output
+        self.quiet = quiet
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+
+    def __call__(self, event: Event) -> None:
+        if self.json_output:
+            self.data(json.dumps(to_json(event), ensure_ascii=False))
+            return
+        line, is_data = to_line(event)
+        if is_data:
+            self.data(line)
+        elif not self.quiet:
+            self.notice(line)
+
+    def data(self, line: str) -> None:
+        """One line of output data (stdout), flushed so pipes see it at once."""
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def notice(self, line: str) -> None:
+        """One line of information or progress (stderr)."""
+        self.err.write(line + "\n")
+        self.err.flush()
