@@ -57,10 +57,12 @@ class DatagramChannel:
 
     def __init__(
         self,
+        sock: socket.socket,
         transport: asyncio.DatagramTransport,
         protocol: _ChannelProtocol,
         peer: str,
     ) -> None:
+        self._sock = sock
         self._transport = transport
         self._protocol = protocol
         self.peer = peer
@@ -74,7 +76,7 @@ class DatagramChannel:
         transport, protocol = await loop.create_datagram_endpoint(
             lambda: _ChannelProtocol(limit), sock=sock
         )
-        return cls(transport, protocol, peer)
+        return cls(sock, transport, protocol, peer)
 
     @property
     def dropped(self) -> int:
@@ -86,6 +88,13 @@ class DatagramChannel:
         await self._protocol.can_write.wait()
         if self._transport.is_closing():
             raise PigeonError(f"udp {self.peer or peer_text(addr)}: socket closed")
+        if not data:
+            # asyncio's transport silently skips empty payloads; an empty datagram is legal.
+            try:
+                self._sock.send(data) if addr is None else self._sock.sendto(data, addr)
+            except OSError as exc:
+                raise connect_error(exc, proto="udp", peer=self.peer or peer_text(addr)) from exc
+            return
         self._transport.sendto(data, addr)
 
     async def recv(self) -> Datagram | None:

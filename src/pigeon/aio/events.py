@@ -27,12 +27,15 @@ class DatagramSent:
 
 @dataclass(frozen=True, slots=True)
 class DatagramReceived:
-    """One datagram arrived; ``time`` is the wall-clock receive time (epoch seconds)."""
+    """One datagram arrived; ``time`` is the wall-clock receive time (epoch seconds).
+
+    ``decode_as`` is how the user asked to read it (``auto`` or a charset), not a result.
+    """
 
     time: float
     peer: str
     data: bytes
-    encoding: str
+    decode_as: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class StreamReceived:
     time: float
     peer: str
     data: bytes
-    encoding: str
+    decode_as: str
 
 
 @dataclass(frozen=True, slots=True)

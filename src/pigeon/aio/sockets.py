@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass
 
 from pigeon.aio.oserrors import bind_error, connect_error, resolve_error
+from pigeon.errors import UnknownHost
 from pigeon.proto.address import format_endpoint
 
 WILDCARD = ""
@@ -42,6 +43,8 @@ async def resolve(host: str, port: int, kind: socket.SocketKind) -> list[Resolve
         infos = await loop.getaddrinfo(host, port, type=kind)
     except socket.gaierror as exc:
         raise resolve_error(exc, host=host) from exc
+    except UnicodeError as exc:  # the IDNA codec refuses empty or over-long labels
+        raise UnknownHost(f"unknown host {host!r}: not a valid host name") from exc
     seen: list[Resolved] = []
     for family, _type, _proto, _name, sockaddr in infos:
         if family == socket.AF_INET6 and len(sockaddr) == 4:

@@ -16,7 +16,6 @@ from pigeon.aio.sockets import Resolved, bound_socket, peer_text, resolve
 from pigeon.aio.stdin import stdin_chunks
 from pigeon.config import TcpConnectConfig, TcpListenConfig
 from pigeon.errors import NetworkError, TimedOut
-from pigeon.proto.text import decode_payload
 
 READ_SIZE = 65_536
 STREAM_LIMIT = 65_536
@@ -137,8 +136,7 @@ async def run_listen(cfg: TcpListenConfig, emit: Emit) -> int:
         try:
             while data := await reader.read(READ_SIZE):
                 bytes_in += len(data)
-                decoded = decode_payload(data, cfg.encoding)
-                emit(StreamReceived(time.time(), peer, data, decoded.encoding))
+                emit(StreamReceived(time.time(), peer, data, cfg.encoding))
                 answer = data if cfg.echo else cfg.reply
                 if answer is not None:
                     writer.write(answer)

@@ -23,7 +23,7 @@ from pigeon.aio.stdin import stdin_lines
 from pigeon.config import UdpRecvConfig, UdpSendConfig
 from pigeon.errors import TimedOut, UsageError
 from pigeon.proto.datagram import check_payload_size
-from pigeon.proto.text import decode_payload, encode_text, parse_hex
+from pigeon.proto.text import encode_text, parse_hex
 
 
 async def _stdin_payloads(cfg: UdpSendConfig) -> AsyncIterator[bytes]:
@@ -67,8 +67,7 @@ async def run_send(cfg: UdpSendConfig, emit: Emit) -> int:
         while (got := await channel.recv()) is not None:
             data, addr = got
             replies += 1
-            decoded = decode_payload(data, cfg.reply_encoding)
-            emit(DatagramReceived(time.time(), peer_text(addr), data, decoded.encoding))
+            emit(DatagramReceived(time.time(), peer_text(addr), data, cfg.reply_encoding))
 
     receiver = asyncio.create_task(receive()) if cfg.wait is not None else None
     try:
@@ -113,8 +112,7 @@ async def run_recv(cfg: UdpRecvConfig, emit: Emit) -> int:
                 break
             data, addr = got
             received += 1
-            decoded = decode_payload(data, cfg.encoding)
-            emit(DatagramReceived(time.time(), peer_text(addr), data, decoded.encoding))
+            emit(DatagramReceived(time.time(), peer_text(addr), data, cfg.encoding))
             if cfg.echo:
                 await channel.send(data, addr)
     finally:

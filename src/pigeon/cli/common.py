@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
@@ -14,7 +14,25 @@ Subparsers = "argparse._SubParsersAction[PigeonParser]"
 
 
 class PigeonParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (plus where to find help), exit 2."""
+    """An ArgumentParser whose errors are one line (plus where to find help), exit 2.
+
+    With ``intermixed`` set, options may stand between positional arguments
+    (``pigeon udp send HOST PORT --hex 'de ad' 'be ef'``).
+    """
+
+    intermixed = False
+    _in_intermixed = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self.intermixed and not self._in_intermixed:
+            self._in_intermixed = True  # parse_known_intermixed_args calls back into us
+            try:
+                return self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self._in_intermixed = False
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")

@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "printf 'a\\nb\\n' | pigeon udp send 127.0.0.1 7788",
         handler=run_send,
     )
+    send.intermixed = True
     send.add_argument("host", metavar="HOST", help="name or address (IPv6 as ::1 or [::1])")
     send.add_argument("port", metavar="PORT", help="destination port, 0-65535")
     send.add_argument("texts", metavar="TEXT", nargs="*", help="payloads; none: read stdin")

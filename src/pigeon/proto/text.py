@@ -17,6 +17,10 @@ AUTO = "auto"
 HEX = "hex"
 AUTO_CHAIN = ("utf-8", "gb18030")
 
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Controls, format characters (bidi overrides), surrogates, private-use and unassigned
+code points, and line/paragraph separators: anything a terminal might act on or hide."""
+
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
@@ -37,9 +41,11 @@ def check_encoding(name: str, *, allow_auto: bool) -> str:
     if allow_auto and name.lower() == AUTO:
         return AUTO
     try:
-        return codecs.lookup(name).name
+        canonical = codecs.lookup(name).name
+        "".encode(canonical)  # refuses bytes-to-bytes codecs such as hex_codec or zlib
     except LookupError:
         raise UsageError(f"unknown encoding {name!r} (try utf-8, gbk or gb18030)") from None
+    return canonical
 
 
 def decode_payload(data: bytes, encoding: str = AUTO) -> DecodedText:
@@ -48,7 +54,7 @@ def decode_payload(data: bytes, encoding: str = AUTO) -> DecodedText:
     for codec in chain:
         try:
             return DecodedText(data.decode(codec), codec)
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, LookupError):
             continue
     return DecodedText(data.hex(" "), HEX)
 
@@ -86,8 +92,9 @@ def parse_hex(text: str) -> bytes:
 def escape_controls(text: str) -> str:
     """Make ``text`` safe for a terminal: control and format characters become escapes.
 
-    Escaped: C0 and C1 controls, DEL, and Unicode format characters (bidi overrides,
-    zero-width joiners), which could reorder or hide what is shown. Printable text, including
+    Escaped: C0 and C1 controls, DEL, Unicode format characters (bidi overrides,
+    zero-width joiners) that could reorder or hide what is shown, and private-use or
+    unassigned code points. Printable text, including
     Chinese, passes unchanged; a backslash is doubled so the result is unambiguous.
     """
     out: list[str] = []
@@ -97,7 +104,7 @@ def escape_controls(text: str) -> str:
             out.append(named)
             continue
         category = unicodedata.category(ch)
-        if category in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+        if category in _ESCAPED_CATEGORIES:
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
         else:

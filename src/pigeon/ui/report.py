@@ -65,14 +65,14 @@ def to_json(event: Event) -> dict[str, object]:
                 "type": "datagram",
                 "time": iso(event.time),
                 "from": event.peer,
-                **_payload_fields(event.data, event.encoding),
+                **_payload_fields(event.data, event.decode_as),
             }
         case StreamReceived():
             return {
                 "type": "data",
                 "time": iso(event.time),
                 "from": event.peer,
-                **_payload_fields(event.data, event.encoding),
+                **_payload_fields(event.data, event.decode_as),
             }
         case ClientConnected():
             return {"type": "connected", "time": iso(event.time), "peer": event.peer}
@@ -110,7 +110,7 @@ def to_line(event: Event) -> tuple[str, bool]:
         case DatagramSent():
             return f"sent {event.size} bytes to {event.peer}", False
         case DatagramReceived() | StreamReceived():
-            text, used = display_line(event.data, event.encoding)
+            text, used = display_line(event.data, event.decode_as)
             tag = f" [{used}]" if used not in ("utf-8", HEX) else (" [hex]" if used == HEX else "")
             return f"{clock(event.time)}  {event.peer}{tag}  {text}", True
         case ClientConnected():

@@ -1,0 +1,106 @@
+"""The CLI through ``main(argv)``: version, help with examples, one-line usage errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pigeon import __version__
+from pigeon.cli.main import main
+
+COMMANDS = [
+    ["udp", "send"],
+    ["udp", "recv"],
+    ["tcp", "connect"],
+    ["tcp", "listen"],
+    ["ip"],
+    ["ping"],
+]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"pigeon {__version__}\n"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_help_ends_with_an_example(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out.rstrip()
+    example = out.rsplit("example:", 1)
+    assert len(example) == 2, out
+    assert example[1].strip().startswith("pigeon " + command[0])
+
+
+def test_top_level_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "example:" in out and "6 connection refused" in out and "10 datagram too long" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["udp"],
+        ["udp", "send", "127.0.0.1"],
+        ["tcp", "listen", "--reply", "x", "--echo"],
+        ["ping", "h", "-c", "0"],
+        ["udp", "send", "h", "1", "--wait", "-3"],
+        ["nosuchcommand"],
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--help" in err, err
+
+
+def test_unknown_encoding_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["udp", "send", "127.0.0.1", "9", "x", "--encoding", "klingon"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "pigeon: unknown encoding 'klingon' (try utf-8, gbk or gb18030)"
+    )
+
+
+def test_text_the_encoding_cannot_express(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["udp", "send", "127.0.0.1", "9", "中", "--encoding", "ascii"]) == 2
+    assert "cannot be written in ascii" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback() -> None:
+    from pigeon.errors import InvalidPort
+
+    with pytest.raises(InvalidPort):
+        main(["udp", "send", "--debug", "127.0.0.1", "70000", "x"])
+
+
+def test_ip_json_has_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ip", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    names = {iface["name"] for iface in doc["interfaces"]}
+    assert "lo" in names
+    lo = next(iface for iface in doc["interfaces"] if iface["name"] == "lo")
+    assert lo["up"] is True and lo["mtu"] > 0
+    assert {k: v for k, v in lo["addresses"][0].items() if k != "broadcast"} == {
+        "family": "ipv4",
+        "address": "127.0.0.1",
+        "prefix": 8,
+    }
+
+
+def test_ip_text_marks_the_lan_address(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ip"]) == 0
+    out = capsys.readouterr().out
+    assert "lo: up, mtu" in out
+    assert "127.0.0.1/8" in out
+    assert out.rstrip().splitlines()[-1].startswith(("* other machines", "no LAN address"))

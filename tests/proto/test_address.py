@@ -1,0 +1,79 @@
+"""Endpoint parsing: host, host:port, [v6]:port, bare IPv6, ports at and past the limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from pigeon.errors import InvalidAddress, InvalidPort, UsageError
+from pigeon.proto.address import (
+    Endpoint,
+    format_endpoint,
+    parse_endpoint,
+    parse_host,
+    parse_port,
+    unmap_ipv4,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("192.168.1.103:8080", Endpoint("192.168.1.103", 8080)),
+        ("localhost", Endpoint("localhost", 7890)),
+        ("[::1]:7788", Endpoint("::1", 7788)),
+        ("[::1]", Endpoint("::1", 7890)),
+        ("::1", Endpoint("::1", 7890)),
+        ("fe80::1%eth0", Endpoint("fe80::1%eth0", 7890)),
+        ("host.lan:0", Endpoint("host.lan", 0)),
+        (" example:65535 ", Endpoint("example", 65535)),
+    ],
+)
+def test_parse_endpoint(text: str, expected: Endpoint) -> None:
+    assert parse_endpoint(text, default_port=7890) == expected
+
+
+@pytest.mark.parametrize("text", ["[::1", "::1]", "[::1]x", "[1.2.3.4]:80", ":80", "a b:1", ""])
+def test_parse_endpoint_rejects_malformed(text: str) -> None:
+    with pytest.raises(InvalidAddress):
+        parse_endpoint(text, default_port=1)
+
+
+@pytest.mark.parametrize("text", ["host:65536", "host:-1", "host:http", "[::1]:99999", "h:"])
+def test_parse_endpoint_rejects_bad_ports(text: str) -> None:
+    with pytest.raises(InvalidPort):
+        parse_endpoint(text, default_port=1)
+
+
+def test_endpoint_without_port_needs_a_default() -> None:
+    with pytest.raises(InvalidAddress, match="names no port"):
+        parse_endpoint("host", default_port=None)
+
+
+@pytest.mark.parametrize(("text", "value"), [("0", 0), ("65535", 65535), (" 80 ", 80), (7, 7)])
+def test_parse_port_accepts_range(text: str | int, value: int) -> None:
+    assert parse_port(text) == value
+
+
+@pytest.mark.parametrize("text", ["65536", "-1", "1e3", "٣", "", "0x10", 70000])
+def test_parse_port_rejects(text: str | int) -> None:
+    with pytest.raises(InvalidPort) as info:
+        parse_port(text)
+    assert isinstance(info.value, UsageError)
+    assert "65535" in str(info.value)
+
+
+def test_parse_host_strips_brackets_and_refuses_junk() -> None:
+    assert parse_host("[::1]") == "::1"
+    assert parse_host("example.org") == "example.org"
+    for bad in ("[example.org]", "", "a/b", "user@host"):
+        with pytest.raises(InvalidAddress):
+            parse_host(bad)
+
+
+def test_format_endpoint_brackets_ipv6_and_unmaps_ipv4() -> None:
+    assert format_endpoint("::1", 80) == "[::1]:80"
+    assert format_endpoint("10.0.0.1", 80) == "10.0.0.1:80"
+    assert format_endpoint("::ffff:127.0.0.1", 5) == "127.0.0.1:5"
+    assert unmap_ipv4("::ffff:1.2.3.4") == "1.2.3.4"
+    assert unmap_ipv4("::ffff:1") == "::ffff:1"
+    assert str(Endpoint("::1", 1)) == "[::1]:1"
