@@ -67,3 +67,24 @@ class PingConfig:
     count: int = 4
     interval: float = 1.0
     timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeConfig:
+    """``pigeon serve``: share one folder read-only over HTTP/1.1 and the tutorial's protocol."""
+
+    root: str = "."
+    bind: str = ""
+    port: int = 7890
+    follow_symlinks: bool = False
+    hidden: bool = False
+    quiet: bool = False
+    log_json: bool = False
+    max_connections: int = 2000
+    max_header_bytes: int = 16 * 1024
+    header_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    stall_timeout: float = 60.0
+    legacy_wait: float = 0.25
+    grace: float = 5.0
+    use_sendfile: bool = True

@@ -20,7 +20,7 @@ def build_parser() -> object:
     """The full argument parser (imports argparse and the command modules)."""
     import argparse
 
-    from pigeon.cli import net, tcp, udp
+    from pigeon.cli import net, serve, tcp, udp
     from pigeon.cli.common import PigeonParser
 
     parser = PigeonParser(
@@ -32,6 +32,7 @@ def build_parser() -> object:
     parser.add_argument("--version", "-V", action="version", version=f"pigeon {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve.register(sub)
     udp.register(sub)
     tcp.register(sub)
     net.register(sub)

@@ -1,0 +1,566 @@
+"""``pigeon serve``: one TCP port, three protocols, bodies sent with zero-copy sendfile.
+
+A connection's first bytes pick the protocol (``proto.classify``): HTTP/1.1 through h11, or
+the tutorial's bare file name (answered with the raw bytes, or closed with nothing sent).
+Every read has a timeout, every buffer a bound; one slow or vanished client costs the others
+nothing. SIGINT/SIGTERM stop accepting and give transfers in flight ``grace`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from typing import Any, cast
+
+import h11
+
+from pigeon import __version__
+from pigeon.aio.announce import listening
+from pigeon.aio.events import Emit, Notice
+from pigeon.aio.sockets import bound_socket, peer_text
+from pigeon.config import ServeConfig
+from pigeon.fs.digests import DigestCache, digest_key, sha256_fd
+from pigeon.fs.root import ConfinedRoot, Directory, NotServed, OpenFile, content_type
+from pigeon.proto.classify import Protocol, classify
+from pigeon.proto.http_fields import (
+    etag_matches,
+    http_date,
+    make_etag,
+    parse_http_date,
+    repr_digest,
+    wants_json,
+)
+from pigeon.proto.listing import render_html, render_json
+from pigeon.proto.ranges import Unsatisfiable, parse_range
+from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
+
+READ_SIZE = 65_536
+SENDFILE_CHUNK = 8 << 20
+FALLBACK_CHUNK = 256 << 10
+SERVER_HEADER = f"pigeon/{__version__}".encode()
+REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    301: "Moved Permanently",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class FileSpan:
+    """A byte range of an open file, passed through h11 as if it were body bytes."""
+
+    def __init__(self, file: OpenFile, offset: int, count: int) -> None:
+        self.file, self.offset, self.count = file, offset, count
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class ShortBody(Exception):
+    """The file ended before the announced length (truncated while being served)."""
+
+
+class FileServer:
+    """The state shared by all connections of one ``pigeon serve``."""
+
+    def __init__(self, cfg: ServeConfig, emit: Emit) -> None:
+        self.cfg = cfg
+        self.emit = emit
+        self.root = ConfinedRoot(cfg.root, follow_symlinks=cfg.follow_symlinks, hidden=cfg.hidden)
+        self.digests = DigestCache()
+        self.connections: dict[asyncio.Task[None], bool] = {}  # task -> idle between requests
+        self.stopping = False
+        self.requests = 0
+
+    # ----- logging -------------------------------------------------------------------------
+
+    def log(self, peer: str, method: str, path: str, status: int, sent: int, start: float) -> None:
+        """One access-log line on stderr."""
+        self.requests += 1
+        if self.cfg.quiet:
+            return
+        ms = (time.perf_counter() - start) * 1000
+        if self.cfg.log_json:
+            line = json.dumps(
+                {
+                    "time": time.time(),
+                    "client": peer,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "bytes": sent,
+                    "ms": round(ms, 3),
+                },
+                ensure_ascii=False,
+            )
+        else:
+            shown = (
+                path.encode("unicode_escape").decode("ascii") if not path.isprintable() else path
+            )
+            line = f'{peer} "{method} {shown}" {status} {sent} {ms:.1f}ms'
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    # ----- connections ---------------------------------------------------------------------
+
+    async def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer = peer_text(writer.get_extra_info("peername"))
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if len(self.connections) >= self.cfg.max_connections or self.stopping:
+            writer.write(self._simple_response(503, b"server busy, try again\n"))
+            await self._close(writer)
+            return
+        self.connections[task] = False
+        try:
+            await self._serve_connection(reader, writer, peer)
+        except (ConnectionError, TimeoutError, OSError, ShortBody, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.connections.pop(task, None)
+            await self._close(writer)
+
+    async def _close(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(2):
+                await writer.wait_closed()
+
+    def _simple_response(self, status: int, body: bytes) -> bytes:
+        reason = REASONS.get(status, "Error")
+        return (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+
+    async def _read(self, reader: asyncio.StreamReader, within: float) -> bytes:
+        async with asyncio.timeout(within):
+            return await reader.read(READ_SIZE)
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        buf = b""
+        deadline = time.monotonic() + self.cfg.header_timeout
+        kind = Protocol.NEED_MORE
+        while kind is Protocol.NEED_MORE:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return  # sent nothing: dropped
+            try:
+                data = await self._read(
+                    reader, remaining if not buf else min(remaining, self.cfg.legacy_wait)
+                )
+            except TimeoutError:
+                if not buf:
+                    return
+                kind = Protocol.LEGACY  # a short name that happens to prefix "GET " etc.
+                break
+            if not data:
+                if not buf:
+                    return
+                kind = Protocol.LEGACY
+                break
+            buf += data
+            kind = classify(buf)
+        if kind is Protocol.HTTP:
+            await self._serve_http(reader, writer, peer, buf)
+        elif kind is Protocol.LEGACY:
+            await self._serve_legacy(reader, writer, peer, buf)
+
+    # ----- the tutorial's protocol -----------------------------------------------------------
+
+    async def _serve_legacy(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, buf: bytes
+    ) -> None:
+        start = time.perf_counter()
+        # The name may arrive in several segments; it ends at a newline, a pause, or EOF.
+        while not buf.endswith(b"\n") and len(buf) <= 1024:
+            try:
+                more = await self._read(reader, self.cfg.legacy_wait)
+            except TimeoutError:
+                break
+            if not more:
+                break
+            buf += more
+        shown = buf[:200].decode("utf-8", "replace")
+        try:
+            segments = legacy_name_segments(buf)
+            found = self.root.lookup(segments)
+        except (RefusedName, NotServed) as exc:
+            self.log(peer, "LEGACY", shown, getattr(exc, "status", 404), 0, start)
+            return  # nothing sent: the tutorial's client then writes no file
+        if isinstance(found, Directory):
+            self.log(peer, "LEGACY", shown, 404, 0, start)
+            return
+        try:
+            sent = await self._send_span(writer, FileSpan(found, 0, found.st.st_size))
+            self.log(peer, "LEGACY", shown, 200, sent, start)
+        finally:
+            found.close()
+
+    # ----- HTTP/1.1 --------------------------------------------------------------------------
+
+    async def _serve_http(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, buf: bytes
+    ) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.cfg.max_header_bytes)
+        conn.receive_data(buf)
+        task = asyncio.current_task()
+        while True:
+            try:
+                event = await self._next_request(conn, reader, task)
+            except h11.RemoteProtocolError as exc:
+                status = exc.error_status_hint
+                if status == 431 and b"\n" not in buf:
+                    status = 414
+                await self._send_error(conn, writer, status, peer, "-", "-")
+                return
+            except TimeoutError:
+                if conn.their_state is h11.SEND_BODY or (
+                    conn.their_state is h11.IDLE and conn.trailing_data[0]
+                ):
+                    await self._send_error(conn, writer, 408, peer, "-", "-")
+                return
+            if event is None:
+                return
+            await self._respond(conn, writer, peer, event)
+            if conn.our_state is h11.MUST_CLOSE or self.stopping:
+                return
+            try:
+                conn.start_next_cycle()
+            except h11.LocalProtocolError:
+                return
+
+    async def _next_request(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, task: asyncio.Task[Any] | None
+    ) -> h11.Request | None:
+        """Read until a complete request head (its body, if any, is read and dropped)."""
+        request: h11.Request | None = None
+        deadline: float | None = None
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                idle = request is None and not conn.trailing_data[0]
+                if task is not None and task in self.connections:
+                    self.connections[task] = idle
+                if idle and self.stopping:
+                    return None
+                if deadline is None or idle:
+                    deadline = time.monotonic() + (
+                        self.cfg.idle_timeout if idle else self.cfg.header_timeout
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                data = await self._read(reader, remaining)
+                if task is not None and task in self.connections:
+                    self.connections[task] = False
+                conn.receive_data(data)
+                continue
+            if isinstance(event, h11.Request):
+                request = event
+                deadline = time.monotonic() + self.cfg.header_timeout
+            elif isinstance(event, h11.EndOfMessage):
+                return request
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                return None
+
+    async def _send_error(
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        status: int,
+        peer: str,
+        method: str,
+        path: str,
+    ) -> None:
+        start = time.perf_counter()
+        body = f"{status} {REASONS.get(status, 'Error')}\n".encode()
+        if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            headers = [
+                (b"Content-Type", b"text/plain; charset=utf-8"),
+                (b"Content-Length", str(len(body)).encode()),
+                (b"Connection", b"close"),
+            ]
+            with contextlib.suppress(h11.LocalProtocolError):
+                writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
+                writer.write(conn.send(h11.Data(data=body)))
+                writer.write(conn.send(h11.EndOfMessage()))
+                await writer.drain()
+        self.log(peer, method, path, status, len(body), start)
+
+    async def _respond(
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, peer: str, req: h11.Request
+    ) -> None:
+        start = time.perf_counter()
+        method = req.method.decode("ascii", "replace")
+        target = req.target.decode("utf-8", "replace")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
+        base: list[tuple[bytes, bytes]] = [(b"Server", SERVER_HEADER)]
+        if self.stopping:
+            base.append((b"Connection", b"close"))
+
+        async def reply(
+            status: int,
+            extra: list[tuple[str, str]],
+            body: bytes | FileSpan | None,
+            length: int | None = None,
+        ) -> int:
+            hdrs = base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
+            size = len(body) if body is not None else (length or 0)
+            if not any(k.lower() == "content-length" for k, _ in extra):
+                hdrs.append((b"Content-Length", str(size).encode()))
+            writer.write(
+                conn.send(
+                    h11.Response(
+                        status_code=status, headers=hdrs, reason=REASONS.get(status, "").encode()
+                    )
+                )
+            )
+            sent = 0
+            if body is not None and method != "HEAD" and len(body):
+                if isinstance(body, FileSpan):
+                    for part in (
+                        conn.send_with_data_passthrough(h11.Data(data=cast(bytes, body))) or []
+                    ):
+                        if cast(object, part) is body:
+                            sent += await self._send_span(writer, body)
+                        else:
+                            writer.write(part)
+                else:
+                    writer.write(conn.send(h11.Data(data=body)))
+                    sent = len(body)
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+            self.log(peer, method, target, status, sent, start)
+            return sent
+
+        def text(status: int) -> bytes:
+            return f"{status} {REASONS.get(status, '')}\n".encode()
+
+        plain = [("Content-Type", "text/plain; charset=utf-8")]
+        if method not in ("GET", "HEAD"):
+            await reply(405, [*plain, ("Allow", "GET, HEAD")], text(405))
+            return
+        try:
+            segments, query, trailing = url_path_segments(req.target)
+            found = self.root.lookup(segments)
+        except RefusedName as exc:
+            await reply(exc.status if exc.status != 414 else 414, plain, text(exc.status))
+            return
+        except NotServed as exc:
+            await reply(exc.status, plain, text(exc.status))
+            return
+        if isinstance(found, Directory):
+            if not trailing and segments:
+                location = req.target.partition(b"?")[0].decode("latin-1") + "/"
+                await reply(301, [*plain, ("Location", location)], text(301))
+                return
+            try:
+                entries = self.root.list_dir(found)
+            except NotServed as exc:
+                await reply(exc.status, plain, text(exc.status))
+                return
+            path = "/" + "".join(s + "/" for s in segments)
+            if wants_json(headers.get("accept"), query):
+                if "digest=sha-256" in query.split("&"):
+                    entries = [await self._with_digest(found, e) for e in entries]
+                await reply(
+                    200,
+                    [("Content-Type", "application/json"), ("Cache-Control", "no-cache")],
+                    render_json(path, entries),
+                )
+            else:
+                await reply(
+                    200,
+                    [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")],
+                    render_html(path, entries),
+                )
+            return
+        try:
+            await self._respond_file(found, headers, reply)
+        finally:
+            found.close()
+
+    async def _with_digest(self, directory: Directory, entry: Any) -> Any:
+        if entry.is_dir:
+            return entry
+        import dataclasses
+
+        try:
+            found = self.root.lookup(
+                [*directory.path.relative_to(self.root.path).parts, entry.name]
+            )
+        except NotServed:
+            return entry
+        if isinstance(found, Directory):
+            return entry
+        try:
+            digest = await self._digest(found)
+        finally:
+            found.close()
+        return dataclasses.replace(entry, digest=digest.hex())
+
+    async def _digest(self, file: OpenFile) -> bytes:
+        key = digest_key(file.st)
+        cached = self.digests.get(key)
+        if cached is None:
+            cached = await asyncio.to_thread(sha256_fd, file.fd, file.st.st_size)
+            self.digests.put(key, cached)
+        return cached
+
+    async def _respond_file(self, file: OpenFile, headers: dict[str, str], reply: Any) -> None:
+        st = file.st
+        size = st.st_size
+        etag = make_etag(st.st_dev, st.st_ino, size, st.st_mtime_ns)
+        last_modified = http_date(st.st_mtime)
+        common = [("ETag", etag), ("Last-Modified", last_modified), ("Accept-Ranges", "bytes")]
+        inm = headers.get("if-none-match")
+        ims = headers.get("if-modified-since")
+        if inm is not None:
+            not_modified = etag_matches(inm, etag)
+        elif ims is not None:
+            since = parse_http_date(ims)
+            not_modified = since is not None and int(st.st_mtime) <= since
+        else:
+            not_modified = False
+        if not_modified:
+            await reply(304, common, None, 0)
+            return
+        if "want-repr-digest" in headers:
+            common.append(("Repr-Digest", repr_digest(await self._digest(file))))
+        range_header = headers.get("range")
+        if_range = headers.get("if-range")
+        if range_header is not None and if_range is not None:
+            if if_range.startswith(('"', 'W/"')):
+                range_header = range_header if if_range == etag else None
+            else:
+                since = parse_http_date(if_range)
+                range_header = (
+                    range_header if since is not None and int(st.st_mtime) == int(since) else None
+                )
+        ctype = ("Content-Type", content_type(file.name))
+        try:
+            byte_range = parse_range(range_header, size)
+        except Unsatisfiable:
+            await reply(
+                416,
+                [
+                    *common,
+                    ("Content-Range", f"bytes */{size}"),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ],
+                b"416 Range Not Satisfiable\n",
+            )
+            return
+        if byte_range is None:
+            await reply(200, [*common, ctype], FileSpan(file, 0, size))
+        else:
+            await reply(
+                206,
+                [*common, ctype, ("Content-Range", byte_range.content_range())],
+                FileSpan(file, byte_range.start, byte_range.length),
+            )
+
+    # ----- bodies ------------------------------------------------------------------------------
+
+    async def _send_span(self, writer: asyncio.StreamWriter, span: FileSpan) -> int:
+        """Send a file span; raises ShortBody when the file ends early (truncated meanwhile)."""
+        if span.count == 0:
+            return 0
+        await writer.drain()
+        loop = asyncio.get_running_loop()
+        sent = 0
+        if self.cfg.use_sendfile:
+            with os.fdopen(os.dup(span.file.fd), "rb", buffering=0) as fileobj:
+                while sent < span.count:
+                    count = min(SENDFILE_CHUNK, span.count - sent)
+                    async with asyncio.timeout(self.cfg.stall_timeout):
+                        n = await loop.sendfile(
+                            writer.transport, fileobj, span.offset + sent, count, fallback=True
+                        )
+                    sent += n
+                    if n < count:
+                        raise ShortBody
+        else:
+            while sent < span.count:
+                count = min(FALLBACK_CHUNK, span.count - sent)
+                chunk = await asyncio.to_thread(os.pread, span.file.fd, count, span.offset + sent)
+                if not chunk:
+                    raise ShortBody
+                writer.write(chunk)
+                async with asyncio.timeout(self.cfg.stall_timeout):
+                    await writer.drain()
+                sent += len(chunk)
+        return sent
+
+    # ----- lifetime --------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop: close idle keep-alive connections now, give busy ones ``grace`` seconds."""
+        self.stopping = True
+        for task, idle in list(self.connections.items()):
+            if idle:
+                task.cancel()
+        busy = list(self.connections)
+        if busy:
+            _done, pending = await asyncio.wait(busy, timeout=self.cfg.grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=2)
+
+
+async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
+    """Serve until SIGINT or SIGTERM; returns 0 after a graceful stop."""
+    server_state = FileServer(cfg, emit)
+    sock = await bound_socket(cfg.bind, cfg.port, socket.SOCK_STREAM)
+    server = await asyncio.start_server(
+        server_state.on_connect, sock=sock, limit=READ_SIZE, backlog=1024
+    )
+    emit(
+        listening(
+            sock,
+            protocol="tcp",
+            bind=cfg.bind,
+            hint="pigeon get {host}:{port} FILE   or   curl -O http://{host}:{port}/FILE",
+        )
+    )
+    emit(Notice(f"sharing {server_state.root.path} (read-only); Ctrl-C stops"))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        server.close()
+        await server_state.shutdown()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await server.wait_closed()
+    emit(Notice(f"stopped after {server_state.requests} requests"))
+    return 0

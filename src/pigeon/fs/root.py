@@ -1,0 +1,156 @@
+"""The shared folder: the only place ``pigeon serve`` reads from.
+
+``ConfinedRoot.open`` turns validated path segments into an open regular file or a directory
+listing. After opening, the real path of the open descriptor (``/proc/self/fd``) is checked to
+lie inside the root, so a symlink swapped in between check and open is still refused. Devices,
+FIFOs and sockets are never opened; hidden (dot) names are refused unless allowed.
+"""
+
+from __future__ import annotations
+
+import errno
+import mimetypes
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from pigeon.errors import PigeonError, UsageError
+from pigeon.proto.listing import ListingEntry
+
+
+class NotServed(PigeonError):
+    """The name is not served: ``status`` is 403 or 404 (no detail on what exists)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__("forbidden" if status == 403 else "not found")
+        self.status = status
+
+
+@dataclass(slots=True)
+class OpenFile:
+    """An open regular file, with the stat taken on the descriptor itself."""
+
+    fd: int
+    st: os.stat_result
+    name: str
+
+    def close(self) -> None:
+        """Close the descriptor."""
+        os.close(self.fd)
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """A directory inside the root."""
+
+    path: Path
+
+
+class ConfinedRoot:
+    """A read-only view of one directory tree."""
+
+    def __init__(self, root: str | Path, *, follow_symlinks: bool = False, hidden: bool = False):
+        real = Path(os.path.realpath(root))
+        if not real.is_dir():
+            raise UsageError(f"{root}: not a directory")
+        if not os.access(real, os.R_OK | os.X_OK):
+            raise UsageError(f"{root}: permission denied")
+        self.path = real
+        self.follow_symlinks = follow_symlinks
+        self.hidden = hidden
+        self._prefix = str(real).rstrip("/") + "/"
+
+    def _inside(self, real: str) -> bool:
+        return real == str(self.path) or real.startswith(self._prefix)
+
+    def lookup(self, segments: list[str]) -> OpenFile | Directory:
+        """Open what ``segments`` name below the root.
+
+        Raises:
+            NotServed: 404 when missing, 403 when outside, hidden, special or unreadable.
+        """
+        if not self.hidden and any(seg.startswith(".") for seg in segments):
+            raise NotServed(404)
+        candidate = self.path.joinpath(*segments)
+        try:
+            real = os.path.realpath(candidate, strict=True)
+        except FileNotFoundError:
+            raise NotServed(404) from None
+        except OSError as exc:
+            raise NotServed(
+                404 if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG) else 403
+            ) from None
+        if not self.follow_symlinks and not self._inside(real):
+            raise NotServed(403)
+        try:
+            st = Path(real).stat()
+        except FileNotFoundError:
+            raise NotServed(404) from None
+        except OSError:
+            raise NotServed(403) from None
+        if stat.S_ISDIR(st.st_mode):
+            if not os.access(real, os.R_OK | os.X_OK):
+                raise NotServed(403)
+            return Directory(Path(real))
+        if not stat.S_ISREG(st.st_mode):
+            raise NotServed(403)  # device, FIFO or socket: never opened
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(real, flags)
+        except FileNotFoundError:
+            raise NotServed(404) from None
+        except OSError:
+            raise NotServed(403) from None
+        try:
+            fst = os.fstat(fd)
+            opened = str(Path(f"/proc/self/fd/{fd}").readlink())
+        except OSError:
+            os.close(fd)
+            raise NotServed(403) from None
+        if not stat.S_ISREG(fst.st_mode) or (not self.follow_symlinks and not self._inside(opened)):
+            os.close(fd)
+            raise NotServed(403)
+        return OpenFile(fd, fst, segments[-1] if segments else "")
+
+    def list_dir(self, directory: Directory) -> list[ListingEntry]:
+        """Entries of ``directory``, sorted (folders first, then by name); hidden ones skipped.
+
+        Entries that are unreadable, special, or symlinks leading outside are left out.
+        """
+        entries: list[ListingEntry] = []
+        try:
+            scan = list(os.scandir(directory.path))
+        except OSError:
+            raise NotServed(403) from None
+        for item in scan:
+            if not self.hidden and item.name.startswith("."):
+                continue
+            try:
+                st = item.stat(follow_symlinks=True)
+                if (
+                    item.is_symlink()
+                    and not self.follow_symlinks
+                    and not self._inside(os.path.realpath(item.path))
+                ):
+                    continue
+            except OSError:
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if not is_dir and not stat.S_ISREG(st.st_mode):
+                continue
+            entries.append(
+                ListingEntry(item.name, is_dir, 0 if is_dir else st.st_size, st.st_mtime)
+            )
+        entries.sort(key=lambda e: (not e.is_dir, e.name.casefold(), e.name))
+        return entries
+
+
+def content_type(name: str) -> str:
+    """The Content-Type for a file name (UTF-8 for text)."""
+    guessed, encoding = mimetypes.guess_type(name, strict=False)
+    if guessed is None or encoding is not None:
+        return "application/octet-stream"
+    if guessed.startswith("text/") or guessed in ("application/json", "application/javascript"):
+        return f"{guessed}; charset=utf-8"
+    return guessed
