@@ -91,3 +91,24 @@ def tcp_server_serve_one(server: socket.socket) -> str:
     client_socket.close()
     server.close()
     return recv_data.decode("utf-8")
+
+
+def file_client(server: tuple[str, int], file_name: str) -> bytes:
+    """文件下载器 client: connect, send the name, recv(1024) once; data only if any came."""
+    tcp_client_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp_client_socket.settimeout(10)
+    tcp_client_socket.connect(server)
+    tcp_client_socket.send(file_name.encode("utf-8"))
+    recv_data = tcp_client_socket.recv(1024)
+    tcp_client_socket.close()
+    return recv_data
+
+
+def read_until_close(server: tuple[str, int], name: bytes) -> bytes:
+    """The tutorial's protocol done properly: send the name, read until the server closes."""
+    with socket.create_connection(server, timeout=10) as sock:
+        sock.sendall(name)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

@@ -51,9 +51,9 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
             raise Unsatisfiable
         return ByteRange(max(0, size - suffix), size - 1, size)
     start = int(first)
-    end = size - 1 if last == "" else int(last)
-    if end < start:
-        return None
+    if last != "" and int(last) < start:
+        return None  # invalid range: ignored, the whole file is served
     if start >= size:
         raise Unsatisfiable
+    end = size - 1 if last == "" else int(last)
     return ByteRange(start, min(end, size - 1), size)
