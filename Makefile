@@ -5,8 +5,8 @@ BIN     = $(VENV)/bin
 
 .PHONY: run test lint typecheck unit tools bench clean
 
-run: $(VENV)/.installed  ## install pigeon and show its commands
-	$(BIN)/pigeon --help
+run: $(VENV)/.installed  ## install pigeon and share the current folder (port 7890)
+	$(BIN)/pigeon serve
 
 test: $(VENV)/.installed-test tools  ## install test deps and run the whole suite
 	$(BIN)/ruff check src tests

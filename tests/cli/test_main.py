@@ -15,6 +15,7 @@ COMMANDS = [
     ["tcp", "connect"],
     ["tcp", "listen"],
     ["ip"],
+    ["serve"],
     ["ping"],
 ]
 

@@ -129,7 +129,7 @@ class FileServer:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if len(self.connections) >= self.cfg.max_connections or self.stopping:
             writer.write(self._simple_response(503, b"server busy, try again\n"))
-            await self._close(writer)
+            await self._lingering_close(reader, writer)
             return
         self.connections[task] = False
         try:
@@ -139,6 +139,24 @@ class FileServer:
         finally:
             self.connections.pop(task, None)
             await self._close(writer)
+
+    async def _lingering_close(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Close after an error answer without losing it to a reset.
+
+        Closing with unread request bytes makes the kernel send RST, which can destroy the
+        answer before the client reads it; so shut down writing, then drain (bounded) first.
+        """
+        with contextlib.suppress(OSError, TimeoutError):
+            await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(1.0):
+                drained = 0
+                while drained < (1 << 20) and (chunk := await reader.read(READ_SIZE)):
+                    drained += len(chunk)
+        await self._close(writer)
 
     async def _close(self, writer: asyncio.StreamWriter) -> None:
         writer.close()
@@ -235,12 +253,14 @@ class FileServer:
                 if status == 431 and b"\n" not in buf:
                     status = 414
                 await self._send_error(conn, writer, status, peer, "-", "-")
+                await self._lingering_close(reader, writer)
                 return
             except TimeoutError:
                 if conn.their_state is h11.SEND_BODY or (
                     conn.their_state is h11.IDLE and conn.trailing_data[0]
                 ):
                     await self._send_error(conn, writer, 408, peer, "-", "-")
+                    await self._lingering_close(reader, writer)
                 return
             if event is None:
                 return
@@ -279,12 +299,25 @@ class FileServer:
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Request):
+                self._check_head_size(event)
                 request = event
                 deadline = time.monotonic() + self.cfg.header_timeout
             elif isinstance(event, h11.EndOfMessage):
                 return request
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                 return None
+
+    def _check_head_size(self, request: h11.Request) -> None:
+        """h11 bounds only incomplete heads; apply the same limits to complete ones."""
+        if len(request.target) > self.cfg.max_header_bytes:
+            raise h11.RemoteProtocolError("request target too long", error_status_hint=414)
+        head = (
+            len(request.method)
+            + len(request.target)
+            + sum(len(k) + len(v) + 4 for k, v in request.headers)
+        )
+        if head > self.cfg.max_header_bytes:
+            raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
 
     async def _send_error(
         self,

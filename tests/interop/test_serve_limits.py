@@ -1,0 +1,197 @@
+"""pigeon serve under pressure: limits, timeouts, misbehaving clients, shutdown, 1000 clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.serve_fixtures import Served, make_tree, serve
+
+
+@contextlib.contextmanager
+def server(tmp_path: Path, *extra: str) -> Iterator[Served]:
+    root, outside = make_tree(tmp_path)
+    yield from serve(root, outside, *extra)
+
+
+def get(port: int, target: str = "/small.txt", timeout: float = 5) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """True when the peer closes ``sock`` (EOF or reset) within ``seconds``."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    return True
+
+
+def test_slowloris_client_dropped_while_others_are_served(tmp_path: Path) -> None:
+    with server(tmp_path, "--header-timeout", "1.5") as s:
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        dropped = threading.Event()
+
+        def drip() -> None:
+            try:
+                for byte in b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n":
+                    slow.send(bytes([byte]))
+                    time.sleep(0.5)
+            except OSError:
+                dropped.set()
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        start = time.monotonic()
+        assert get(s.port).endswith(b"hello pigeon\n")
+        assert time.monotonic() - start < 1.0  # others are not held up
+        assert closed_within(slow, 5)
+        slow.close()
+
+
+def test_client_that_sends_nothing_is_timed_out(tmp_path: Path) -> None:
+    with (
+        server(tmp_path, "--header-timeout", "0.5") as s,
+        socket.create_connection(("127.0.0.1", s.port)) as idle,
+    ):
+        assert closed_within(idle, 5)
+
+
+def test_idle_keep_alive_connection_closed_after_idle_timeout(tmp_path: Path) -> None:
+    with (
+        server(tmp_path, "--idle-timeout", "0.5") as s,
+        socket.create_connection(("127.0.0.1", s.port)) as sock,
+    ):
+        sock.sendall(b"GET /one.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        assert sock.recv(65536).endswith(b"\x7f")
+        start = time.monotonic()
+        assert closed_within(sock, 5)
+        assert 0.3 < time.monotonic() - start < 3
+
+
+def test_oversized_header_431_and_request_line_414(tmp_path: Path) -> None:
+    with server(tmp_path, "--max-header-bytes", "4096") as s:
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 8000 + b"\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 431")
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:
+            sock.sendall(b"GET /" + b"a" * 8000)
+            assert sock.recv(100).startswith(b"HTTP/1.1 414")
+        assert get(s.port).endswith(b"hello pigeon\n")
+
+
+def test_beyond_max_connections_is_503_not_a_crash(tmp_path: Path) -> None:
+    with server(tmp_path, "--max-connections", "3") as s:
+        held = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(3)]
+        time.sleep(0.3)
+        assert get(s.port).startswith(b"HTTP/1.1 503")
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert get(s.port).endswith(b"hello pigeon\n")
+
+
+def test_abrupt_disconnects_mid_body_cost_others_nothing(tmp_path: Path) -> None:
+    with server(tmp_path) as s:
+        big = s.root / "big.bin"
+        big.write_bytes(os.urandom(32 << 20))
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", s.port))
+            sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.recv(100_000)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST mid-body
+        assert get(s.port).endswith(b"hello pigeon\n")
+        assert get(s.port, "/big.bin", timeout=30).endswith(big.read_bytes()[-1000:])
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-sendfile"]], ids=["sendfile", "fallback"])
+def test_file_truncated_while_sent_ends_the_response(tmp_path: Path, mode: list[str]) -> None:
+    with server(tmp_path, *mode) as s:
+        big = s.root / "shrinking.bin"
+        big.write_bytes(b"x" * (64 << 20))
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(b"GET /shrinking.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = len(sock.recv(65536))
+            with big.open("r+b") as f:
+                f.truncate(1 << 20)
+            start = time.monotonic()
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(1 << 20):
+                    received += len(chunk)
+            assert time.monotonic() - start < 10
+        assert received < (64 << 20)  # the response was cut, not padded or hung
+        assert get(s.port).endswith(b"hello pigeon\n")
+
+
+def test_sigterm_lets_a_transfer_finish_and_exits_0(tmp_path: Path) -> None:
+    with server(tmp_path, "--grace", "10") as s:
+        big = s.root / "big.bin"
+        big.write_bytes(os.urandom(8 << 20))
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = sock.recv(65536)
+            s.proc.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", s.port), timeout=1).close()
+            while chunk := sock.recv(1 << 20):
+                data += chunk
+        assert data.endswith(big.read_bytes()[-4096:])
+        assert s.proc.finish(timeout=10) == 0
+
+
+def test_sigterm_with_idle_keep_alive_exits_promptly(tmp_path: Path) -> None:
+    with (
+        server(tmp_path, "--idle-timeout", "60") as s,
+        socket.create_connection(("127.0.0.1", s.port)) as sock,
+    ):
+        sock.sendall(b"GET /one.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)
+        start = time.monotonic()
+        s.proc.proc.send_signal(signal.SIGINT)
+        assert s.proc.finish(timeout=10) == 0
+        assert time.monotonic() - start < 3
+
+
+@pytest.mark.slow
+def test_thousand_concurrent_downloads(tmp_path: Path) -> None:
+    with server(tmp_path, "--quiet") as s:
+        want = (s.root / "mib.bin").read_bytes()[:65536]
+        (s.root / "64k.bin").write_bytes(want)
+
+        async def one() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+            writer.write(b"GET /64k.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+            return data
+
+        async def crowd() -> list[bytes]:
+            return await asyncio.gather(*(one() for _ in range(1000)))
+
+        replies = asyncio.run(crowd())
+    assert sum(r.startswith(b"HTTP/1.1 200") and r.endswith(want) for r in replies) == 1000
