@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from tests import tutorial_peers as tutorial
 from tests.helpers import PIGEON, background, free_port, json_lines, pigeon_server, run_pigeon
@@ -57,6 +58,9 @@ def test_tutorial_tcp_client_to_pigeon_listen_reply() -> None:
         assert tutorial.tcp_client(("127.0.0.1", port), "你好") == "thank you !"
         assert tutorial.tcp_client(("127.0.0.1", port), "again") == "thank you !"
         server.wait_for(b"again", stream="out")
+        deadline = time.monotonic() + 10
+        while server.err.count(b"disconnected") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
     shown = server.out.decode()
     assert "你好" in shown and "again" in shown
     assert server.err.count(b"disconnected") == 2
