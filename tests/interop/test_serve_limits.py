@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import PIGEON, background, free_port, require_tool
 from tests.interop.serve_fixtures import Served, make_tree, serve
 
 
@@ -195,3 +196,22 @@ def test_thousand_concurrent_downloads(tmp_path: Path) -> None:
 
         replies = asyncio.run(crowd())
     assert sum(r.startswith(b"HTTP/1.1 200") and r.endswith(want) for r in replies) == 1000
+
+
+def test_out_of_file_descriptors_backs_off_logs_once_and_recovers(tmp_path: Path) -> None:
+    root, _outside = make_tree(tmp_path)
+    port = free_port()
+    prlimit = require_tool("prlimit")
+    argv = [prlimit, "--nofile=40", *PIGEON, "serve", str(root), "--port", str(port), "-q"]
+    with background(argv) as proc:
+        proc.wait_for(b"listening")
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
+        time.sleep(2.5)  # accept fails with EMFILE several times meanwhile
+        for sock in held:
+            sock.close()
+        time.sleep(1.5)
+        assert get(port).endswith(b"hello pigeon\n")
+        assert proc.proc.poll() is None
+    err = proc.err.decode()
+    assert err.count("out of file descriptors") == 1, err[-2000:]
+    assert "Traceback" not in err

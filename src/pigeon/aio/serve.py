@@ -579,6 +579,32 @@ class FileServer:
                 await asyncio.wait(pending, timeout=2)
 
 
+class _AcceptPressure:
+    """Loop exception handler: EMFILE in asyncio's accept loop reported once, not per try.
+
+    asyncio already backs off (it stops accepting for a second and retries) but logs a
+    traceback for every failed accept, up to the backlog size each time: thousands of
+    lines a second. pigeon says it once, in one line, and counts.
+    """
+
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.count = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            self.count += 1
+            if self.count == 1:
+                self.emit(
+                    Notice(
+                        "out of file descriptors: new connections wait (accepting pauses and "
+                        "retries each second); raise the limit with ulimit -n"
+                    )
+                )
+            return
+        loop.default_exception_handler(context)
+
+
 async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
     """Serve until SIGINT or SIGTERM; returns 0 after a graceful stop."""
     server_state = FileServer(cfg, emit)
@@ -597,6 +623,7 @@ async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
     emit(Notice(f"sharing {server_state.root.path} (read-only); Ctrl-C stops"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_AcceptPressure(emit))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
