@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,8 @@ def make_tree(base: Path) -> tuple[Path, Path]:
     (root / "link-in").symlink_to(root / "small.txt")
     (root / "dir-out").symlink_to(outside)
     os.mkfifo(root / "fifo")
+    if os.geteuid() == 0:  # a character device (like /dev/null) must never be opened
+        os.mknod(root / "chardev", stat.S_IFCHR | 0o666, os.makedev(1, 3))
     return root, outside
 
 

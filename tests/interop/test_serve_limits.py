@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -215,3 +216,35 @@ def test_out_of_file_descriptors_backs_off_logs_once_and_recovers(tmp_path: Path
     err = proc.err.decode()
     assert err.count("out of file descriptors") == 1, err[-2000:]
     assert "Traceback" not in err
+
+
+def test_client_that_stops_reading_is_dropped_after_stall_timeout(tmp_path: Path) -> None:
+    with server(tmp_path, "--stall-timeout", "1") as s:
+        (s.root / "big.bin").write_bytes(b"z" * (64 << 20))
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(3)  # read nothing: buffers fill, the server's send stalls
+            received = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(1 << 20):
+                    received += len(chunk)
+        assert received < (64 << 20)  # dropped, not waited for forever
+        assert get(s.port).endswith(b"hello pigeon\n")
+
+
+def test_json_access_log(tmp_path: Path) -> None:
+    with server(tmp_path, "--log-format", "json") as s:
+        assert get(s.port, "/one.bin").endswith(b"\x7f")
+        s.proc.wait_for(b'"status": 200', stream="err")
+    line = next(ln for ln in s.proc.err.decode().splitlines() if ln.startswith("{"))
+    entry = json.loads(line)
+    assert entry["method"] == "GET" and entry["path"] == "/one.bin" and entry["bytes"] == 1
+    assert entry["client"].startswith("127.0.0.1:") and entry["ms"] >= 0
+
+
+def test_quiet_has_no_access_log(tmp_path: Path) -> None:
+    with server(tmp_path, "--quiet") as s:
+        assert get(s.port).endswith(b"hello pigeon\n")
+        time.sleep(0.2)
+    assert b"GET /small.txt" not in s.proc.err

@@ -160,3 +160,13 @@ def test_dual_stack_recv_takes_ipv4_and_ipv6() -> None:
         assert server.finish() == 0
     froms = sorted(str(e["from"]).rsplit(":", 1)[0] for e in json_lines(server.out)[1:])
     assert froms == ["127.0.0.1", "[::1]"]
+
+
+def test_host_names_are_resolved() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        sink.settimeout(5)
+        port = sink.getsockname()[1]
+        result = run_pigeon(["udp", "send", "localhost", str(port), "by name", "-q"])
+        assert result.returncode == 0, result.stderr
+        assert sink.recvfrom(100)[0] == b"by name"

@@ -1,0 +1,97 @@
+"""The confined root and the digest cache, on a real temporary tree."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from pigeon.errors import UsageError
+from pigeon.fs.digests import DigestCache, digest_key, sha256_fd
+from pigeon.fs.root import ConfinedRoot, Directory, NotServed, OpenFile, content_type
+from tests.interop.serve_fixtures import make_tree
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    return make_tree(tmp_path)
+
+
+def test_lookup_file_and_directory(tree: tuple[Path, Path]) -> None:
+    root, _ = tree
+    confined = ConfinedRoot(root)
+    found = confined.lookup(["small.txt"])
+    assert isinstance(found, OpenFile) and found.st.st_size == 13
+    assert os.pread(found.fd, 5, 0) == b"hello"
+    found.close()
+    assert isinstance(confined.lookup(["sub", "深"]), Directory)
+    assert isinstance(confined.lookup([]), Directory)
+    link = confined.lookup(["link-in"])  # a symlink that stays inside: served
+    assert isinstance(link, OpenFile)
+    link.close()
+
+
+@pytest.mark.parametrize(
+    ("segments", "status"),
+    [
+        (["missing"], 404),
+        (["small.txt", "x"], 404),
+        (["link-out"], 403),
+        (["dir-out", "secret.txt"], 403),
+        (["fifo"], 403),
+        ([".hidden"], 404),
+    ],
+)
+def test_lookup_refusals(tree: tuple[Path, Path], segments: list[str], status: int) -> None:
+    with pytest.raises(NotServed) as info:
+        ConfinedRoot(tree[0]).lookup(segments)
+    assert info.value.status == status
+
+
+def test_options_open_what_defaults_refuse(tree: tuple[Path, Path]) -> None:
+    root, _ = tree
+    opened = ConfinedRoot(root, follow_symlinks=True, hidden=True)
+    for segments in (["link-out"], [".hidden"]):
+        found = opened.lookup(segments)
+        assert isinstance(found, OpenFile)
+        found.close()
+
+
+def test_listing_hides_what_is_not_served(tree: tuple[Path, Path]) -> None:
+    root, _ = tree
+    names = [e.name for e in ConfinedRoot(root).list_dir(Directory(root))]
+    assert names[0] == "sub"
+    for hidden in (".hidden", "link-out", "dir-out", "fifo", "chardev"):
+        assert hidden not in names
+    assert "link-in" in names and "name with spaces 中文.txt" in names
+
+
+def test_root_must_be_a_directory(tree: tuple[Path, Path]) -> None:
+    with pytest.raises(UsageError, match="not a directory"):
+        ConfinedRoot(tree[0] / "small.txt")
+
+
+def test_digest_cache_computes_once_per_version(tree: tuple[Path, Path]) -> None:
+    root, _ = tree
+    cache = DigestCache(limit=2)
+    path = root / "mib.bin"
+    with path.open("rb") as f:
+        st = os.fstat(f.fileno())
+        digest = sha256_fd(f.fileno(), st.st_size)
+        cache.put(digest_key(st), digest)
+    assert digest == hashlib.sha256(path.read_bytes()).digest()
+    assert cache.get(digest_key(st)) == digest and cache.computed == 1
+    path.write_bytes(b"changed")  # a new version is a new key: the old digest is never served
+    assert cache.get(digest_key(path.stat())) is None
+    for i in range(3):
+        cache.put((0, 0, i, 0), b"x")
+    assert cache.get(digest_key(st)) is None  # evicted: the cache is bounded
+
+
+def test_content_type() -> None:
+    assert content_type("a.txt") == "text/plain; charset=utf-8"
+    assert content_type("a.png") == "image/png"
+    assert content_type("a.tar.gz") == "application/octet-stream"
+    assert content_type("noext") == "application/octet-stream"
