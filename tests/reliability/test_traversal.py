@@ -12,6 +12,7 @@ import socket
 import pytest
 
 from tests.interop.serve_fixtures import SECRET, Served
+from tests.tutorial_peers import read_until_close
 
 TARGETS = ["outside/secret.txt", "etc/passwd", "proc/self/environ", "share/../outside/secret.txt"]
 UPS = [
@@ -107,15 +108,6 @@ def http_get(port: int, target: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def legacy_get(port: int, name: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(name)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def test_corpus_is_large_enough() -> None:
     assert len(http_corpus()) + len(legacy_corpus()) >= 200
 
@@ -140,8 +132,8 @@ def test_http_corpus_never_escapes(served: Served) -> None:
 
 def test_legacy_corpus_gets_nothing(served: Served) -> None:
     for name in legacy_corpus():
-        assert legacy_get(served.port, name) == b"", name
-    assert legacy_get(served.port, b"small.txt") == b"hello pigeon\n"
+        assert read_until_close(("127.0.0.1", served.port), name) == b"", name
+    assert read_until_close(("127.0.0.1", served.port), b"small.txt") == b"hello pigeon\n"
 
 
 @pytest.mark.parametrize("name", ["link-in"])
