@@ -5,4 +5,18 @@ This module stays tiny on purpose: ``pigeon --version`` imports it, and start-up
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pigeon.aio.get import DownloadResult, download, download_async
+
+__all__ = ["DownloadResult", "__version__", "download", "download_async"]
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy library API: ``pigeon.download`` imports asyncio and h11 only when used."""
+    if name in ("download", "download_async", "DownloadResult"):
+        from pigeon.aio import get
+
+        return getattr(get, name)
+    raise AttributeError(f"module 'pigeon' has no attribute {name!r}")

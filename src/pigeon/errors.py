@@ -11,7 +11,8 @@ Nothing here imports anything heavier than the standard library's ``typing``.
     ├── UsageError                    2  the command line is wrong
     │   ├── InvalidPort               3  a port outside 0-65535
     │   ├── InvalidHex                4  --hex input that is not hexadecimal
-    │   └── InvalidAddress            2  an address that cannot be parsed
+    │   ├── InvalidAddress            2  an address that cannot be parsed
+    │   └── DestinationExists        17  a different file already has the name (use --force)
     ├── NetworkError                  1  (group) the network said no
     │   ├── UnknownHost               5  the name does not resolve
     │   ├── ConnectionRefused         6  nothing listens there (TCP RST / ICMP port unreachable)
@@ -22,7 +23,9 @@ Nothing here imports anything heavier than the standard library's ``typing``.
     │   └── ConnectionLost           14  the peer vanished mid-conversation
     ├── DatagramTooLong              10  bigger than one UDP datagram can carry
     ├── NotDelivered                 12  a message was not acknowledged
-    └── ProtocolError                13  the peer broke the protocol (sans-I/O parsers raise it)
+    ├── ProtocolError                13  the peer broke the protocol (sans-I/O parsers raise it)
+    ├── IntegrityError               15  a download's size or digest is wrong; nothing kept
+    └── HttpStatusError              16  the server answered with an error status (404, ...)
 """
 
 from __future__ import annotations
@@ -118,6 +121,28 @@ class ProtocolError(PigeonError):
     """The peer sent bytes that break the protocol being spoken."""
 
     exit_code = 13
+
+
+class DestinationExists(UsageError):
+    """The destination exists and differs; pigeon does not overwrite without --force."""
+
+    exit_code = 17
+
+
+class IntegrityError(PigeonError):
+    """A download's size or SHA-256 does not match what the server announced."""
+
+    exit_code = 15
+
+
+class HttpStatusError(PigeonError):
+    """The server answered with an error status; ``status`` holds it."""
+
+    exit_code = 16
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 EXIT_INTERRUPTED = 130

@@ -13,14 +13,15 @@ exit codes:
   0 ok              1 other error       2 usage error        3 port out of range
   4 bad --hex input 5 unknown host      6 connection refused 7 network unreachable
   8 port in use     9 permission denied 10 datagram too long 11 timed out
-  12 not delivered  13 protocol error   14 connection lost   130 interrupted"""
+  12 not delivered  13 protocol error   14 connection lost   15 integrity error
+  16 HTTP error     17 destination exists                    130 interrupted"""
 
 
 def build_parser() -> object:
     """The full argument parser (imports argparse and the command modules)."""
     import argparse
 
-    from pigeon.cli import net, serve, tcp, udp
+    from pigeon.cli import get, net, serve, tcp, udp
     from pigeon.cli.common import PigeonParser
 
     parser = PigeonParser(
@@ -33,6 +34,7 @@ def build_parser() -> object:
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(sub)
+    get.register(sub)
     udp.register(sub)
     tcp.register(sub)
     net.register(sub)

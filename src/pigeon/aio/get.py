@@ -1,0 +1,348 @@
+"""``pigeon get``: download over HTTP/1.1 (h11 on pigeon's own socket), resumable and verified.
+
+Bytes go to ``<name>.part`` while hashed; the size must match Content-Length and, when the
+server sends ``Repr-Digest``, the SHA-256 must match; only then fsync and an atomic rename.
+A connection lost mid-body keeps the .part and its sidecar; the next attempt (automatic
+retries with exponential backoff, or a later run) continues with Range + If-Range.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h11
+
+from pigeon import __version__
+from pigeon.aio.events import Emit, Notice
+from pigeon.aio.sockets import resolve
+from pigeon.aio.tcp import open_tcp
+from pigeon.errors import (
+    ConnectionLost,
+    ConnectionRefused,
+    DestinationExists,
+    HttpStatusError,
+    IntegrityError,
+    NetworkError,
+    ProtocolError,
+    TimedOut,
+)
+from pigeon.fs.partfile import PartFile, PartInfo
+from pigeon.proto.http_fields import parse_http_date
+from pigeon.proto.local_names import safe_local_name
+from pigeon.proto.source import Source, parse_source, resolve_location
+
+READ_SIZE = 1 << 20
+MAX_HEAD = 64 * 1024
+MAX_REDIRECTS = 5
+RETRYABLE = (ConnectionLost, TimedOut, ConnectionRefused)
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    """What a finished download produced.
+
+    Attributes:
+        path: the final file, or None when streamed to stdout.
+        bytes: size of the whole file.
+        digest: hex SHA-256 of the whole file.
+        resumed_from: byte offset the last attempt continued from (0: from the start).
+        verified: True when the server's Repr-Digest was checked and matched.
+    """
+
+    path: Path | None
+    bytes: int
+    digest: str
+    resumed_from: int
+    verified: bool
+
+
+@dataclass(slots=True)
+class _Response:
+    status: int
+    headers: dict[str, str]
+    conn: h11.Connection
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+
+
+async def _request(source: Source, headers: list[tuple[str, str]], within: float) -> _Response:
+    target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
+    reader, writer = await open_tcp(target, within)
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+    all_headers = [
+        ("Host", source.host_header),
+        ("User-Agent", f"pigeon/{__version__}"),
+        ("Accept-Encoding", "identity"),
+        ("Connection", "close"),
+        *headers,
+    ]
+    writer.write(conn.send(h11.Request(method="GET", target=source.target, headers=all_headers)))
+    writer.write(conn.send(h11.EndOfMessage()))
+    await writer.drain()
+    while True:
+        event = await _next_event(conn, reader, within, source)
+        if isinstance(event, h11.Response):
+            fields = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
+            return _Response(event.status_code, fields, conn, reader, writer)
+        if isinstance(event, h11.ConnectionClosed):
+            raise ConnectionLost(f"{source.url}: the server closed without answering")
+
+
+async def _next_event(
+    conn: h11.Connection, reader: asyncio.StreamReader, within: float, source: Source
+) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            if "without sending complete message body" in str(exc) or "peer closed" in str(exc):
+                raise ConnectionLost(f"{source.url}: connection lost mid-transfer") from exc
+            raise ProtocolError(f"{source.url}: bad HTTP from the server ({exc})") from exc
+        if event is not h11.NEED_DATA:
+            return event
+        try:
+            async with asyncio.timeout(within):
+                data = await reader.read(READ_SIZE)
+        except TimeoutError:
+            raise TimedOut(f"{source.url}: the server sent nothing for {within:g}s") from None
+        except OSError as exc:
+            raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
+        conn.receive_data(data)
+
+
+def _destination(source: Source, dest: str | Path | None) -> Path | None:
+    if dest is not None and str(dest) == "-":
+        return None
+    name = safe_local_name(source.name)
+    if dest is None:
+        return Path.cwd() / name
+    path = Path(dest)
+    return path / name if path.is_dir() else path
+
+
+def _expected_digest(headers: dict[str, str]) -> bytes | None:
+    for item in headers.get("repr-digest", "").split(","):
+        algo, _, value = item.strip().partition("=")
+        if algo.strip().lower() == "sha-256" and value.startswith(":") and value.endswith(":"):
+            try:
+                return base64.b64decode(value[1:-1], validate=True)
+            except ValueError:
+                return None
+    return None
+
+
+async def _attempt(
+    source: Source,
+    final: Path | None,
+    *,
+    resume: bool,
+    verify: bool,
+    force: bool,
+    progress: Progress | None,
+    emit: Emit,
+    within: float,
+) -> DownloadResult:
+    part = PartFile(final) if final is not None else None
+    info = part.resumable(source.url) if part is not None and resume else None
+    have = part.part.stat().st_size if part is not None and info is not None else 0
+    headers = [("Want-Repr-Digest", "sha-256=1")]
+    if have and info is not None and info.etag:
+        headers += [("Range", f"bytes={have}-"), ("If-Range", info.etag)]
+    current = source
+    for _ in range(MAX_REDIRECTS + 1):
+        resp = await _request(current, headers, within)
+        if resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
+            resp.writer.close()
+            current = resolve_location(current, resp.headers["location"])
+            continue
+        break
+    else:
+        raise ProtocolError(f"{source.url}: more than {MAX_REDIRECTS} redirects")
+    try:
+        return await _receive(
+            resp,
+            current,
+            part,
+            info,
+            have,
+            verify=verify,
+            force=force,
+            progress=progress,
+            emit=emit,
+            within=within,
+        )
+    finally:
+        resp.writer.close()
+
+
+async def _receive(
+    resp: _Response,
+    source: Source,
+    part: PartFile | None,
+    info: PartInfo | None,
+    have: int,
+    *,
+    verify: bool,
+    force: bool,
+    progress: Progress | None,
+    emit: Emit,
+    within: float,
+) -> DownloadResult:
+    if resp.status not in (200, 206):
+        raise HttpStatusError(f"{source.url}: the server answered {resp.status}", resp.status)
+    length_text = resp.headers.get("content-length")
+    length = int(length_text) if length_text and length_text.isdigit() else None
+    offset = 0
+    if resp.status == 206:
+        unit, _, spec = resp.headers.get("content-range", "").partition(" ")
+        start = spec.partition("-")[0]
+        if unit != "bytes" or not start.isdigit() or int(start) != have:
+            raise ProtocolError(f"{source.url}: the server sent a range that was not asked for")
+        offset = have
+    elif have:
+        emit(Notice(f"{source.url}: the file changed on the server; restarting from zero"))
+    total = None if length is None else offset + length
+    etag = resp.headers.get("etag")
+    expected = _expected_digest(resp.headers) if verify else None
+    if part is not None:
+        if part.final.exists() and not force and offset == 0:
+            raise DestinationExists(f"{part.final} exists; use --force to replace it")
+        part.open(resume=offset > 0)
+        if offset:
+            emit(Notice(f"resuming {part.final.name} from byte {offset}"))
+        part.record(PartInfo(source.url, etag, total))
+        hasher = part.hasher
+    else:
+        hasher = hashlib.sha256()
+    written = offset
+    try:
+        while True:
+            event = await _next_event(resp.conn, resp.reader, within, source)
+            if isinstance(event, h11.Data):
+                if part is not None:
+                    part.write(event.data)
+                else:
+                    hasher.update(event.data)
+                    sys.stdout.buffer.write(event.data)
+                written += len(event.data)
+                if progress is not None:
+                    progress(written, total)
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    finally:
+        if part is not None:
+            part.close()
+    if part is None:
+        sys.stdout.buffer.flush()
+    if resp.conn.trailing_data[0]:
+        _fail(part)
+        raise IntegrityError(f"{source.url}: the server sent more bytes than it announced")
+    if total is not None and written != total:
+        raise ConnectionLost(f"{source.url}: got {written} of {total} bytes")
+    digest = hasher.digest()
+    if expected is not None and digest != expected:
+        _fail(part)
+        raise IntegrityError(
+            f"{source.url}: SHA-256 mismatch: the download is corrupt and was deleted"
+        )
+    if part is not None:
+        modified = parse_http_date(resp.headers.get("last-modified", ""))
+        part.commit(modified)
+    return DownloadResult(
+        part.final if part else None, written, digest.hex(), offset, expected is not None
+    )
+
+
+def _fail(part: PartFile | None) -> None:
+    if part is not None:
+        part.discard()
+
+
+async def download_async(
+    source: str | Source,
+    dest: str | Path | None = None,
+    *,
+    resume: bool = True,
+    verify: bool = True,
+    progress: Progress | None = None,
+    retries: int = 4,
+    force: bool = False,
+    stall_timeout: float = 30.0,
+    emit: Emit | None = None,
+) -> DownloadResult:
+    """Download ``source`` to ``dest`` (a file, a folder, ``"-"`` for stdout, or None: here).
+
+    Args:
+        source: ``host``, ``host:port/path`` parsed already, or an ``http://`` URL.
+        dest: where to write; the name comes from the URL, made safe, when a folder is given.
+        resume: continue a ``.part`` left by an earlier run of the same URL.
+        verify: check the server's Repr-Digest (SHA-256) when it sends one.
+        progress: called with (bytes so far, total or None).
+        retries: attempts after a lost connection or a timeout, with exponential backoff.
+        force: replace an existing file of the same name.
+        stall_timeout: seconds of silence before an attempt counts as failed.
+        emit: receives notices (resuming, retrying, restarting).
+
+    Returns:
+        DownloadResult.
+
+    Raises:
+        IntegrityError, HttpStatusError, DestinationExists, NetworkError, ProtocolError.
+    """
+    src = parse_source(source) if isinstance(source, str) else source
+    report: Emit = emit or (lambda _event: None)
+    final = _destination(src, dest)
+    delay = 0.5
+    for attempt in range(retries + 1):
+        try:
+            return await _attempt(
+                src,
+                final,
+                resume=resume or attempt > 0,
+                verify=verify,
+                force=force,
+                progress=progress,
+                emit=report,
+                within=stall_timeout,
+            )
+        except RETRYABLE as exc:
+            if attempt == retries or final is None:
+                raise
+            report(Notice(f"{exc}; retrying in {delay:g}s ({attempt + 1}/{retries})"))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 8.0)
+    raise NetworkError("unreachable")  # the loop always returns or raises
+
+
+def download(
+    source: str | Source,
+    dest: str | Path | None = None,
+    *,
+    resume: bool = True,
+    verify: bool = True,
+    progress: Progress | None = None,
+    retries: int = 4,
+    force: bool = False,
+    stall_timeout: float = 30.0,
+) -> DownloadResult:
+    """Blocking twin of ``download_async``; same arguments, same result and errors."""
+    return asyncio.run(
+        download_async(
+            source,
+            dest,
+            resume=resume,
+            verify=verify,
+            progress=progress,
+            retries=retries,
+            force=force,
+            stall_timeout=stall_timeout,
+        )
+    )

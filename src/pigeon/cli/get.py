@@ -1,0 +1,83 @@
+"""``pigeon get`` arguments."""
+
+from __future__ import annotations
+
+import argparse
+
+from pigeon.cli.common import PigeonParser, command, json_flag, seconds
+
+
+def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
+    """Add ``get``."""
+    get = command(
+        subparsers,
+        "get",
+        help_text="download files over HTTP, resumable and verified (SHA-256)",
+        example="pigeon get 192.168.1.7 notes.txt          # from pigeon serve, port 7890\n"
+        "pigeon get [::1]:8000 big.iso -o /tmp/\n"
+        "pigeon get http://host/file.tar.gz -o - | tar xz",
+        handler=run_get,
+    )
+    get.add_argument("source", metavar="SOURCE", help="host, host:port, [v6]:port or http:// URL")
+    get.add_argument("paths", metavar="PATH", nargs="*", help="files on the server")
+    get.add_argument("-o", "--output", metavar="OUT", help="file, folder, or - for stdout")
+    get.add_argument("--retries", type=int, default=4, metavar="N", help="default 4")
+    get.add_argument("--timeout", type=seconds, default=30.0, metavar="S", help="default 30")
+    get.add_argument("--force", action="store_true", help="replace an existing file")
+    get.add_argument("--no-resume", action="store_true", help="ignore a .part from before")
+    get.add_argument("--quiet", "-q", action="store_true", help="no progress or notices")
+    json_flag(get)
+
+
+def run_get(args: argparse.Namespace) -> int:
+    """Download each PATH (or the SOURCE URL itself) in turn."""
+    import json
+    import sys
+
+    from pigeon.aio.get import download_async
+    from pigeon.cli.common import run_async
+    from pigeon.errors import UsageError
+    from pigeon.proto.source import parse_source
+    from pigeon.ui.progress import progress_for
+    from pigeon.ui.report import Reporter
+
+    paths = args.paths or [None]
+    if args.output == "-" and len(paths) > 1:
+        raise UsageError("-o - takes exactly one file")
+    if args.retries < 0:
+        raise UsageError("--retries must be 0 or more")
+    reporter = Reporter(json_output=args.json, quiet=args.quiet)
+    for path in paths:
+        source = parse_source(args.source, path)
+        with progress_for(source.name, enabled=not args.quiet and not args.json) as progress:
+            result = run_async(
+                download_async(
+                    source,
+                    args.output,
+                    resume=not args.no_resume,
+                    progress=progress,
+                    retries=args.retries,
+                    force=args.force,
+                    stall_timeout=args.timeout,
+                    emit=reporter,
+                )
+            )
+        where = str(result.path) if result.path else "stdout"
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "type": "result",
+                        "url": source.url,
+                        "path": where,
+                        "bytes": result.bytes,
+                        "sha256": result.digest,
+                        "resumed_from": result.resumed_from,
+                        "verified": result.verified,
+                    }
+                )
+            )
+        elif not args.quiet:
+            check = "sha256 verified" if result.verified else "not verified: no digest offered"
+            print(f"{where}: {result.bytes} bytes, {check}", file=sys.stderr)
+    return 0

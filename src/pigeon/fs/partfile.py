@@ -1,0 +1,112 @@
+"""Writing a download beside its destination so a wrong file never takes the final name.
+
+Bytes go to ``<name>.part`` while being hashed; a sidecar ``<name>.part.json`` remembers the
+URL, ETag and size so a later run can resume. ``commit`` fsyncs, renames atomically onto the
+final name and removes the sidecar; ``discard`` removes both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """What the sidecar records about a partial download."""
+
+    url: str
+    etag: str | None
+    size: int | None
+
+
+class PartFile:
+    """A ``.part`` file being written for ``final``."""
+
+    def __init__(self, final: Path) -> None:
+        self.final = final
+        self.part = final.with_name(final.name + ".part")
+        self.sidecar = final.with_name(final.name + ".part.json")
+        self.hasher = hashlib.sha256()
+        self.written = 0
+        self._fd: int | None = None
+
+    def resumable(self, url: str) -> PartInfo | None:
+        """The sidecar's record when a ``.part`` of the same URL is there to continue."""
+        try:
+            data = json.loads(self.sidecar.read_text(encoding="utf-8"))
+            info = PartInfo(str(data["url"]), data.get("etag"), data.get("size"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if info.url != url or not self.part.is_file():
+            return None
+        return info
+
+    def open(self, *, resume: bool) -> int:
+        """Open for writing; when resuming, hash what is already there. Returns the offset."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (0 if resume else os.O_TRUNC)
+        self._fd = os.open(self.part, flags, 0o644)
+        self.hasher = hashlib.sha256()
+        self.written = 0
+        if resume:
+            with self.part.open("rb") as existing:
+                while chunk := existing.read(READ_CHUNK):
+                    self.hasher.update(chunk)
+                    self.written += len(chunk)
+            os.lseek(self._fd, self.written, os.SEEK_SET)
+        return self.written
+
+    def record(self, info: PartInfo) -> None:
+        """Write the sidecar (small, replaced atomically)."""
+        tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
+        tmp.write_text(json.dumps(asdict(info)), encoding="utf-8")
+        tmp.replace(self.sidecar)
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` and hash it."""
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.hasher.update(data)
+        self.written += len(data)
+
+    def close(self) -> None:
+        """Close the descriptor (the .part and sidecar stay for a later resume)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def commit(self, mtime: float | None = None) -> None:
+        """fsync, set the modification time, rename onto the final name, drop the sidecar."""
+        self.close()
+        fd = os.open(self.part, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mtime is not None:
+            os.utime(self.part, (mtime, mtime))
+        self.part.replace(self.final)
+        with contextlib.suppress(OSError):
+            self.sidecar.unlink()
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(self.final.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def discard(self) -> None:
+        """Remove the .part and the sidecar (after a verification failure)."""
+        self.close()
+        for path in (self.part, self.sidecar):
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -1,0 +1,118 @@
+"""Fault injection for tests: a TCP proxy that cuts or corrupts, and scripted bad HTTP servers.
+
+Both run on their own event loop in a daemon thread, on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.contextmanager
+def tcp_server(handler: Handler, port: int = 0) -> Iterator[int]:
+    """Run ``handler`` for each connection on 127.0.0.1:``port`` (0: any); yields the port."""
+    loop = asyncio.new_event_loop()
+    ready: list[int] = []
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handler, "127.0.0.1", port, reuse_address=True)
+        ready.append(server.sockets[0].getsockname()[1])
+        started.set()
+        async with server:
+            await stop.wait()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield ready[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
+
+
+def cutting_proxy(upstream: int, *, cut_every: int = 0, flip_at: int = -1) -> Handler:
+    """A proxy to 127.0.0.1:``upstream`` that drops each connection after ``cut_every`` bytes
+    from the server (0: never) and flips one bit of the byte at stream offset ``flip_at``."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+        except OSError:
+            writer.close()
+            return
+
+        async def client_to_server() -> None:
+            with contextlib.suppress(OSError):
+                while data := await reader.read(65536):
+                    up_writer.write(data)
+                    await up_writer.drain()
+
+        pump = asyncio.create_task(client_to_server())
+        passed = 0
+        try:
+            while data := await up_reader.read(65536):
+                if cut_every and passed + len(data) >= cut_every:
+                    writer.write(data[: cut_every - passed])
+                    await writer.drain()
+                    break
+                if passed <= flip_at < passed + len(data):
+                    i = flip_at - passed
+                    data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
+                writer.write(data)
+                await writer.drain()
+                passed += len(data)
+        except OSError:
+            pass
+        finally:
+            pump.cancel()
+            up_writer.close()
+            writer.close()
+
+    return handle
+
+
+def scripted_http(response: bytes, *, then_stall: float = 0.0) -> Handler:
+    """A server that reads a request head, sends ``response`` verbatim, maybe stalls, closes."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(response)
+                await writer.drain()
+                if then_stall:
+                    await asyncio.sleep(then_stall)
+        finally:
+            writer.close()
+
+    return handle
+
+
+def endless_headers() -> Handler:
+    """A server whose response head never ends."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(b"HTTP/1.1 200 OK\r\n")
+                for i in range(100_000):
+                    writer.write(b"X-Junk-%d: %s\r\n" % (i, b"j" * 100))
+                    await writer.drain()
+        finally:
+            writer.close()
+
+    return handle
