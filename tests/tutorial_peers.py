@@ -112,3 +112,21 @@ def read_until_close(server: tuple[str, int], name: bytes) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def file_server_serve_one(server: socket.socket, folder: str) -> str:
+    """文件下载器 server: accept, recv(1024), read the whole file, one send(), close."""
+    client_socket, _addr = server.accept()
+    client_socket.settimeout(5)
+    recv_data = client_socket.recv(1024)
+    file_name = recv_data.decode("utf-8")
+    file_content = None
+    try:
+        with open(f"{folder}/{file_name}", "rb") as f:  # noqa: PTH123 - the tutorial's call
+            file_content = f.read()
+    except OSError:
+        pass
+    if file_content:
+        client_socket.send(file_content)
+    client_socket.close()
+    return file_name

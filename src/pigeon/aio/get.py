@@ -346,3 +346,71 @@ def download(
             stall_timeout=stall_timeout,
         )
     )
+
+
+async def download_legacy(
+    source: Source,
+    name: str,
+    dest: str | Path | None,
+    *,
+    force: bool = False,
+    stall_timeout: float = 30.0,
+    emit: Emit | None = None,
+) -> DownloadResult:
+    """Fetch ``name`` with the tutorial's protocol: send the name, read until the server closes.
+
+    Nothing can be verified (no size, no digest), and zero bytes mean "missing or empty": the
+    protocol cannot tell them apart, so that is an error and no file is created.
+
+    Raises:
+        HttpStatusError (404): nothing came back. DestinationExists, NetworkError.
+    """
+    report: Emit = emit or (lambda _event: None)
+    final = _destination(Source(source.host, source.port, "/" + name), dest)
+    if final is not None and final.exists() and not force:
+        raise DestinationExists(f"{final} exists; use --force to replace it")
+    target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
+    reader, writer = await open_tcp(target, stall_timeout)
+    part = PartFile(final) if final is not None else None
+    hasher = hashlib.sha256()
+    written = 0
+    try:
+        writer.write(name.encode("utf-8"))
+        await writer.drain()
+        if part is not None:
+            part.open(resume=False)
+            hasher = part.hasher
+        while True:
+            try:
+                async with asyncio.timeout(stall_timeout):
+                    data = await reader.read(READ_SIZE)
+            except TimeoutError:
+                raise TimedOut(
+                    f"{target.endpoint}: the server sent nothing for {stall_timeout:g}s"
+                ) from None
+            if not data:
+                break
+            if part is not None:
+                part.write(data)
+            else:
+                hasher.update(data)
+                sys.stdout.buffer.write(data)
+            written += len(data)
+    except BaseException:
+        _fail(part)
+        raise
+    finally:
+        writer.close()
+    if written == 0:
+        _fail(part)
+        raise HttpStatusError(
+            f"{target.endpoint}: nothing came back for {name!r}: missing or empty "
+            "(the tutorial's protocol cannot tell which)",
+            404,
+        )
+    report(Notice("legacy protocol: the download cannot be verified (no size, no digest)"))
+    if part is not None:
+        part.commit()
+    else:
+        sys.stdout.buffer.flush()
+    return DownloadResult(final, written, hasher.digest().hex(), 0, False)

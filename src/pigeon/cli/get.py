@@ -26,15 +26,18 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     get.add_argument("--force", action="store_true", help="replace an existing file")
     get.add_argument("--no-resume", action="store_true", help="ignore a .part from before")
     get.add_argument("--quiet", "-q", action="store_true", help="no progress or notices")
+    get.add_argument(
+        "--legacy",
+        action="store_true",
+        help="the tutorial's protocol: send the name, read until close (unverified)",
+    )
     json_flag(get)
 
 
 def run_get(args: argparse.Namespace) -> int:
     """Download each PATH (or the SOURCE URL itself) in turn."""
-    import json
-    import sys
 
-    from pigeon.aio.get import download_async
+    from pigeon.aio.get import download_async, download_legacy
     from pigeon.cli.common import run_async
     from pigeon.errors import UsageError
     from pigeon.proto.source import parse_source
@@ -47,8 +50,23 @@ def run_get(args: argparse.Namespace) -> int:
     if args.retries < 0:
         raise UsageError("--retries must be 0 or more")
     reporter = Reporter(json_output=args.json, quiet=args.quiet)
+    if args.legacy and paths == [None]:
+        raise UsageError("--legacy needs the file name: pigeon get HOST:PORT NAME --legacy")
     for path in paths:
         source = parse_source(args.source, path)
+        if args.legacy:
+            result = run_async(
+                download_legacy(
+                    parse_source(args.source),
+                    path or "",
+                    args.output,
+                    force=args.force,
+                    stall_timeout=args.timeout,
+                    emit=reporter,
+                )
+            )
+            _report(args, source.url, result)
+            continue
         with progress_for(source.name, enabled=not args.quiet and not args.json) as progress:
             result = run_async(
                 download_async(
@@ -62,22 +80,33 @@ def run_get(args: argparse.Namespace) -> int:
                     emit=reporter,
                 )
             )
-        where = str(result.path) if result.path else "stdout"
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "type": "result",
-                        "url": source.url,
-                        "path": where,
-                        "bytes": result.bytes,
-                        "sha256": result.digest,
-                        "resumed_from": result.resumed_from,
-                        "verified": result.verified,
-                    }
-                )
-            )
-        elif not args.quiet:
-            check = "sha256 verified" if result.verified else "not verified: no digest offered"
-            print(f"{where}: {result.bytes} bytes, {check}", file=sys.stderr)
+        _report(args, source.url, result)
     return 0
+
+
+def _report(args: argparse.Namespace, url: str, result: object) -> None:
+    """The closing line for one download (JSON with --json)."""
+    import json
+    import sys
+
+    from pigeon.aio.get import DownloadResult
+
+    assert isinstance(result, DownloadResult)
+    where = str(result.path) if result.path else "stdout"
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "type": "result",
+                    "url": url,
+                    "path": where,
+                    "bytes": result.bytes,
+                    "sha256": result.digest,
+                    "resumed_from": result.resumed_from,
+                    "verified": result.verified,
+                }
+            )
+        )
+    elif not args.quiet:
+        check = "sha256 verified" if result.verified else "not verified: no digest offered"
+        print(f"{where}: {result.bytes} bytes, {check}", file=sys.stderr)
