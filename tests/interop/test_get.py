@@ -83,6 +83,11 @@ def test_http_error_and_existing_file(served: Served, tmp_path: Path) -> None:
     assert clash.returncode == 17 and (tmp_path / "small.txt").read_bytes() == b"mine"
     forced = get(f"127.0.0.1:{served.port}", "small.txt", "--force", cwd=tmp_path)
     assert forced.returncode == 0 and (tmp_path / "small.txt").read_bytes() == b"hello pigeon\n"
+    before = (tmp_path / "small.txt").stat().st_mtime_ns
+    again = get(f"127.0.0.1:{served.port}", "small.txt", cwd=tmp_path)  # identical: fine
+    assert again.returncode == 0, again.stderr
+    assert b"already here and identical" in again.stderr
+    assert (tmp_path / "small.txt").stat().st_mtime_ns == before  # not rewritten
 
 
 def test_hostile_server_name_stays_in_destination(tmp_path: Path) -> None:
@@ -213,3 +218,29 @@ def test_get_from_python_http_server(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert sha256(tmp_path / "got.bin") == sha256(www / "file.bin")
     assert b"not verified: no digest offered" in result.stderr
+
+
+def test_no_arguments_on_a_terminal_asks_like_the_tutorial(served: Served, tmp_path: Path) -> None:
+    import pty
+
+    main_fd, sub_fd = pty.openpty()
+    os.write(main_fd, f"127.0.0.1\n{served.port}\nsmall.txt\n".encode())
+    proc = subprocess.run(
+        [sys.executable, "-m", "pigeon", "get"],
+        stdin=sub_fd,
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=30,
+        check=False,
+    )
+    os.close(sub_fd)
+    os.close(main_fd)
+    assert proc.returncode == 0, proc.stderr
+    assert b"server address: server port [7890]: file name: " in proc.stdout
+    assert (tmp_path / "small.txt").read_bytes() == b"hello pigeon\n"
+
+
+def test_no_arguments_without_a_terminal_is_a_usage_error() -> None:
+    result = get()
+    assert result.returncode == 2
+    assert "SOURCE is missing" in one_line_error(result)

@@ -214,7 +214,11 @@ async def _receive(
     expected = _expected_digest(resp.headers) if verify else None
     if part is not None:
         if part.final.exists() and not force and offset == 0:
-            raise DestinationExists(f"{part.final} exists; use --force to replace it")
+            same = _same_file(part.final, total, expected)
+            if same is not None:
+                emit(Notice(f"{part.final.name} is already here and identical (sha256)"))
+                return DownloadResult(part.final, same[0], same[1].hex(), 0, True)
+            raise DestinationExists(f"{part.final} exists and differs; use --force to replace it")
         part.open(resume=offset > 0)
         if offset:
             emit(Notice(f"resuming {part.final.name} from byte {offset}"))
@@ -259,6 +263,18 @@ async def _receive(
     return DownloadResult(
         part.final if part else None, written, digest.hex(), offset, expected is not None
     )
+
+
+def _same_file(path: Path, total: int | None, expected: bytes | None) -> tuple[int, bytes] | None:
+    """(size, digest) when ``path`` is provably the server's file: same size and SHA-256."""
+    if expected is None or total is None or not path.is_file() or path.stat().st_size != total:
+        return None
+    hasher = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(READ_SIZE):
+            hasher.update(chunk)
+    digest = hasher.digest()
+    return (total, digest) if digest == expected else None
 
 
 def _fail(part: PartFile | None) -> None:

@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "pigeon get http://host/file.tar.gz -o - | tar xz",
         handler=run_get,
     )
-    get.add_argument("source", metavar="SOURCE", help="host, host:port, [v6]:port or http:// URL")
+    get.add_argument(
+        "source",
+        metavar="SOURCE",
+        nargs="?",
+        help="host, host:port, [v6]:port or http:// URL (none, on a terminal: asks)",
+    )
     get.add_argument("paths", metavar="PATH", nargs="*", help="files on the server")
     get.add_argument("-o", "--output", metavar="OUT", help="file, folder, or - for stdout")
     get.add_argument("--retries", type=int, default=4, metavar="N", help="default 4")
@@ -44,6 +49,8 @@ def run_get(args: argparse.Namespace) -> int:
     from pigeon.ui.progress import progress_for
     from pigeon.ui.report import Reporter
 
+    if args.source is None:
+        args.source, args.paths = _ask()
     paths = args.paths or [None]
     if args.output == "-" and len(paths) > 1:
         raise UsageError("-o - takes exactly one file")
@@ -110,3 +117,22 @@ def _report(args: argparse.Namespace, url: str, result: object) -> None:
     elif not args.quiet:
         check = "sha256 verified" if result.verified else "not verified: no digest offered"
         print(f"{where}: {result.bytes} bytes, {check}", file=sys.stderr)
+
+
+def _ask() -> tuple[str, list[str]]:
+    """The tutorial client's questions: server address, port, file name (terminal only)."""
+    from pigeon.cli.common import stdin_is_terminal
+    from pigeon.errors import UsageError
+    from pigeon.proto.address import format_endpoint, parse_host, parse_port
+
+    if not stdin_is_terminal():
+        raise UsageError("SOURCE is missing (it is only asked for on a terminal)")
+    try:
+        host = parse_host(input("server address: "))
+        port = parse_port(input("server port [7890]: ").strip() or "7890")
+        name = input("file name: ").strip()
+    except EOFError:
+        raise UsageError("no answer: SOURCE is missing") from None
+    if not name:
+        raise UsageError("no file name given")
+    return format_endpoint(host, port), [name]
