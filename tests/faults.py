@@ -43,9 +43,12 @@ def tcp_server(handler: Handler, port: int = 0) -> Iterator[int]:
         loop.close()
 
 
-def cutting_proxy(upstream: int, *, cut_every: int = 0, flip_at: int = -1) -> Handler:
+def cutting_proxy(
+    upstream: int, *, cut_every: int = 0, flip_at: int = -1, drip: float = 0.0
+) -> Handler:
     """A proxy to 127.0.0.1:``upstream`` that drops each connection after ``cut_every`` bytes
-    from the server (0: never) and flips one bit of the byte at stream offset ``flip_at``."""
+    from the server (0: never), flips one bit of the byte at stream offset ``flip_at``, and
+    with ``drip`` relays 16 KiB then sleeps that many seconds (a slow link)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -63,7 +66,9 @@ def cutting_proxy(upstream: int, *, cut_every: int = 0, flip_at: int = -1) -> Ha
         pump = asyncio.create_task(client_to_server())
         passed = 0
         try:
-            while data := await up_reader.read(65536):
+            while data := await up_reader.read(16384 if drip else 65536):
+                if drip:
+                    await asyncio.sleep(drip)
                 if cut_every and passed + len(data) >= cut_every:
                     writer.write(data[: cut_every - passed])
                     await writer.drain()

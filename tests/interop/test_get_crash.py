@@ -1,0 +1,111 @@
+"""Crash safety of pigeon get: kill -9 the server or the client mid-transfer, then finish."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults import cutting_proxy, tcp_server
+from tests.helpers import PIGEON, free_port, wait_bound
+from tests.interop.serve_fixtures import make_tree, sha256
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+
+def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [*PIGEON, "serve", str(root), "--port", str(port), "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_bound(port, socket.SOCK_STREAM)
+    return proc
+
+
+def wait_for_part(part: Path, at_least: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if part.exists() and part.stat().st_size >= at_least:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{part} did not grow to {at_least} bytes")
+
+
+def test_server_killed_mid_download_then_restarted(tmp_path: Path) -> None:
+    root, _ = make_tree(tmp_path)
+    (root / "big.bin").write_bytes(os.urandom(8 << 20))
+    server_port, proxy_port = free_port(), free_port()
+    server = start_server(root, server_port)
+    try:
+        with tcp_server(cutting_proxy(server_port, drip=0.005), port=proxy_port):
+            client = subprocess.Popen(
+                [*PIGEON, "get", f"127.0.0.1:{proxy_port}", "big.bin", "--retries", "30", "--json"],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            wait_for_part(tmp_path / "big.bin.part", 1 << 20)
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            time.sleep(0.5)
+            server = start_server(root, server_port)
+            out, err = client.communicate(timeout=90)
+        assert client.returncode == 0, err
+        *notices, result = [json.loads(line) for line in out.splitlines()]
+        assert result["resumed_from"] > 0 and result["verified"] is True
+        assert any(str(n.get("text", "")).startswith("resuming big.bin from byte") for n in notices)
+        assert sha256(tmp_path / "big.bin") == sha256(root / "big.bin")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_client_killed_then_rerun_resumes(tmp_path: Path) -> None:
+    root, _ = make_tree(tmp_path)
+    (root / "big.bin").write_bytes(os.urandom(8 << 20))
+    server_port, proxy_port = free_port(), free_port()
+    server = start_server(root, server_port)
+    try:
+        with tcp_server(cutting_proxy(server_port, drip=0.005), port=proxy_port):
+            client = subprocess.Popen(
+                [*PIGEON, "get", f"127.0.0.1:{proxy_port}", "big.bin"],
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wait_for_part(tmp_path / "big.bin.part", 1 << 20)
+            client.send_signal(signal.SIGKILL)
+            client.wait()
+        assert not (tmp_path / "big.bin").exists()  # never a wrong file under the final name
+        kept = (tmp_path / "big.bin.part").stat().st_size
+        with tcp_server(cutting_proxy(server_port), port=proxy_port):
+            rerun = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pigeon",
+                    "get",
+                    f"127.0.0.1:{proxy_port}",
+                    "big.bin",
+                    "--json",
+                ],
+                cwd=tmp_path,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        assert rerun.returncode == 0, rerun.stderr
+        result = json.loads(rerun.stdout.splitlines()[-1])
+        assert 0 < result["resumed_from"] <= kept and result["verified"] is True
+        assert sha256(tmp_path / "big.bin") == sha256(root / "big.bin")
+    finally:
+        server.kill()
+        server.wait()
