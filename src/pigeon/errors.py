@@ -25,7 +25,8 @@ Nothing here imports anything heavier than the standard library's ``typing``.
     ├── NotDelivered                 12  a message was not acknowledged
     ├── ProtocolError                13  the peer broke the protocol (sans-I/O parsers raise it)
     ├── IntegrityError               15  a download's size or digest is wrong; nothing kept
-    └── HttpStatusError              16  the server answered with an error status (404, ...)
+    ├── HttpStatusError              16  the server answered with an error status (404, ...)
+    └── LocalWriteError              18  the destination cannot be written (disk full, ...)
 """
 
 from __future__ import annotations
@@ -143,6 +144,12 @@ class HttpStatusError(PigeonError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class LocalWriteError(PigeonError):
+    """Writing the destination failed (disk full, read-only, permission)."""
+
+    exit_code = 18
 
 
 EXIT_INTERRUPTED = 130

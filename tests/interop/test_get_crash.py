@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults import cutting_proxy, tcp_server
-from tests.helpers import PIGEON, free_port, wait_bound
+from tests.helpers import PIGEON, free_port, one_line_error, require_root, wait_bound
 from tests.interop.serve_fixtures import make_tree, sha256
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -109,3 +109,35 @@ def test_client_killed_then_rerun_resumes(tmp_path: Path) -> None:
     finally:
         server.kill()
         server.wait()
+
+
+def test_disk_full_is_a_clear_error_and_touches_nothing_else(tmp_path: Path) -> None:
+    require_root()
+    root, _ = make_tree(tmp_path)
+    (root / "big.bin").write_bytes(os.urandom(4 << 20))
+    small = tmp_path / "small-disk"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
+    try:
+        mine = small / "mine.txt"
+        mine.write_bytes(b"the user's own file")
+        port = free_port()
+        server = start_server(root, port)
+        try:
+            result = subprocess.run(
+                [*PIGEON, "get", f"127.0.0.1:{port}", "big.bin", "--retries", "0"],
+                cwd=small,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            server.kill()
+            server.wait()
+        assert result.returncode == 18
+        line = one_line_error(result)
+        assert "the disk is full" in line and "big.bin.part" in line
+        assert mine.read_bytes() == b"the user's own file"
+        assert not (small / "big.bin").exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

@@ -8,11 +8,14 @@ final name and removes the sidecar; ``discard`` removes both.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from pigeon.errors import LocalWriteError
 
 READ_CHUNK = 1 << 20
 
@@ -48,10 +51,24 @@ class PartFile:
             return None
         return info
 
+    def _error(self, exc: OSError) -> LocalWriteError:
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+        return LocalWriteError(
+            f"cannot write {self.part} after {self.written} bytes: {reason}; "
+            "nothing else was changed (free space and rerun to resume)"
+        )
+
     def open(self, *, resume: bool) -> int:
-        """Open for writing; when resuming, hash what is already there. Returns the offset."""
+        """Open for writing; when resuming, hash what is already there. Returns the offset.
+
+        Raises:
+            LocalWriteError: the folder cannot be written.
+        """
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (0 if resume else os.O_TRUNC)
-        self._fd = os.open(self.part, flags, 0o644)
+        try:
+            self._fd = os.open(self.part, flags, 0o644)
+        except OSError as exc:
+            raise self._error(exc) from exc
         self.hasher = hashlib.sha256()
         self.written = 0
         if resume:
@@ -69,12 +86,20 @@ class PartFile:
         tmp.replace(self.sidecar)
 
     def write(self, data: bytes) -> None:
-        """Append ``data`` and hash it."""
+        """Append ``data`` and hash it.
+
+        Raises:
+            LocalWriteError: disk full or another write failure (the .part is kept, so a rerun
+                after freeing space resumes).
+        """
         assert self._fd is not None
         view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError as exc:
+            raise self._error(exc) from exc
         self.hasher.update(data)
         self.written += len(data)
 
@@ -87,11 +112,14 @@ class PartFile:
     def commit(self, mtime: float | None = None) -> None:
         """fsync, set the modification time, rename onto the final name, drop the sidecar."""
         self.close()
-        fd = os.open(self.part, os.O_WRONLY | os.O_CLOEXEC)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(self.part, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._error(exc) from exc
         if mtime is not None:
             os.utime(self.part, (mtime, mtime))
         self.part.replace(self.final)
