@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
+import os
 import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import h11
 
@@ -33,7 +36,7 @@ from pigeon.errors import (
     ProtocolError,
     TimedOut,
 )
-from pigeon.fs.partfile import PartFile, PartInfo
+from pigeon.fs.partfile import PartFile, PartInfo, make_folder
 from pigeon.proto.http_fields import parse_http_date
 from pigeon.proto.local_names import safe_local_name
 from pigeon.proto.source import Source, parse_source, resolve_location
@@ -430,3 +433,112 @@ async def download_legacy(
     else:
         sys.stdout.buffer.flush()
     return DownloadResult(final, written, hasher.digest().hex(), 0, False)
+
+
+MAX_LISTING = 16 << 20
+MAX_DEPTH = 32
+
+
+async def _fetch_listing(source: Source, within: float) -> list[dict[str, object]]:
+    """The JSON listing of a folder (``?format=json&digest=sha-256``), bounded in size."""
+    target = source.target.partition("?")[0].rstrip("/") + "/?format=json&digest=sha-256"
+    listing_source = Source(source.host, source.port, target)
+    resp = await _request(listing_source, [("Accept", "application/json")], within)
+    try:
+        if resp.status != 200:
+            raise HttpStatusError(f"{source.url}: the listing answered {resp.status}", resp.status)
+        body = bytearray()
+        while True:
+            event = await _next_event(resp.conn, resp.reader, within, listing_source)
+            if isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_LISTING:
+                    raise ProtocolError(f"{source.url}: listing larger than {MAX_LISTING} bytes")
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    finally:
+        resp.writer.close()
+    try:
+        doc = json.loads(bytes(body))
+        entries = doc["entries"]
+        if not isinstance(entries, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise ProtocolError(f"{source.url}: not a pigeon JSON listing") from None
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def _local_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(READ_SIZE):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+async def mirror_async(
+    source: Source,
+    dest: Path,
+    *,
+    force: bool = False,
+    retries: int = 4,
+    stall_timeout: float = 30.0,
+    emit: Emit | None = None,
+    progress_for: Callable[[str], Progress | None] | None = None,
+    _depth: int = 0,
+) -> list[DownloadResult]:
+    """Mirror the folder at ``source`` into ``dest`` through its JSON listing.
+
+    Creates the tree, skips files already complete and identical (size, and SHA-256 when the
+    listing offers it), keeps modification times. Names that are not plain file names
+    (``..``, ``/``, control characters) are refused and reported, never written.
+
+    Raises:
+        HttpStatusError, ProtocolError, NetworkError, IntegrityError, LocalWriteError.
+    """
+    report: Emit = emit or (lambda _event: None)
+    if _depth > MAX_DEPTH:
+        raise ProtocolError(f"{source.url}: folders nested deeper than {MAX_DEPTH}")
+    make_folder(dest)
+    results: list[DownloadResult] = []
+    base = source.target.partition("?")[0].rstrip("/") + "/"
+    for entry in await _fetch_listing(source, stall_timeout):
+        name = entry.get("name")
+        if not isinstance(name, str) or safe_local_name(name) != name:
+            report(Notice(f"{source.url}: refused the listed name {name!r}: not a plain name"))
+            continue
+        child = Source(source.host, source.port, base + quote(name))
+        local = dest / name
+        if entry.get("type") == "dir":
+            results += await mirror_async(
+                child,
+                local,
+                force=force,
+                retries=retries,
+                stall_timeout=stall_timeout,
+                emit=report,
+                progress_for=progress_for,
+                _depth=_depth + 1,
+            )
+            continue
+        size, digest, mtime = entry.get("size"), entry.get("sha256"), entry.get("mtime")
+        if (
+            local.is_file()
+            and local.stat().st_size == size
+            and (digest is None or _local_digest(local) == digest)
+        ):
+            report(Notice(f"{local}: up to date"))
+            continue
+        result = await download_async(
+            child,
+            local,
+            force=force,
+            retries=retries,
+            stall_timeout=stall_timeout,
+            emit=report,
+            progress=progress_for(name) if progress_for else None,
+        )
+        if isinstance(mtime, int | float):
+            os.utime(local, (mtime, mtime))
+        results.append(result)
+    return results

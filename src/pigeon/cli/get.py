@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     get.add_argument("--no-resume", action="store_true", help="ignore a .part from before")
     get.add_argument("--quiet", "-q", action="store_true", help="no progress or notices")
     get.add_argument(
+        "-r", "--recursive", action="store_true", help="mirror a folder (its JSON listing)"
+    )
+    get.add_argument(
         "--legacy",
         action="store_true",
         help="the tutorial's protocol: send the name, read until close (unverified)",
@@ -42,9 +45,12 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 def run_get(args: argparse.Namespace) -> int:
     """Download each PATH (or the SOURCE URL itself) in turn."""
 
-    from pigeon.aio.get import download_async, download_legacy
+    from pathlib import Path
+
+    from pigeon.aio.get import download_async, download_legacy, mirror_async
     from pigeon.cli.common import run_async
     from pigeon.errors import UsageError
+    from pigeon.proto.local_names import safe_local_name
     from pigeon.proto.source import parse_source
     from pigeon.ui.progress import progress_for
     from pigeon.ui.report import Reporter
@@ -61,6 +67,24 @@ def run_get(args: argparse.Namespace) -> int:
         raise UsageError("--legacy needs the file name: pigeon get HOST:PORT NAME --legacy")
     for path in paths:
         source = parse_source(args.source, path)
+        if args.recursive:
+            if args.output == "-":
+                raise UsageError("-r cannot write to stdout")
+            folder = Path(args.output or ".") / (safe_local_name(source.name) if path else "")
+            done = run_async(
+                mirror_async(
+                    source,
+                    folder,
+                    force=args.force,
+                    retries=args.retries,
+                    stall_timeout=args.timeout,
+                    emit=reporter,
+                    progress_for=lambda name: None,
+                )
+            )
+            for result in done:
+                _report(args, source.url, result)
+            continue
         if args.legacy:
             result = run_async(
                 download_legacy(

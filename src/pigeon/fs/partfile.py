@@ -138,3 +138,15 @@ class PartFile:
         for path in (self.part, self.sidecar):
             with contextlib.suppress(OSError):
                 path.unlink()
+
+
+def make_folder(path: Path) -> None:
+    """Create ``path`` and its parents (for mirroring a tree).
+
+    Raises:
+        LocalWriteError: it cannot be created (a file is in the way, permission, disk full).
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LocalWriteError(f"cannot create the folder {path}: {exc.strerror}") from exc

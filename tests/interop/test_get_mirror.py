@@ -1,0 +1,81 @@
+"""pigeon get -r: mirror a folder from pigeon serve; skip what is already identical; refuse
+hostile names in a listing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.faults import scripted_http, tcp_server
+from tests.interop.serve_fixtures import Served, sha256
+
+pytestmark = pytest.mark.interop
+
+
+def get(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "pigeon", "get", *args],
+        cwd=cwd,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def files_under(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): sha256(p) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_mirror_tree_then_skip_everything(served: Served, tmp_path: Path) -> None:
+    out = tmp_path / "mirror"
+    first = get(f"127.0.0.1:{served.port}", "-r", "-o", str(out), "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    got = files_under(out)
+    want = {
+        k: v
+        for k, v in files_under(served.root).items()
+        if not k.startswith(".") and k not in ("link-out", "chardev")
+    }
+    assert got == want  # nested folders, empty files, Chinese names; nothing hidden or outside
+    assert not any(p.name.endswith(".part") for p in out.rglob("*"))
+    src, dst = served.root / "sub" / "深" / "nested.txt", out / "sub" / "深" / "nested.txt"
+    assert int(dst.stat().st_mtime) == int(src.stat().st_mtime)
+    results = [json.loads(line) for line in first.stdout.splitlines()]
+    assert all(r["verified"] for r in results if r["type"] == "result")
+
+    again = get(f"127.0.0.1:{served.port}", "-r", "-o", str(out), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count(b"up to date") == len(want)
+    assert b"bytes, sha256 verified" not in again.stderr  # nothing was downloaded again
+
+
+def test_mirror_one_subfolder(served: Served, tmp_path: Path) -> None:
+    result = get(f"127.0.0.1:{served.port}", "sub", "-r", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "sub" / "深" / "nested.txt").read_bytes() == b"nested\n"
+
+
+def test_hostile_listing_names_are_refused(tmp_path: Path) -> None:
+    listing = json.dumps(
+        {
+            "path": "/",
+            "entries": [
+                {"name": "../evil", "type": "file", "size": 1, "mtime": 0},
+                {"name": "/etc/x", "type": "file", "size": 1, "mtime": 0},
+                {"name": "..", "type": "dir", "size": 0, "mtime": 0},
+                {"name": "bad\x1bname", "type": "file", "size": 1, "mtime": 0},
+                {"name": "ok.txt", "type": "file", "size": 3, "mtime": 0},
+            ],
+        }
+    ).encode()
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(listing), listing)
+    out = tmp_path / "out"
+    with tcp_server(scripted_http(response)) as port:
+        result = get(f"127.0.0.1:{port}", "-r", "-o", str(out), "--retries", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["ok.txt", "out"]
+    assert result.stderr.count(b"refused the listed name") == 4
