@@ -8,7 +8,7 @@ import socket
 
 from pigeon.aio.datagram import DatagramChannel
 from pigeon.aio.events import ClientConnected, DatagramReceived, Event, Listening, StreamReceived
-from pigeon.aio.stdin import stdin_lines
+from pigeon.aio.stdin import stdin_chunks, stdin_lines
 from pigeon.aio.tcp import run_connect, run_listen
 from pigeon.aio.udp import run_recv
 from pigeon.config import TcpConnectConfig, TcpListenConfig, UdpRecvConfig
@@ -101,3 +101,30 @@ async def test_connect_and_listen_in_one_loop() -> None:
     assert bytes(received) == b"ping" * 50_000
     assert any(isinstance(e, ClientConnected) for e in events)
     assert sum(len(e.data) for e in events if isinstance(e, StreamReceived)) == 200_000
+
+
+def test_stdin_reader_stops_quietly_when_the_command_ends() -> None:
+    """Input arriving after the loop closed must not print a thread traceback."""
+    import threading
+    import time
+
+    errors: list[object] = []
+    previous = threading.excepthook
+    threading.excepthook = errors.append
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, b"first")
+
+        async def first_chunk() -> bytes:
+            async for chunk in stdin_chunks(read_fd):
+                return chunk
+            return b""
+
+        assert asyncio.run(first_chunk()) == b"first"
+        os.write(write_fd, b"late input")  # the reader thread wakes up with no loop to feed
+        time.sleep(0.3)
+    finally:
+        threading.excepthook = previous
+        os.close(write_fd)
+        os.close(read_fd)
+    assert errors == []

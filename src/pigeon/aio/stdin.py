@@ -8,6 +8,7 @@ process alive after the command is done.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import sys
 import threading
@@ -23,18 +24,26 @@ async def stdin_chunks(fd: int | None = None) -> AsyncIterator[bytes]:
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(QUEUE_LIMIT)
     source = sys.stdin.fileno() if fd is None else fd
 
-    def put(item: bytes | BaseException | None) -> None:
-        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+    def put(item: bytes | BaseException | None) -> bool:
+        """Hand ``item`` to the loop; False once the loop is gone (the command is done)."""
+        handover = queue.put(item)
+        try:
+            future = asyncio.run_coroutine_threadsafe(handover, loop)
+        except RuntimeError:  # the loop is closed: the command is done
+            handover.close()
+            return False
         try:
             future.result()
-        except (RuntimeError, asyncio.CancelledError):
-            return  # the loop is gone: nobody is waiting for input any more
+        except (RuntimeError, concurrent.futures.CancelledError, asyncio.CancelledError):
+            return False  # the loop stopped waiting: nobody wants input any more
+        return True
 
     def reader() -> None:
         try:
             while chunk := os.read(source, CHUNK):
-                put(chunk)
-        except (OSError, RuntimeError) as exc:
+                if not put(chunk):
+                    return
+        except OSError as exc:
             put(exc)
             return
         put(None)
