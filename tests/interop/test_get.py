@@ -48,7 +48,8 @@ def test_get_from_pigeon_serve_is_verified(served: Served, tmp_path: Path) -> No
         f"127.0.0.1:{served.port}", "mib.bin", "name with spaces 中文.txt", "-o", str(out), "--json"
     )
     assert result.returncode == 0, result.stderr
-    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    docs = [e for e in events if e["type"] == "result"]
     assert [d["verified"] for d in docs] == [True, True]
     assert sha256(out / "mib.bin") == sha256(served.root / "mib.bin") == docs[0]["sha256"]
     assert (out / "name with spaces 中文.txt").read_bytes() == "空格和中文\n".encode()
@@ -244,3 +245,18 @@ def test_no_arguments_without_a_terminal_is_a_usage_error() -> None:
     result = get()
     assert result.returncode == 2
     assert "SOURCE is missing" in one_line_error(result)
+
+
+def test_json_progress_events_end_at_the_total(served: Served, tmp_path: Path) -> None:
+    result = get(f"127.0.0.1:{served.port}", "mib.bin", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress and progress[-1] == {
+        "type": "progress",
+        "name": "mib.bin",
+        "bytes": 1 << 20,
+        "total": 1 << 20,
+    }
+    assert events[-1]["type"] == "result"
+    assert result.stderr == b""  # --json: nothing for humans on stderr

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from pigeon.cli.common import PigeonParser, command, json_flag, seconds
+
+if TYPE_CHECKING:
+    from pigeon.ui.progress import TransferDisplay
+    from pigeon.ui.report import Reporter
 
 
 def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
@@ -45,14 +50,8 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 def run_get(args: argparse.Namespace) -> int:
     """Download each PATH (or the SOURCE URL itself) in turn."""
 
-    from pathlib import Path
-
-    from pigeon.aio.get import download_async, download_legacy, mirror_async
-    from pigeon.cli.common import run_async
     from pigeon.errors import UsageError
-    from pigeon.proto.local_names import safe_local_name
-    from pigeon.proto.source import parse_source
-    from pigeon.ui.progress import progress_for
+    from pigeon.ui.progress import TransferDisplay
     from pigeon.ui.report import Reporter
 
     if args.source is None:
@@ -65,54 +64,68 @@ def run_get(args: argparse.Namespace) -> int:
     reporter = Reporter(json_output=args.json, quiet=args.quiet)
     if args.legacy and paths == [None]:
         raise UsageError("--legacy needs the file name: pigeon get HOST:PORT NAME --legacy")
-    for path in paths:
-        source = parse_source(args.source, path)
-        if args.recursive:
-            if args.output == "-":
-                raise UsageError("-r cannot write to stdout")
-            folder = Path(args.output or ".") / (safe_local_name(source.name) if path else "")
-            done = run_async(
-                mirror_async(
-                    source,
-                    folder,
-                    force=args.force,
-                    retries=args.retries,
-                    stall_timeout=args.timeout,
-                    emit=reporter,
-                    progress_for=lambda name: None,
-                )
-            )
-            for result in done:
-                _report(args, source.url, result)
-            continue
-        if args.legacy:
-            result = run_async(
-                download_legacy(
-                    parse_source(args.source),
-                    path or "",
-                    args.output,
-                    force=args.force,
-                    stall_timeout=args.timeout,
-                    emit=reporter,
-                )
-            )
-            _report(args, source.url, result)
-            continue
-        with progress_for(source.name, enabled=not args.quiet and not args.json) as progress:
-            result = run_async(
-                download_async(
-                    source,
-                    args.output,
-                    resume=not args.no_resume,
-                    progress=progress,
-                    retries=args.retries,
-                    force=args.force,
-                    stall_timeout=args.timeout,
-                    emit=reporter,
-                )
-            )
-        _report(args, source.url, result)
+    with TransferDisplay(json_output=args.json, quiet=args.quiet) as display:
+        for path in paths:
+            _get_one(args, path, display, reporter)
     return 0
+
+
+def _get_one(
+    args: argparse.Namespace, path: str | None, display: TransferDisplay, reporter: Reporter
+) -> None:
+    """Download one PATH: a file, a folder with -r, or a name with --legacy."""
+    from pathlib import Path
+
+    from pigeon.aio.get import download_async, download_legacy, mirror_async
+    from pigeon.cli.common import run_async
+    from pigeon.errors import UsageError
+    from pigeon.proto.local_names import safe_local_name
+    from pigeon.proto.source import parse_source
+
+    source = parse_source(args.source, path)
+    if args.recursive:
+        if args.output == "-":
+            raise UsageError("-r cannot write to stdout")
+        folder = Path(args.output or ".") / (safe_local_name(source.name) if path else "")
+        mirrored = run_async(
+            mirror_async(
+                source,
+                folder,
+                force=args.force,
+                retries=args.retries,
+                stall_timeout=args.timeout,
+                emit=reporter,
+                progress_for=display.for_file,
+            )
+        )
+        for result in mirrored:
+            _report(args, source.url, result)
+        return
+    if args.legacy:
+        result = run_async(
+            download_legacy(
+                parse_source(args.source),
+                path or "",
+                args.output,
+                force=args.force,
+                stall_timeout=args.timeout,
+                emit=reporter,
+            )
+        )
+    else:
+        result = run_async(
+            download_async(
+                source,
+                args.output,
+                resume=not args.no_resume,
+                progress=display.for_file(source.name),
+                retries=args.retries,
+                force=args.force,
+                stall_timeout=args.timeout,
+                emit=reporter,
+            )
+        )
+    _report(args, source.url, result)
 
 
 def _report(args: argparse.Namespace, url: str, result: object) -> None:
