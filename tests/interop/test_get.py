@@ -18,6 +18,7 @@ from tests.helpers import (
     background,
     free_port,
     one_line_error,
+    require_root,
     require_tool,
     wait_bound,
 )
@@ -260,3 +261,30 @@ def test_json_progress_events_end_at_the_total(served: Served, tmp_path: Path) -
     }
     assert events[-1]["type"] == "result"
     assert result.stderr == b""  # --json: nothing for humans on stderr
+
+
+def test_output_to_a_device_or_fifo_streams_and_never_replaces_it(
+    served: Served, tmp_path: Path
+) -> None:
+    import stat
+    import threading
+
+    require_root()
+    # A null device of the test's own (never the machine's /dev/null, in case this regresses).
+    devnull = tmp_path / "null"
+    os.mknod(devnull, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    result = get(f"127.0.0.1:{served.port}", "mib.bin", "-o", str(devnull), "--json")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISCHR(devnull.stat().st_mode)  # still the device, not a downloaded file
+    assert not Path(f"{devnull}.part").exists()
+    assert json.loads(result.stdout.splitlines()[-1])["verified"] is True
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = bytearray()
+    reader = threading.Thread(target=lambda: received.extend(fifo.read_bytes()), daemon=True)
+    reader.start()
+    piped = get(f"127.0.0.1:{served.port}", "small.txt", "-o", str(fifo))
+    reader.join(10)
+    assert piped.returncode == 0, piped.stderr
+    assert bytes(received) == b"hello pigeon\n" and stat.S_ISFIFO(fifo.stat().st_mode)

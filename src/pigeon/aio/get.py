@@ -14,10 +14,12 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 import h11
@@ -131,6 +133,23 @@ def _destination(source: Source, dest: str | Path | None) -> Path | None:
     return path / name if path.is_dir() else path
 
 
+def _stream_target(dest: str | Path | None) -> BinaryIO | None:
+    """Where to stream instead of writing a file: stdout for ``-``, or an existing device or
+    FIFO such as /dev/null (never replaced by a rename, as a .part would do)."""
+    if dest is None:
+        return None
+    if str(dest) == "-":
+        return sys.stdout.buffer
+    path = Path(dest)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISBLK(mode):
+        return path.open("wb", buffering=0)
+    return None
+
+
 def _expected_digest(headers: dict[str, str]) -> bytes | None:
     for item in headers.get("repr-digest", "").split(","):
         algo, _, value = item.strip().partition("=")
@@ -145,6 +164,7 @@ def _expected_digest(headers: dict[str, str]) -> bytes | None:
 async def _attempt(
     source: Source,
     final: Path | None,
+    stream: BinaryIO | None,
     *,
     resume: bool,
     verify: bool,
@@ -174,6 +194,7 @@ async def _attempt(
             resp,
             current,
             part,
+            stream,
             info,
             have,
             verify=verify,
@@ -190,6 +211,7 @@ async def _receive(
     resp: _Response,
     source: Source,
     part: PartFile | None,
+    stream: BinaryIO | None,
     info: PartInfo | None,
     have: int,
     *,
@@ -238,7 +260,8 @@ async def _receive(
                     part.write(event.data)
                 else:
                     hasher.update(event.data)
-                    sys.stdout.buffer.write(event.data)
+                    assert stream is not None
+                    stream.write(event.data)
                 written += len(event.data)
                 if progress is not None:
                     progress(written, total)
@@ -247,8 +270,8 @@ async def _receive(
     finally:
         if part is not None:
             part.close()
-    if part is None:
-        sys.stdout.buffer.flush()
+    if stream is not None:
+        stream.flush()
     if resp.conn.trailing_data[0]:
         _fail(part)
         raise IntegrityError(f"{source.url}: the server sent more bytes than it announced")
@@ -318,19 +341,53 @@ async def download_async(
     """
     src = parse_source(source) if isinstance(source, str) else source
     report: Emit = emit or (lambda _event: None)
-    final = _destination(src, dest)
+    stream = _stream_target(dest)
+    final = None if stream is not None else _destination(src, dest)
+    try:
+        return await _download_with_retries(
+            src,
+            final,
+            stream,
+            resume=resume,
+            verify=verify,
+            force=force,
+            progress=progress,
+            emit=report,
+            within=stall_timeout,
+            retries=retries,
+        )
+    finally:
+        if stream is not None and stream is not sys.stdout.buffer:
+            stream.close()
+
+
+async def _download_with_retries(
+    src: Source,
+    final: Path | None,
+    stream: BinaryIO | None,
+    *,
+    resume: bool,
+    verify: bool,
+    force: bool,
+    progress: Progress | None,
+    emit: Emit,
+    within: float,
+    retries: int,
+) -> DownloadResult:
+    report = emit
     delay = 0.5
     for attempt in range(retries + 1):
         try:
             return await _attempt(
                 src,
                 final,
+                stream,
                 resume=resume or attempt > 0,
                 verify=verify,
                 force=force,
                 progress=progress,
                 emit=report,
-                within=stall_timeout,
+                within=within,
             )
         except RETRYABLE as exc:
             if attempt == retries or final is None:
@@ -385,7 +442,8 @@ async def download_legacy(
         HttpStatusError (404): nothing came back. DestinationExists, NetworkError.
     """
     report: Emit = emit or (lambda _event: None)
-    final = _destination(Source(source.host, source.port, "/" + name), dest)
+    stream = _stream_target(dest)
+    final = None if stream else _destination(Source(source.host, source.port, "/" + name), dest)
     if final is not None and final.exists() and not force:
         raise DestinationExists(f"{final} exists; use --force to replace it")
     target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
@@ -413,13 +471,16 @@ async def download_legacy(
                 part.write(data)
             else:
                 hasher.update(data)
-                sys.stdout.buffer.write(data)
+                assert stream is not None
+                stream.write(data)
             written += len(data)
     except BaseException:
         _fail(part)
         raise
     finally:
         writer.close()
+        if stream is not None and stream is not sys.stdout.buffer:
+            stream.close()
     if written == 0:
         _fail(part)
         raise HttpStatusError(
@@ -430,8 +491,8 @@ async def download_legacy(
     report(Notice("legacy protocol: the download cannot be verified (no size, no digest)"))
     if part is not None:
         part.commit()
-    else:
-        sys.stdout.buffer.flush()
+    elif stream is sys.stdout.buffer:
+        stream.flush()
     return DownloadResult(final, written, hasher.digest().hex(), 0, False)
 
 
