@@ -161,18 +161,22 @@ def _expected_digest(headers: dict[str, str]) -> bytes | None:
     return None
 
 
-async def _attempt(
-    source: Source,
-    final: Path | None,
-    stream: BinaryIO | None,
-    *,
-    resume: bool,
-    verify: bool,
-    force: bool,
-    progress: Progress | None,
-    emit: Emit,
-    within: float,
-) -> DownloadResult:
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """One download's fixed settings, shared by every attempt and its receive step."""
+
+    source: Source
+    final: Path | None  # None: streamed into ``stream`` instead
+    stream: BinaryIO | None
+    verify: bool
+    force: bool
+    progress: Progress | None
+    emit: Emit
+    within: float
+
+
+async def _attempt(job: _Fetch, *, resume: bool) -> DownloadResult:
+    source, final, within = job.source, job.final, job.within
     part = PartFile(final) if final is not None else None
     info = part.resumable(source.url) if part is not None and resume else None
     have = part.part.stat().st_size if part is not None and info is not None else 0
@@ -190,37 +194,25 @@ async def _attempt(
     else:
         raise ProtocolError(f"{source.url}: more than {MAX_REDIRECTS} redirects")
     try:
-        return await _receive(
-            resp,
-            current,
-            part,
-            stream,
-            info,
-            have,
-            verify=verify,
-            force=force,
-            progress=progress,
-            emit=emit,
-            within=within,
-        )
+        return await _receive(job, resp, current, part, info, have)
     finally:
         resp.writer.close()
 
 
 async def _receive(
+    job: _Fetch,
     resp: _Response,
     source: Source,
     part: PartFile | None,
-    stream: BinaryIO | None,
     info: PartInfo | None,
     have: int,
-    *,
-    verify: bool,
-    force: bool,
-    progress: Progress | None,
-    emit: Emit,
-    within: float,
 ) -> DownloadResult:
+    """Check the response, stream the body into the .part (or stream), verify, commit.
+
+    ``source`` is where the request finally went (after redirects), not ``job.source``.
+    """
+    stream, verify, force, progress = job.stream, job.verify, job.force, job.progress
+    emit, within = job.emit, job.within
     if resp.status not in (200, 206):
         raise HttpStatusError(f"{source.url}: the server answered {resp.status}", resp.status)
     length_text = resp.headers.get("content-length")
@@ -344,55 +336,23 @@ async def download_async(
     stream = _stream_target(dest)
     final = None if stream is not None else _destination(src, dest)
     try:
-        return await _download_with_retries(
-            src,
-            final,
-            stream,
-            resume=resume,
-            verify=verify,
-            force=force,
-            progress=progress,
-            emit=report,
-            within=stall_timeout,
-            retries=retries,
-        )
+        job = _Fetch(src, final, stream, verify, force, progress, report, stall_timeout)
+        return await _download_with_retries(job, resume=resume, retries=retries)
     finally:
         if stream is not None and stream is not sys.stdout.buffer:
             stream.close()
 
 
-async def _download_with_retries(
-    src: Source,
-    final: Path | None,
-    stream: BinaryIO | None,
-    *,
-    resume: bool,
-    verify: bool,
-    force: bool,
-    progress: Progress | None,
-    emit: Emit,
-    within: float,
-    retries: int,
-) -> DownloadResult:
-    report = emit
+async def _download_with_retries(job: _Fetch, *, resume: bool, retries: int) -> DownloadResult:
+    """Attempts with exponential backoff; every retry resumes from the .part."""
     delay = 0.5
     for attempt in range(retries + 1):
         try:
-            return await _attempt(
-                src,
-                final,
-                stream,
-                resume=resume or attempt > 0,
-                verify=verify,
-                force=force,
-                progress=progress,
-                emit=report,
-                within=within,
-            )
+            return await _attempt(job, resume=resume or attempt > 0)
         except RETRYABLE as exc:
-            if attempt == retries or final is None:
+            if attempt == retries or job.final is None:
                 raise
-            report(Notice(f"{exc}; retrying in {delay:g}s ({attempt + 1}/{retries})"))
+            job.emit(Notice(f"{exc}; retrying in {delay:g}s ({attempt + 1}/{retries})"))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 8.0)
     raise NetworkError("unreachable")  # the loop always returns or raises
