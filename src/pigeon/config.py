@@ -88,3 +88,28 @@ class ServeConfig:
     legacy_wait: float = 0.25
     grace: float = 5.0
     use_sendfile: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatConfig:
+    """``pigeon chat`` / ``send`` / ``peers``: one IP Messenger endpoint.
+
+    ``peers`` and ``plain_peers`` are ``(host, port)`` pairs, not yet resolved. With
+    ``discovery`` off nothing is broadcast: only the given peers are contacted.
+    """
+
+    nick: str
+    user: str
+    host: str
+    group: str = ""
+    bind: str = ""
+    port: int = 2425
+    encoding: str = "auto"
+    peers: tuple[tuple[str, int], ...] = ()
+    plain_peers: tuple[tuple[str, int], ...] = ()
+    discovery: bool = True
+    retry_interval: float = 0.75
+    tries: int = 6
+    rate: float = 200.0
+    keep_open: bool = False
+    port_fallback: bool = False

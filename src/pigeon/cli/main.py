@@ -21,7 +21,7 @@ def build_parser() -> object:
     """The full argument parser (imports argparse and the command modules)."""
     import argparse
 
-    from pigeon.cli import get, net, serve, tcp, udp
+    from pigeon.cli import chat, get, net, serve, tcp, udp
     from pigeon.cli.common import PigeonParser
 
     parser = PigeonParser(
@@ -35,6 +35,7 @@ def build_parser() -> object:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(sub)
     get.register(sub)
+    chat.register(sub)
     udp.register(sub)
     tcp.register(sub)
     net.register(sub)

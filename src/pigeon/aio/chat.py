@@ -1,0 +1,255 @@
+"""``pigeon chat``: a chat session — typed lines in, protocol events out, on one ``ChatNode``.
+
+The view (terminal screen or plain lines) supplies the input lines and shows events; this
+module turns lines into commands (``proto.chat_commands``) and commands into node actions.
+Reading input never blocks receiving: both run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from pigeon.aio.chat_node import ChatNode, resolve_v4
+from pigeon.aio.events import Notice
+from pigeon.config import ChatConfig
+from pigeon.errors import PigeonError, UsageError
+from pigeon.proto import chat_commands as cmd
+from pigeon.proto.address import is_ipv6_literal, parse_endpoint
+from pigeon.proto.messenger import (
+    Addr,
+    ChatEvent,
+    Delivered,
+    MessageIn,
+    MessageOut,
+    NotDelivered,
+    PeerInfo,
+)
+
+HISTORY_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PeerTable:
+    """The answer to ``/peers`` (and ``pigeon peers``)."""
+
+    peers: tuple[PeerInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetChanged:
+    """Typed lines now go to ``peer``."""
+
+    peer: PeerInfo
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One message of the session; ``state`` is ``received``, ``sent``, ``delivered``,
+    ``not delivered`` or ``sending``."""
+
+    time: float
+    outgoing: bool
+    peer: str
+    text: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """The answer to ``/history``."""
+
+    entries: tuple[HistoryEntry, ...]
+
+
+SessionEvent = ChatEvent | Notice | PeerTable | TargetChanged | HistoryView
+ShowSession = Callable[[SessionEvent], None]
+
+
+class ChatSession:
+    """The session state around a node: current peer, history, delivery outcome."""
+
+    def __init__(self, cfg: ChatConfig, show: ShowSession) -> None:
+        self.cfg = cfg
+        self._show = show
+        self.node: ChatNode | None = None
+        self.target: Addr | None = None
+        self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_LIMIT)
+        self._states: dict[int, str] = {}
+        self._out: dict[int, HistoryEntry] = {}
+        self.undelivered = 0
+
+    def observe(self, event: ChatEvent | Notice) -> None:
+        """Record ``event`` in the history, then show it."""
+        now = time.time()
+        match event:
+            case MessageIn():
+                self.history.append(
+                    HistoryEntry(now, False, event.peer.name, event.text, "received")
+                )
+                if self.target is None:  # the first to speak is who a reply goes to
+                    self.target = event.peer.addr
+                    self._show(event)
+                    self._show(TargetChanged(event.peer))
+                    return
+            case MessageOut():
+                state = "sending" if event.acked else "sent"
+                entry = HistoryEntry(now, True, event.peer.name, event.text, state)
+                self.history.append(entry)
+                self._out[event.msg_id] = entry
+            case Delivered():
+                self._settle(event.msg_id, "delivered")
+            case NotDelivered():
+                self.undelivered += 1
+                self._settle(event.msg_id, "not delivered")
+            case _:
+                pass
+        self._show(event)
+
+    def _settle(self, msg_id: int, state: str) -> None:
+        entry = self._out.pop(msg_id, None)
+        if entry is None:
+            return
+        for index, item in enumerate(self.history):
+            if item is entry:
+                self.history[index] = HistoryEntry(entry.time, True, entry.peer, entry.text, state)
+                return
+
+    async def target_for(self, text: str, *, plain: bool = False) -> Addr:
+        """The address ``text`` names: a known peer's name, an IP, or ``host:port``.
+
+        Raises:
+            UsageError: ambiguous or unknown name; InvalidAddress/UnknownHost from parsing.
+        """
+        assert self.node is not None
+        found = self.node.messenger.find(text)
+        if len(found) == 1:
+            return found[0].addr
+        if len(found) > 1:
+            where = ", ".join(p.endpoint for p in found)
+            raise UsageError(f"{text!r} is ambiguous: {where} (use IP:PORT)")
+        bare = text.strip()
+        if bare.count(":") == 1 or bare.startswith("[") or is_ipv6_literal(bare) or "." in bare:
+            point = parse_endpoint(bare, default_port=self.cfg.port)
+            addr = await resolve_v4(point.host, point.port, family=self.node.family)
+            if self.node.messenger.peer(addr) is None:
+                self.node.messenger.add_peer(addr, plain=plain)
+                if not plain:  # ask who it is; the answer names it
+                    await self.node.perform(self.node.messenger.enter([addr]))
+            elif plain:
+                self.node.messenger.add_peer(addr, plain=True)
+            return addr
+        raise UsageError(f"no peer called {text!r} (see /peers, or use IP:PORT)")
+
+    async def execute(self, command: cmd.Command) -> None:
+        """Carry out one command; a user's mistake becomes a notice line."""
+        assert self.node is not None
+        node = self.node
+        try:
+            match command:
+                case cmd.Say(text=text):
+                    if self.target is None:
+                        raise UsageError("no current peer: choose one with /to NAME|IP[:PORT]")
+                    await node.send_text(self.target, text)
+                case cmd.SwitchTo(target=target, plain=plain):
+                    self.target = await self.target_for(target, plain=plain)
+                    peer = node.messenger.peer(self.target)
+                    assert peer is not None
+                    self._show(TargetChanged(peer))
+                case cmd.SendTo(target=target, text=text):
+                    await node.send_text(await self.target_for(target), text)
+                case cmd.Broadcast(text=text):
+                    await node.broadcast_text(text)
+                case cmd.Rename(nick=nick):
+                    await node.perform(node.messenger.rename(nick, node.announce_targets()))
+                    self._show(Notice(f"you are now {nick}"))
+                case cmd.ShowPeers():
+                    self._show(PeerTable(tuple(node.messenger.peers())))
+                case cmd.ShowHistory():
+                    self._show(HistoryView(tuple(self.history)))
+                case cmd.ShowHelp():
+                    self._show(Notice(cmd.HELP))
+                case cmd.BadCommand(reason=reason):
+                    self._show(Notice(reason))
+                case cmd.Quit():
+                    pass
+        except PigeonError as exc:
+            self._show(Notice(str(exc)))
+
+
+async def run_chat(cfg: ChatConfig, lines: AsyncIterator[str], show: ShowSession) -> int:
+    """Run a chat until ``/quit``, end of input (unless ``keep_open``), SIGINT or SIGTERM.
+
+    Returns:
+        0, or 12 (not delivered) when a message went unacknowledged.
+    """
+    session = ChatSession(cfg, show)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        async with ChatNode(cfg, session.observe) as node:
+            session.node = node
+            _greet(cfg, node, show)
+            await node.enter()
+            first = node.explicit[:1] or [p.addr for p in node.messenger.peers() if p.plain][:1]
+            if first:
+                session.target = first[0]
+                peer = node.messenger.peer(first[0]) or node.messenger.add_peer(first[0])
+                show(TargetChanged(peer))
+            ended = await _drive(session, lines, stop)
+            if ended == "eof":
+                await node.settled()
+                if cfg.keep_open:
+                    await stop.wait()
+            await node.leave()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+    return 12 if session.undelivered else 0
+
+
+async def _drive(session: ChatSession, lines: AsyncIterator[str], stop: asyncio.Event) -> str:
+    """Execute lines until quit (``"quit"``), end of input (``"eof"``) or a signal."""
+
+    async def read() -> str:
+        async for line in lines:
+            command = cmd.parse_line(line)
+            if command is None:
+                continue
+            if isinstance(command, cmd.Quit):
+                return "quit"
+            await session.execute(command)
+        return "eof"
+
+    reader = asyncio.create_task(read())
+    stopper = asyncio.create_task(stop.wait())
+    done, _pending = await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (reader, stopper):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if reader in done and not reader.cancelled() and reader.exception() is None:
+        return reader.result()
+    if reader in done and reader.exception() is not None:
+        raise reader.exception()  # type: ignore[misc]
+    return "signal"
+
+
+def _greet(cfg: ChatConfig, node: ChatNode, show: ShowSession) -> None:
+    how = "discovery by broadcast" if node.broadcasts else "no broadcast (peers given only)"
+    moved = f" (port {cfg.port} was busy)" if node.port != cfg.port else ""
+    show(
+        Notice(
+            f"chat on udp port {node.port}{moved} as {cfg.nick}; {how}; /help lists commands",
+            {"port": node.port, "nick": cfg.nick, "discovery": bool(node.broadcasts)},
+        )
+    )

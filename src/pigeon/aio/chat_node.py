@@ -1,0 +1,238 @@
+"""One IP Messenger endpoint on a UDP socket: the ``Messenger`` driven by datagrams and the clock.
+
+The node owns the socket, a receive task and a timer task; everything the protocol decides
+comes from ``proto.messenger``. Events go to the ``show`` callback the caller passes in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import time
+from collections.abc import Callable
+
+from pigeon import __version__
+from pigeon.aio.datagram import DatagramChannel
+from pigeon.aio.events import Notice
+from pigeon.aio.interfaces import list_interfaces
+from pigeon.aio.oserrors import bind_error
+from pigeon.aio.sockets import resolve
+from pigeon.config import ChatConfig
+from pigeon.errors import PigeonError
+from pigeon.proto.address import format_endpoint
+from pigeon.proto.messenger import Addr, ChatEvent, Identity, Messenger, Output, Transmit
+
+BROADCAST_ALL = "255.255.255.255"
+VERSION = f"1_pigeon_{__version__}"
+"""FeiQ lists only peers whose version starts with ``1_``."""
+
+Show = Callable[[ChatEvent | Notice], None]
+
+
+def identity_for(cfg: ChatConfig, *, attachments: bool = False) -> Identity:
+    """The wire identity a config describes."""
+    return Identity(
+        user=cfg.user,
+        host=cfg.host,
+        nick=cfg.nick,
+        group=cfg.group,
+        version=VERSION,
+        encoding=cfg.encoding,
+        attachments=attachments,
+    )
+
+
+async def resolve_v4(host: str, port: int, *, family: socket.AddressFamily) -> Addr:
+    """The first address of ``family`` for ``host`` (chat peers are reached over IPv4 or IPv6)."""
+    for found in await resolve(host, port, socket.SOCK_DGRAM):
+        if found.family == family:
+            return (str(found.sockaddr[0]), int(found.sockaddr[1]))
+    raise PigeonError(
+        f"chat peer {host}: no {'IPv6' if family == socket.AF_INET6 else 'IPv4'} address"
+    )
+
+
+def _chat_socket(bind: str, port: int, *, fallback: bool) -> socket.socket:
+    """A UDP socket on ``bind``:``port`` (IPv4 unless ``bind`` is IPv6) allowed to broadcast."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        try:
+            sock.bind((bind or "0.0.0.0", port))  # noqa: S104 - a LAN messenger listens on the LAN
+        except OSError as exc:
+            if not (fallback and exc.errno == errno.EADDRINUSE):
+                raise
+            sock.bind((bind or "0.0.0.0", 0))  # noqa: S104
+    except OSError as exc:
+        sock.close()
+        raise bind_error(exc, proto="udp", host=bind, port=port) from exc
+    sock.setblocking(False)
+    return sock
+
+
+def broadcast_targets(port: int) -> list[Addr]:
+    """255.255.255.255 and each up, non-loopback interface's IPv4 broadcast address."""
+    found: list[Addr] = [(BROADCAST_ALL, port)]
+    for iface in list_interfaces():
+        if not iface.up:
+            continue
+        for addr in iface.addresses:
+            if addr.family == "ipv4" and addr.broadcast and not addr.is_loopback:
+                found.append((addr.broadcast, port))
+    return list(dict.fromkeys(found))
+
+
+class ChatNode:
+    """A bound chat socket plus the protocol state; use ``async with ChatNode(...)``."""
+
+    def __init__(self, cfg: ChatConfig, show: Show, *, attachments: bool = False) -> None:
+        self.cfg = cfg
+        self.show = show
+        self.messenger = Messenger(
+            identity_for(cfg, attachments=attachments),
+            first_packet_no=int(time.time()),
+            retry_interval=cfg.retry_interval,
+            tries=cfg.tries,
+            rate=cfg.rate,
+            burst=cfg.rate * 2,
+        )
+        self.family = socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET
+        self.broadcasts: list[Addr] = []
+        self.explicit: list[Addr] = []
+        self._channel: DatagramChannel | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._send_errors = 0
+        self.port = 0
+
+    async def __aenter__(self) -> ChatNode:
+        sock = _chat_socket(self.cfg.bind, self.cfg.port, fallback=self.cfg.port_fallback)
+        self.port = int(sock.getsockname()[1])
+        self.messenger.own_port = self.port
+        self._channel = await DatagramChannel.open(sock)
+        if self.cfg.discovery and self.family == socket.AF_INET:
+            self.broadcasts = broadcast_targets(self.cfg.port)
+        for host, port in self.cfg.peers:
+            self.explicit.append(await resolve_v4(host, port, family=self.family))
+        for host, port in self.cfg.plain_peers:
+            addr = await resolve_v4(host, port, family=self.family)
+            self.messenger.add_peer(addr, plain=True)
+        self._tasks = [
+            asyncio.create_task(self._receive(), name="chat-receive"),
+            asyncio.create_task(self._clock(), name="chat-clock"),
+        ]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._channel is not None:
+            self._channel.close()
+
+    @property
+    def dropped(self) -> int:
+        """Datagrams dropped: receive queue full plus over a peer's rate limit."""
+        channel_drops = self._channel.dropped if self._channel else 0
+        return channel_drops + self.messenger.dropped
+
+    def announce_targets(self) -> list[Addr]:
+        """Where entry and exit packets go: broadcast addresses (unless off) and given peers."""
+        return list(dict.fromkeys([*self.broadcasts, *self.explicit]))
+
+    async def enter(self) -> None:
+        """Announce ourselves (BR_ENTRY)."""
+        await self.perform(self.messenger.enter(self.announce_targets()))
+
+    async def leave(self) -> None:
+        """Say goodbye (BR_EXIT) to every target and known peer."""
+        await self.perform(self.messenger.leave(self.announce_targets()))
+
+    async def send_text(
+        self, addr: Addr, text: str, *, broadcast: bool = False, noaddlist: bool = False
+    ) -> int:
+        """Send ``text`` to ``addr``; returns the local message id."""
+        msg_id, outputs = self.messenger.send_text(
+            addr,
+            text,
+            asyncio.get_running_loop().time(),
+            broadcast=broadcast,
+            noaddlist=noaddlist,
+        )
+        await self.perform(outputs)
+        return msg_id
+
+    async def broadcast_text(self, text: str) -> None:
+        """Send ``text`` to everyone: broadcast addresses and each known peer, never acked."""
+        targets = [*self.broadcasts, *(p.addr for p in self.messenger.peers())]
+        for addr in dict.fromkeys(targets):
+            await self.send_text(addr, text, broadcast=True)
+
+    async def settled(self, within: float | None = None) -> bool:
+        """Wait until no message awaits an acknowledgement; False if ``within`` s passed first."""
+        try:
+            await asyncio.wait_for(self._settled.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    async def perform(self, outputs: list[Output]) -> None:
+        """Transmit what the protocol asked for and show what happened."""
+        assert self._channel is not None
+        for item in outputs:
+            if isinstance(item, Transmit):
+                try:
+                    await self._channel.send(item.data, item.addr)
+                except PigeonError as exc:
+                    self._send_error(exc)
+            else:
+                self.show(item)
+        if self.messenger.pending:
+            self._settled.clear()
+            self._wake.set()
+        else:
+            self._settled.set()
+
+    def _send_error(self, exc: PigeonError) -> None:
+        self._send_errors += 1
+        if self._send_errors <= 3:
+            self.show(Notice(f"chat: {exc}"))
+
+    async def _receive(self) -> None:
+        assert self._channel is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                got = await self._channel.recv()
+            except PigeonError as exc:  # an ICMP error for an earlier send
+                self._send_error(exc)
+                continue
+            if got is None:
+                return
+            data, addr = got
+            await self.perform(self.messenger.receive(data, (addr[0], addr[1]), loop.time()))
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            deadline = self.messenger.next_deadline()
+            self._wake.clear()
+            if deadline is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - loop.time()))
+            await self.perform(self.messenger.tick(loop.time()))
+
+
+def endpoint(addr: Addr) -> str:
+    """``ip:port`` for messages."""
+    return format_endpoint(*addr)

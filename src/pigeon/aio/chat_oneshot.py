@@ -1,0 +1,119 @@
+"""``pigeon send`` and ``pigeon peers``: one message, or one look around, then exit.
+
+``send`` marks its message NOADDLISTOPT (a one-shot sender: peers need not list it) and exits
+0 only once the peer acknowledged it (plain peers: once sent). ``peers`` broadcasts BR_ENTRY,
+collects the ANSENTRY answers for a while, says BR_EXIT and lists who answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pigeon import errors
+from pigeon.aio.chat import PeerTable, SessionEvent, ShowSession
+from pigeon.aio.chat_node import ChatNode, resolve_v4
+from pigeon.aio.events import Notice
+from pigeon.config import ChatConfig
+from pigeon.proto.address import format_endpoint, is_ipv6_literal, parse_endpoint
+from pigeon.proto.messenger import Addr, ChatEvent, Delivered, NotDelivered
+
+POLL = 0.05
+
+
+def _looks_like_address(text: str) -> bool:
+    bare = text.strip()
+    return bare.count(":") == 1 or bare.startswith("[") or is_ipv6_literal(bare) or "." in bare
+
+
+async def _find_by_name(node: ChatNode, name: str, within: float) -> Addr | None:
+    """Announce ourselves and wait up to ``within`` for a peer called ``name`` to answer."""
+    await node.enter()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        found = node.messenger.find(name)
+        if len(found) > 1:
+            where = ", ".join(p.endpoint for p in found)
+            raise errors.UsageError(f"{name!r} is ambiguous: {where} (give IP:PORT)")
+        if found:
+            return found[0].addr
+        await asyncio.sleep(POLL)
+    return None
+
+
+async def run_send(
+    cfg: ChatConfig, target: str, text: str, *, within: float, plain: bool, show: ShowSession
+) -> int:
+    """Send one message to ``target`` (a name, ``ip`` or ``ip:port``).
+
+    Returns:
+        0 when acknowledged (plain peers: when sent).
+
+    Raises:
+        NotDelivered: no acknowledgement within ``within``.
+        UnknownHost: no peer of that name answered and no host has that name.
+    """
+    outcome: list[ChatEvent | Notice] = []
+
+    def watch(event: SessionEvent) -> None:
+        if isinstance(event, Delivered | NotDelivered):
+            outcome.append(event)
+        show(event)
+
+    async with ChatNode(cfg, watch) as node:
+        announced = False
+        if _looks_like_address(target):
+            point = parse_endpoint(target, default_port=cfg.port)
+            addr = await resolve_v4(point.host, point.port, family=node.family)
+        else:
+            found = None
+            if node.announce_targets():
+                announced = True
+                found = await _find_by_name(node, target, within)
+            addr = found or await _resolve_name(node, target, cfg.port, within)
+        if plain:
+            node.messenger.add_peer(addr, plain=True)
+        msg_id = await node.send_text(addr, text, noaddlist=not announced)
+        if not plain:
+            await node.settled(within)
+        if announced:
+            await node.leave()
+    if plain:
+        return 0
+    if any(isinstance(e, Delivered) and e.msg_id == msg_id for e in outcome):
+        return 0
+    where = (
+        f"{target}" if target == format_endpoint(*addr) else f"{target} ({format_endpoint(*addr)})"
+    )
+    raise errors.NotDelivered(
+        f"message to {where} not acknowledged within {within:g} s "
+        "(is pigeon chat or another IP Messenger running there?)"
+    )
+
+
+async def _resolve_name(node: ChatNode, name: str, port: int, within: float) -> Addr:
+    try:
+        return await resolve_v4(name, port, family=node.family)
+    except errors.PigeonError:
+        answered = f"no peer called {name!r} answered within {within:g} s"
+        if not node.announce_targets():
+            answered = f"no peer called {name!r} is known (broadcast is off)"
+        raise errors.UnknownHost(f"{answered}, and no host has that name") from None
+
+
+async def run_peers(cfg: ChatConfig, *, within: float, show: ShowSession) -> int:
+    """Announce ourselves, list the IP Messenger peers that answer within ``within``."""
+
+    def quiet(event: SessionEvent) -> None:
+        if isinstance(event, Notice):
+            show(event)
+
+    async with ChatNode(cfg, quiet) as node:
+        if not node.announce_targets():
+            raise errors.UsageError("nowhere to ask: give PEER addresses or allow broadcast")
+        await node.enter()
+        await asyncio.sleep(within)
+        peers = tuple(p for p in node.messenger.peers() if not p.plain)
+        await node.leave()
+    show(PeerTable(peers))
+    return 0

@@ -1,0 +1,216 @@
+"""``pigeon chat``, ``pigeon send`` and ``pigeon peers`` arguments."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds
+
+if TYPE_CHECKING:
+    from pigeon.config import ChatConfig
+
+DEFAULT_CHAT_PORT = 2425
+DEFAULT_SEND_TIMEOUT = 5.0
+DEFAULT_PEERS_TIMEOUT = 3.0
+
+
+def _identity_options(parser: PigeonParser, *, port_help: str) -> None:
+    parser.add_argument("--port", "-p", default=str(DEFAULT_CHAT_PORT), help=port_help)
+    parser.add_argument("--bind", default="", metavar="ADDR", help="one local address only")
+    parser.add_argument(
+        "--name", "--nick", dest="nick", metavar="NICK", help="default: your user name"
+    )
+    parser.add_argument("--group", default="", metavar="G", help="group shown to others")
+    parser.add_argument(
+        "--encoding",
+        default="auto",
+        help="auto (UTF-8 when the peer can, else what it used: GBK/GB18030), or a charset",
+    )
+    parser.add_argument(
+        "--no-broadcast",
+        "--no-discovery",
+        dest="discovery",
+        action="store_false",
+        help="broadcast nothing: talk only to the peers given",
+    )
+    json_flag(parser)
+
+
+def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
+    """Add ``chat``, ``send`` and ``peers``."""
+    chat = command(
+        subparsers,
+        "chat",
+        help_text="chat on the LAN (IP Messenger: 飞鸽传书, FeiQ, iptux; nc -u and plain UDP too)",
+        example="pigeon chat --name alice\n"
+        "pigeon chat --no-broadcast --port 2426 127.0.0.1:2425\n"
+        "pigeon chat --plain 192.168.1.103:8080      # the tutorial's UDP chat\n"
+        "echo hello | pigeon chat 192.168.1.20",
+        handler=run_chat,
+    )
+    chat.add_argument("peers", metavar="PEER", nargs="*", help="HOST[:PORT] to greet and talk to")
+    _identity_options(chat, port_help=f"UDP port (default {DEFAULT_CHAT_PORT})")
+    chat.add_argument(
+        "--plain",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a peer that speaks plain UDP text (nc -u, the tutorial's chat); repeatable",
+    )
+    chat.add_argument(
+        "--keep-open", action="store_true", help="keep running after standard input ends"
+    )
+    chat.add_argument(
+        "--retries", type=positive_int, default=6, metavar="N", help="sends per message (default 6)"
+    )
+    chat.add_argument(
+        "--retry-interval",
+        type=seconds,
+        default=0.75,
+        metavar="SECONDS",
+        help="between sends (default 0.75)",
+    )
+    chat.add_argument(
+        "--rate-limit",
+        type=positive_int,
+        default=200,
+        metavar="N",
+        help="datagrams per second accepted from one address (default 200)",
+    )
+
+    send = command(
+        subparsers,
+        "send",
+        help_text="send one chat message and wait for the acknowledgement",
+        example="pigeon send alice 'lunch?'\n"
+        "pigeon send 192.168.1.20 你好 --timeout 3\n"
+        "pigeon send 127.0.0.1:7890 hi --plain",
+        handler=run_send,
+    )
+    send.add_argument("target", metavar="NAME|HOST[:PORT]", help="a peer's name or address")
+    send.add_argument("text", metavar="TEXT", help="the message")
+    _identity_options(send, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}, else any)")
+    send.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_SEND_TIMEOUT,
+        metavar="SECONDS",
+        help=f"wait this long for the acknowledgement (default {DEFAULT_SEND_TIMEOUT:g})",
+    )
+    send.add_argument("--plain", action="store_true", help="send bare text (no IP Messenger)")
+
+    peers = command(
+        subparsers,
+        "peers",
+        help_text="list who is on the LAN (IP Messenger peers answering a broadcast)",
+        example="pigeon peers\npigeon peers --timeout 5 --json\n"
+        "pigeon peers --no-broadcast 127.0.0.1:2426",
+        handler=run_peers,
+    )
+    peers.add_argument("peers", metavar="PEER", nargs="*", help="HOST[:PORT] to ask as well")
+    _identity_options(peers, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}, else any)")
+    peers.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_PEERS_TIMEOUT,
+        metavar="SECONDS",
+        help=f"collect answers this long (default {DEFAULT_PEERS_TIMEOUT:g})",
+    )
+
+
+def _config(args: argparse.Namespace, *, fallback: bool) -> ChatConfig:
+    import getpass
+    import socket
+
+    from pigeon.config import ChatConfig
+    from pigeon.proto.address import parse_endpoint, parse_host, parse_port
+    from pigeon.proto.text import check_encoding
+
+    port = parse_port(args.port)
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "pigeon"
+    peer_port = port or DEFAULT_CHAT_PORT
+    peers = tuple(
+        (p.host, p.port)
+        for p in (parse_endpoint(t, default_port=peer_port) for t in getattr(args, "peers", []))
+    )
+    return ChatConfig(
+        nick=args.nick or user,
+        user=user,
+        host=socket.gethostname(),
+        group=args.group,
+        bind=parse_host(args.bind) if args.bind else "",
+        port=port,
+        encoding=check_encoding(args.encoding, allow_auto=True),
+        peers=peers,
+        discovery=args.discovery,
+        port_fallback=fallback,
+    )
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    """Build the config for ``chat`` and run the session on the right view."""
+    import dataclasses
+    import sys
+
+    from pigeon.aio.chat import run_chat as chat
+    from pigeon.cli.common import run_async
+    from pigeon.proto.address import parse_endpoint
+
+    plain = tuple(
+        (p.host, p.port)
+        for p in (parse_endpoint(t, default_port=DEFAULT_CHAT_PORT) for t in args.plain)
+    )
+    cfg = dataclasses.replace(
+        _config(args, fallback=False),
+        plain_peers=plain,
+        keep_open=args.keep_open,
+        tries=args.retries,
+        retry_interval=args.retry_interval,
+        rate=float(args.rate_limit),
+    )
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
+    if on_terminal:
+        from pigeon.ui.chat_screen import TerminalView
+
+        screen = TerminalView(cfg.nick)
+        return run_async(chat(cfg, screen.lines(), screen.show))
+    from pigeon.ui.chat_screen import LineView
+
+    view = LineView(json_output=args.json)
+    return run_async(chat(cfg, view.lines(), view.show))
+
+
+def run_send(args: argparse.Namespace) -> int:
+    """Send one message; exit 0 once acknowledged, 12 when not delivered."""
+    import dataclasses
+    import math
+
+    from pigeon.aio.chat_oneshot import run_send as send
+    from pigeon.cli.common import run_async
+    from pigeon.ui.chat_screen import LineView
+
+    interval = 0.75
+    cfg = dataclasses.replace(
+        _config(args, fallback=True),
+        tries=max(1, math.ceil(args.timeout / interval)),
+        retry_interval=interval,
+    )
+    view = LineView(json_output=args.json)
+    return run_async(
+        send(cfg, args.target, args.text, within=args.timeout, plain=args.plain, show=view.show)
+    )
+
+
+def run_peers(args: argparse.Namespace) -> int:
+    """Ask who is there and list the answers."""
+    from pigeon.aio.chat_oneshot import run_peers as peers
+    from pigeon.cli.common import run_async
+    from pigeon.ui.chat_screen import LineView
+
+    cfg = _config(args, fallback=True)
+    view = LineView(json_output=args.json)
+    return run_async(peers(cfg, within=args.timeout, show=view.show))

@@ -1,0 +1,690 @@
+"""The IP Messenger peer table and delivery state machine, driven by explicit time.
+
+Feed it datagrams (``receive``), the user's actions (``send_text``, ``enter``, ``leave``,
+``rename``) and the clock (``tick``); each call returns what to transmit and what happened.
+No sockets, no sleeps: the shell owns the clock and calls ``tick`` at ``next_deadline()``.
+
+Rules kept here (see reference ipmsg.md):
+- SENDMSG with SENDCHECKOPT is acknowledged with RECVMSG, again for every duplicate (the
+  first ack may have been lost); BROADCASTOPT and AUTORETOPT messages never are.
+- Our messages are retransmitted every ``retry_interval`` up to ``tries`` times, then
+  reported not delivered. Duplicates are dropped by (address, packet number) in a bounded set.
+- A datagram that is not an IP Messenger packet comes from a *plain* peer (the tutorial's
+  chat, ``nc -u``) and is answered in plain text.
+- A peer's legacy encoding is learned only from evidence; UTF-8 is used when it says so.
+- Each address has a token bucket; datagrams over it are dropped and counted.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from pigeon.proto import ipmsg
+from pigeon.proto.address import format_endpoint
+from pigeon.proto.text import AUTO, AUTO_CHAIN, HEX, decode_payload, encode_text
+
+Addr = tuple[str, int]
+
+RETRY_INTERVAL = 0.75
+"""Seconds between retransmissions of an unacknowledged message (IP Messenger v4)."""
+TRIES = 6
+"""Transmissions of one message before it is reported not delivered."""
+RECENT_LIMIT = 4096
+"""(address, packet number) pairs remembered for dedupe."""
+PEER_LIMIT = 1024
+"""Peers kept; the least recently heard is forgotten first."""
+RATE_PER_SECOND = 200.0
+"""Datagrams per second one address may send before the excess is dropped."""
+RATE_BURST = 400.0
+FLOOD_REPORT_INTERVAL = 5.0
+UTF8 = "utf-8"
+GB18030 = "gb18030"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Who we are on the wire. ``encoding`` is ``auto`` or the legacy charset to use."""
+
+    user: str
+    host: str
+    nick: str
+    group: str = ""
+    version: str = "1_pigeon"
+    encoding: str = AUTO
+    attachments: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """A snapshot of what we know about a peer, for events and listings."""
+
+    addr: Addr
+    name: str
+    user: str
+    host: str
+    group: str
+    version: str
+    encoding: str
+    plain: bool
+
+    @property
+    def endpoint(self) -> str:
+        """``ip:port`` of the peer."""
+        return format_endpoint(*self.addr)
+
+
+@dataclass(slots=True)
+class _Peer:
+    addr: Addr
+    nick: str = ""
+    user: str = ""
+    host: str = ""
+    group: str = ""
+    version: str = ""
+    plain: bool = False
+    utf8: bool = False
+    encoding: str | None = None
+    line_end: str = ""  # a plain peer that ends its lines (nc) gets ours ended the same way
+
+    def info(self) -> PeerInfo:
+        name = self.nick or self.user or format_endpoint(*self.addr)
+        shown = UTF8 if self.utf8 else (self.encoding or "unknown")
+        return PeerInfo(
+            self.addr,
+            name,
+            self.user,
+            self.host,
+            self.group,
+            self.version,
+            shown,
+            self.plain,
+        )
+
+
+# --- outputs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Send ``data`` to ``addr``."""
+
+    data: bytes
+    addr: Addr
+
+
+@dataclass(frozen=True, slots=True)
+class PeerChanged:
+    """A peer ``joined``, was ``updated`` (new name or group) or ``left``."""
+
+    peer: PeerInfo
+    change: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIn:
+    """A message arrived. ``encoding`` is how it was read (``hex`` when undecodable)."""
+
+    peer: PeerInfo
+    text: str
+    encoding: str
+    plain: bool
+    broadcast: bool = False
+    packet_no: int | None = None
+    attachments: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOut:
+    """We sent message ``msg_id``; ``acked`` says whether an acknowledgement is awaited."""
+
+    msg_id: int
+    peer: PeerInfo
+    text: str
+    acked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Message ``msg_id`` was acknowledged after ``tries`` transmissions."""
+
+    msg_id: int
+    peer: PeerInfo
+    tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotDelivered:
+    """No acknowledgement for ``msg_id`` after ``tries`` transmissions."""
+
+    msg_id: int
+    peer: PeerInfo
+    tries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Flooded:
+    """``dropped`` datagrams from ``addr`` were over its rate limit since the last report."""
+
+    addr: Addr
+    dropped: int
+
+
+ChatEvent = PeerChanged | MessageIn | MessageOut | Delivered | NotDelivered | Flooded
+Output = Transmit | ChatEvent
+
+
+@dataclass(slots=True)
+class _Pending:
+    msg_id: int
+    packet_no: int
+    data: bytes
+    addr: Addr
+    tries: int
+    deadline: float
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    stamp: float
+    dropped: int = 0
+    reported: float = field(default=-1e18)
+
+
+class Messenger:
+    """One chat endpoint's protocol state: peers, pending acks, dedupe, rate limits."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        *,
+        first_packet_no: int,
+        retry_interval: float = RETRY_INTERVAL,
+        tries: int = TRIES,
+        rate: float = RATE_PER_SECOND,
+        burst: float = RATE_BURST,
+    ) -> None:
+        """Args:
+        identity: our names and encoding.
+        first_packet_no: seed for packet numbers (IP Messenger uses the Unix time).
+        retry_interval: seconds between retransmissions.
+        tries: transmissions before a message is reported not delivered.
+        rate, burst: per-address token bucket (datagrams per second, bucket size).
+        """
+        self.identity = identity
+        self.retry_interval = retry_interval
+        self.tries = max(1, tries)
+        self.rate = rate
+        self.burst = burst
+        self._packet_no = first_packet_no
+        self._msg_id = 0
+        self._peers: OrderedDict[Addr, _Peer] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, int, int], None] = OrderedDict()
+        self._own: OrderedDict[int, None] = OrderedDict()
+        self._pending: dict[int, _Pending] = {}
+        self._buckets: OrderedDict[Addr, _Bucket] = OrderedDict()
+        self.dropped = 0
+        self.ignored = 0
+        self.own_port: int | None = None
+        """Our bound port: a broadcast of ours comes back from it (set by the shell)."""
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def peers(self) -> list[PeerInfo]:
+        """Known peers, in the order they were last heard from (oldest first)."""
+        return [peer.info() for peer in self._peers.values()]
+
+    def peer(self, addr: Addr) -> PeerInfo | None:
+        """The peer at ``addr``, if known."""
+        found = self._peers.get(addr)
+        return found.info() if found else None
+
+    def find(self, name: str) -> list[PeerInfo]:
+        """Peers whose nick, user, host or ``ip:port`` is ``name`` (case-insensitive)."""
+        wanted = name.casefold()
+        return [
+            peer.info()
+            for peer in self._peers.values()
+            if wanted
+            in (
+                peer.nick.casefold(),
+                peer.user.casefold(),
+                peer.host.casefold(),
+                format_endpoint(*peer.addr).casefold(),
+            )
+        ]
+
+    @property
+    def pending(self) -> int:
+        """Messages still waiting for an acknowledgement."""
+        return len(self._pending)
+
+    def next_deadline(self) -> float | None:
+        """When ``tick`` must next be called, or None when nothing is waiting."""
+        return min((p.deadline for p in self._pending.values()), default=None)
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def enter(self, targets: list[Addr], *, absence: bool = False) -> list[Output]:
+        """BR_ENTRY (or BR_ABSENCE for a name change) to each of ``targets``."""
+        mode = ipmsg.BR_ABSENCE if absence else ipmsg.BR_ENTRY
+        return self._to_all(targets, mode | ipmsg.CAPUTF8OPT | self._attach_cap(), self._entry())
+
+    def leave(self, targets: list[Addr]) -> list[Output]:
+        """BR_EXIT to each of ``targets`` (and to every known IP Messenger peer)."""
+        known = [p.addr for p in self._peers.values() if not p.plain]
+        every = list(dict.fromkeys([*targets, *known]))
+        return self._to_all(every, ipmsg.BR_EXIT | ipmsg.CAPUTF8OPT, self._entry())
+
+    def rename(self, nick: str, targets: list[Addr]) -> list[Output]:
+        """Take a new nick and tell ``targets`` and every known peer (BR_ABSENCE)."""
+        self.identity = Identity(
+            user=self.identity.user,
+            host=self.identity.host,
+            nick=nick,
+            group=self.identity.group,
+            version=self.identity.version,
+            encoding=self.identity.encoding,
+            attachments=self.identity.attachments,
+        )
+        known = [p.addr for p in self._peers.values() if not p.plain]
+        return self.enter(list(dict.fromkeys([*targets, *known])), absence=True)
+
+    def add_peer(self, addr: Addr, *, plain: bool = False) -> PeerInfo:
+        """Remember ``addr`` as a peer we intend to talk to (before it has spoken)."""
+        peer = self._touch(addr)
+        if plain:
+            peer.plain = True
+        return peer.info()
+
+    def send_text(
+        self,
+        addr: Addr,
+        text: str,
+        now: float,
+        *,
+        check: bool = True,
+        noaddlist: bool = False,
+        broadcast: bool = False,
+        extra_options: int = 0,
+        attachments: bytes = b"",
+    ) -> tuple[int, list[Output]]:
+        """Send ``text`` to ``addr``; returns the local message id and the outputs.
+
+        With ``check`` (and not ``broadcast``) the message is retransmitted until acked.
+        Plain peers get the bare text in their encoding and no ack is awaited.
+
+        Raises:
+            DatagramTooLong: the encoded text is over ``ipmsg.MAX_TEXT_BYTES``.
+            UsageError: the text cannot be written in the peer's encoding.
+        """
+        peer = self._peers.get(addr) or self._touch(addr)
+        self._msg_id += 1
+        msg_id = self._msg_id
+        if peer.plain:
+            body = encode_text(text + peer.line_end, self._plain_encoding(peer))
+            ipmsg.check_text_size(body)
+            return msg_id, [Transmit(body, addr), MessageOut(msg_id, peer.info(), text, False)]
+        encoding, flag = self._wire_encoding(peer)
+        body = encode_text(text, encoding)
+        ipmsg.check_text_size(body)
+        options = flag | extra_options
+        acked = check and not broadcast
+        if acked:
+            options |= ipmsg.SENDCHECKOPT
+        if broadcast:
+            options |= ipmsg.BROADCASTOPT
+        if noaddlist:
+            options |= ipmsg.NOADDLISTOPT
+        extra = body + (b"\0" + attachments if attachments else b"")
+        packet_no, data = self._packet(ipmsg.SENDMSG | options, extra, utf8=bool(flag))
+        outputs: list[Output] = [Transmit(data, addr), MessageOut(msg_id, peer.info(), text, acked)]
+        if acked:
+            self._pending[msg_id] = _Pending(
+                msg_id, packet_no, data, addr, 1, now + self.retry_interval
+            )
+        return msg_id, outputs
+
+    def tick(self, now: float) -> list[Output]:
+        """Retransmit what is due; report messages that ran out of tries."""
+        outputs: list[Output] = []
+        for pending in list(self._pending.values()):
+            if pending.deadline > now:
+                continue
+            if pending.tries >= self.tries:
+                del self._pending[pending.msg_id]
+                outputs.append(
+                    NotDelivered(pending.msg_id, self._info(pending.addr), pending.tries)
+                )
+                continue
+            pending.tries += 1
+            pending.deadline = now + self.retry_interval
+            outputs.append(Transmit(pending.data, pending.addr))
+        return outputs
+
+    # --- input -----------------------------------------------------------------------------
+
+    def receive(self, data: bytes, addr: Addr, now: float) -> list[Output]:
+        """Everything one received datagram causes."""
+        outputs: list[Output] = []
+        if not self._admit(addr, now, outputs):
+            return outputs
+        packet = ipmsg.parse_packet(data)
+        if packet is None:
+            outputs.extend(self._plain(data, addr))
+            return outputs
+        if addr[1] == self.own_port and self._is_own(packet):
+            return outputs
+        handler = _HANDLERS.get(packet.mode)
+        if handler is None:
+            self.ignored += 1  # FeiQ typing/shake packets, encryption, ...: ignored politely
+            return outputs
+        outputs.extend(handler(self, packet, addr))
+        return outputs
+
+    # --- handlers ----------------------------------------------------------------------------
+
+    def _on_entry(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        peer, change = self._learn(packet, addr)
+        outputs: list[Output] = []
+        if change:
+            outputs.append(PeerChanged(peer.info(), change))
+        if packet.mode == ipmsg.BR_ENTRY:
+            _no, data = self._packet(
+                ipmsg.ANSENTRY | ipmsg.CAPUTF8OPT | self._attach_cap(), self._entry(), utf8=False
+            )
+            outputs.append(Transmit(data, addr))
+        return outputs
+
+    def _on_exit(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        peer = self._peers.pop(addr, None)
+        if peer is None:
+            return []
+        return [PeerChanged(peer.info(), "left")]
+
+    def _on_message(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        outputs: list[Output] = []
+        no_reply = packet.has(ipmsg.BROADCASTOPT) or packet.has(ipmsg.AUTORETOPT)
+        if packet.has(ipmsg.SENDCHECKOPT) and not no_reply:
+            _no, ack = self._packet(ipmsg.RECVMSG, str(packet.packet_no).encode(), utf8=False)
+            outputs.append(Transmit(ack, addr))
+        key = (addr[0], addr[1], packet.packet_no)
+        if key in self._recent:
+            return outputs
+        self._remember(key)
+        known = addr in self._peers
+        if known or not packet.has(ipmsg.NOADDLISTOPT):
+            peer, change = self._learn_sender(packet, addr)
+        else:
+            peer, change = self._transient(packet, addr), ""
+        if change == "joined":
+            outputs.append(PeerChanged(peer.info(), change))
+            # Ask the newcomer who it is; its ANSENTRY fills in nick and group.
+            _no, entry = self._packet(
+                ipmsg.BR_ENTRY | ipmsg.CAPUTF8OPT | self._attach_cap(), self._entry(), utf8=False
+            )
+            outputs.append(Transmit(entry, addr))
+        text_bytes, attachments = ipmsg.message_body(packet.extra)
+        if not packet.has(ipmsg.FILEATTACHOPT):
+            attachments = b""
+        text, used = self._read_text(peer, text_bytes, packet.has(ipmsg.UTF8OPT))
+        outputs.append(
+            MessageIn(
+                peer.info(),
+                text,
+                used,
+                False,
+                broadcast=packet.has(ipmsg.BROADCASTOPT),
+                packet_no=packet.packet_no,
+                attachments=attachments,
+            )
+        )
+        if packet.has(ipmsg.SECRETOPT) and not no_reply:
+            # Shown at once, so it counts as opened.
+            _no, read = self._packet(ipmsg.READMSG, str(packet.packet_no).encode(), utf8=False)
+            outputs.append(Transmit(read, addr))
+        return outputs
+
+    def _on_ack(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        number = ipmsg.ack_number(packet.extra)
+        if number is None:
+            return []
+        for pending in self._pending.values():
+            if pending.packet_no == number and pending.addr[0] == addr[0]:
+                del self._pending[pending.msg_id]
+                return [Delivered(pending.msg_id, self._info(pending.addr), pending.tries)]
+        return []  # a late duplicate ack
+
+    def _on_getinfo(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        _no, data = self._packet(ipmsg.SENDINFO, self.identity.version.encode(), utf8=False)
+        return [Transmit(data, addr)]
+
+    def _on_quietly(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        return []
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _admit(self, addr: Addr, now: float, outputs: list[Output]) -> bool:
+        bucket = self._buckets.get(addr)
+        if bucket is None:
+            bucket = _Bucket(self.burst, now)
+            self._buckets[addr] = bucket
+            if len(self._buckets) > PEER_LIMIT:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(addr)
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+            bucket.stamp = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return True
+        bucket.dropped += 1
+        self.dropped += 1
+        if now - bucket.reported >= FLOOD_REPORT_INTERVAL:
+            outputs.append(Flooded(addr, bucket.dropped))
+            bucket.dropped = 0
+            bucket.reported = now
+        return False
+
+    def _plain(self, data: bytes, addr: Addr) -> list[Output]:
+        peer = self._peers.get(addr)
+        outputs: list[Output] = []
+        if peer is None:
+            peer = self._touch(addr)
+            peer.plain = True
+            outputs.append(PeerChanged(peer.info(), "joined"))
+        else:
+            self._peers.move_to_end(addr)
+        forced = self.identity.encoding if self.identity.encoding != AUTO else None
+        decoded = decode_payload(data, peer.encoding or forced or AUTO)
+        if decoded.encoding == HEX and (peer.encoding or forced):
+            decoded = decode_payload(data, AUTO)
+        if peer.encoding is None and decoded.encoding == GB18030:
+            peer.encoding = GB18030  # evidence: not UTF-8, but valid GB18030
+        elif peer.encoding is None and decoded.encoding == UTF8 and not data.isascii():
+            peer.encoding = UTF8
+        peer.line_end = "\r\n" if data.endswith(b"\r\n") else ("\n" if data.endswith(b"\n") else "")
+        text = decoded.text
+        if decoded.encoding != HEX:
+            text = text.removesuffix("\n").removesuffix("\r")
+        outputs.append(MessageIn(peer.info(), text, decoded.encoding, True))
+        return outputs
+
+    def _read_text(self, peer: _Peer, data: bytes, flagged: bool) -> tuple[str, str]:
+        if flagged:
+            peer.utf8 = True
+            try:
+                return data.decode(UTF8), UTF8
+            except UnicodeDecodeError:
+                pass
+        forced = self.identity.encoding if self.identity.encoding != AUTO else None
+        chain = [c for c in (peer.encoding, forced) if c] + list(AUTO_CHAIN)
+        for codec in dict.fromkeys(chain):
+            try:
+                text = data.decode(codec)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            if peer.encoding is None and not data.isascii() and codec == GB18030:
+                peer.encoding = GB18030
+            return text, codec
+        return data.hex(" "), HEX
+
+    def _learn(self, packet: ipmsg.Packet, addr: Addr) -> tuple[_Peer, str]:
+        """Update the peer table from an entry packet; returns the peer and what changed."""
+        known = self._peers.get(addr)
+        is_new = known is None or not known.version  # added by us, never heard from
+        peer = self._touch(addr)
+        before = (peer.nick, peer.group)
+        entry = ipmsg.parse_entry(packet.extra)
+        self._learn_header(peer, packet)
+        if packet.has(ipmsg.CAPUTF8OPT) or entry.encoding_hint in ("utf-8", "utf8"):
+            peer.utf8 = True
+        elif entry.encoding_hint:
+            hint = entry.encoding_hint
+            peer.encoding = GB18030 if hint in ("gbk", "gb2312", "gb18030") else hint
+        elif packet.version.startswith("1_lbt") and peer.encoding is None:
+            peer.encoding = GB18030  # FeiQ writes GBK and does not announce it
+        names = entry.utf8_names
+        peer.nick = names.get("NN") or self._name(peer, entry.nick) or peer.user
+        peer.group = names.get("GN") or self._name(peer, entry.group)
+        if "UN" in names:
+            peer.user = names["UN"]
+        if "HN" in names:
+            peer.host = names["HN"]
+        if is_new:
+            return peer, "joined"
+        return peer, ("updated" if (peer.nick, peer.group) != before else "")
+
+    def _learn_sender(self, packet: ipmsg.Packet, addr: Addr) -> tuple[_Peer, str]:
+        known = self._peers.get(addr)
+        is_new = known is None or not known.version
+        peer = self._touch(addr)
+        if is_new or not peer.user:
+            self._learn_header(peer, packet)
+        if packet.has(ipmsg.UTF8OPT) or packet.has(ipmsg.CAPUTF8OPT):
+            peer.utf8 = True
+        peer.plain = False
+        return peer, ("joined" if is_new else "")
+
+    def _transient(self, packet: ipmsg.Packet, addr: Addr) -> _Peer:
+        peer = _Peer(addr)
+        self._learn_header(peer, packet)
+        return peer
+
+    def _learn_header(self, peer: _Peer, packet: ipmsg.Packet) -> None:
+        utf8 = packet.has(ipmsg.UTF8OPT)
+        peer.user = self._name(peer, packet.user, utf8=utf8)
+        peer.host = self._name(peer, packet.host, utf8=utf8)
+        peer.version = packet.version
+        peer.plain = False
+
+    def _name(self, peer: _Peer, raw: bytes, *, utf8: bool = False) -> str:
+        if utf8:
+            return raw.decode(UTF8, "replace")
+        chain = [peer.encoding] if peer.encoding else []
+        for codec in [*chain, *AUTO_CHAIN]:
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError:
+                continue
+        return raw.decode(UTF8, "replace")
+
+    def _touch(self, addr: Addr) -> _Peer:
+        peer = self._peers.get(addr)
+        if peer is None:
+            peer = _Peer(addr)
+            self._peers[addr] = peer
+            if len(self._peers) > PEER_LIMIT:
+                self._peers.popitem(last=False)
+        else:
+            self._peers.move_to_end(addr)
+        return peer
+
+    def _info(self, addr: Addr) -> PeerInfo:
+        peer = self._peers.get(addr)
+        return peer.info() if peer else _Peer(addr).info()
+
+    def _remember(self, key: tuple[str, int, int]) -> None:
+        self._recent[key] = None
+        if len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)
+
+    def _is_own(self, packet: ipmsg.Packet) -> bool:
+        """Our own broadcast coming back to us (the caller checked the source port)."""
+        if packet.packet_no not in self._own or packet.version != self.identity.version:
+            return False
+        host = self.identity.host
+        return packet.host in (
+            ipmsg.header_field(host.encode(UTF8)),
+            ipmsg.header_field(host.encode(self._legacy(), "replace")),
+        )
+
+    def _wire_encoding(self, peer: _Peer) -> tuple[str, int]:
+        """The charset for a message to an IP Messenger peer, and UTF8OPT when UTF-8."""
+        if peer.utf8:
+            return UTF8, ipmsg.UTF8OPT
+        forced = self.identity.encoding if self.identity.encoding != AUTO else None
+        encoding = peer.encoding or forced or UTF8
+        return encoding, (ipmsg.UTF8OPT if encoding == UTF8 else 0)
+
+    def _plain_encoding(self, peer: _Peer) -> str:
+        forced = self.identity.encoding if self.identity.encoding != AUTO else None
+        return peer.encoding or forced or UTF8
+
+    def _legacy(self) -> str:
+        return self.identity.encoding if self.identity.encoding != AUTO else GB18030
+
+    def _entry(self) -> bytes:
+        ident = self.identity
+        return ipmsg.entry_extra(
+            nick=ident.nick,
+            group=ident.group,
+            user=ident.user,
+            host=ident.host,
+            legacy=self._legacy(),
+        )
+
+    def _attach_cap(self) -> int:
+        return ipmsg.FILEATTACHOPT if self.identity.attachments else 0
+
+    def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
+        self._packet_no += 1
+        number = self._packet_no
+        self._own[number] = None
+        if len(self._own) > RECENT_LIMIT:
+            self._own.popitem(last=False)
+        codec = UTF8 if utf8 else self._legacy()
+        packet = ipmsg.Packet(
+            self.identity.version,
+            number,
+            self.identity.user.encode(codec, "replace")
+            if not utf8
+            else self.identity.user.encode(),
+            self.identity.host.encode(codec, "replace")
+            if not utf8
+            else self.identity.host.encode(),
+            command,
+            extra,
+        )
+        return number, ipmsg.encode_packet(packet)
+
+    def _to_all(self, targets: list[Addr], command: int, extra: bytes) -> list[Output]:
+        _no, data = self._packet(command, extra, utf8=False)
+        return [Transmit(data, addr) for addr in targets]
+
+
+_HANDLERS = {
+    ipmsg.BR_ENTRY: Messenger._on_entry,
+    ipmsg.ANSENTRY: Messenger._on_entry,
+    ipmsg.BR_ABSENCE: Messenger._on_entry,
+    ipmsg.BR_EXIT: Messenger._on_exit,
+    ipmsg.SENDMSG: Messenger._on_message,
+    ipmsg.RECVMSG: Messenger._on_ack,
+    ipmsg.GETINFO: Messenger._on_getinfo,
+    ipmsg.NOOPERATION: Messenger._on_quietly,
+    ipmsg.READMSG: Messenger._on_quietly,
+    ipmsg.ANSREADMSG: Messenger._on_quietly,
+    ipmsg.DELMSG: Messenger._on_quietly,
+    ipmsg.SENDINFO: Messenger._on_quietly,
+}

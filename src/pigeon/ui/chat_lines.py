@@ -1,0 +1,228 @@
+"""How chat events look: one styled line per event for people, one JSON object for scripts.
+
+Every peer-supplied string (names, text) passes through ``escape_controls``; a peer can
+never move the cursor or recolour the terminal. Styles are prompt_toolkit class names.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from pigeon.aio.chat import HistoryView, PeerTable, SessionEvent, TargetChanged
+from pigeon.aio.events import Notice
+from pigeon.proto.messenger import (
+    Delivered,
+    Flooded,
+    MessageIn,
+    MessageOut,
+    NotDelivered,
+    PeerChanged,
+    PeerInfo,
+)
+from pigeon.proto.text import HEX, escape_controls
+from pigeon.ui.report import clock, iso
+
+Fragments = list[tuple[str, str]]
+PALETTE = ("ansicyan", "ansigreen", "ansimagenta", "ansiyellow", "ansiblue", "ansired")
+
+
+def peer_style(peer: PeerInfo) -> str:
+    """A colour that stays the same for one peer address."""
+    key = f"{peer.addr[0]}:{peer.addr[1]}".encode()
+    return f"bold {PALETTE[zlib.crc32(key) % len(PALETTE)]}"
+
+
+def _name(peer: PeerInfo) -> str:
+    return escape_controls(peer.name)
+
+
+def _peer_row(peer: PeerInfo) -> str:
+    kind = "plain" if peer.plain else (escape_controls(peer.version) or "ip messenger")
+    group = f" [{escape_controls(peer.group)}]" if peer.group else ""
+    who = f" {escape_controls(peer.user)}@{escape_controls(peer.host)}" if peer.user else ""
+    return f"  {_name(peer):<16} {peer.endpoint:<22}{group}{who}  {kind}, {peer.encoding}"
+
+
+def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
+    """Styled pieces of the line for ``event`` and whether it is data (stdout)."""
+    stamp = ("class:time", clock(now) + "  ")
+    match event:
+        case MessageIn():
+            tags = []
+            if event.plain:
+                tags.append("plain")
+            if event.broadcast:
+                tags.append("all")
+            if event.encoding not in ("utf-8", "ascii"):
+                tags.append("hex" if event.encoding == HEX else event.encoding)
+            tag = f" [{', '.join(tags)}]" if tags else ""
+            return [
+                stamp,
+                (peer_style(event.peer), _name(event.peer)),
+                ("class:meta", tag),
+                ("", ": " + escape_controls(event.text)),
+            ], True
+        case MessageOut():
+            wait = " …" if event.acked else ""
+            return [
+                stamp,
+                ("class:meta", f"#{event.msg_id} → "),
+                (peer_style(event.peer), _name(event.peer)),
+                ("", ": " + escape_controls(event.text)),
+                ("class:meta", wait),
+            ], True
+        case Delivered():
+            return [
+                stamp,
+                ("class:ok", f"✓ #{event.msg_id} delivered to "),
+                (peer_style(event.peer), _name(event.peer)),
+            ], True
+        case NotDelivered():
+            return [
+                stamp,
+                ("class:bad", f"✗ #{event.msg_id} NOT delivered to "),
+                (peer_style(event.peer), _name(event.peer)),
+                ("class:bad", f" (no acknowledgement after {event.tries} tries)"),
+            ], True
+        case PeerChanged():
+            peer = event.peer
+            if event.change == "left":
+                what = " left"
+            elif event.change == "updated":
+                what = " is now called that" + (
+                    f" (group {escape_controls(peer.group)})" if peer.group else ""
+                )
+            else:
+                kind = "plain udp" if peer.plain else escape_controls(peer.version)
+                group = f", group {escape_controls(peer.group)}" if peer.group else ""
+                what = f" joined ({peer.endpoint}{group}, {kind})"
+            return [
+                stamp,
+                ("class:meta", "* "),
+                (peer_style(peer), _name(peer)),
+                ("class:meta", what),
+            ], True
+        case Flooded():
+            host = f"{event.addr[0]}:{event.addr[1]}"
+            return [
+                stamp,
+                ("class:bad", f"! dropped {event.dropped} datagrams from {host} (flooding)"),
+            ], True
+        case PeerTable():
+            if not event.peers:
+                return [("class:meta", "no peers yet")], True
+            rows = "\n".join(_peer_row(p) for p in event.peers)
+            return [("class:meta", f"{len(event.peers)} peer(s):\n"), ("", rows)], True
+        case TargetChanged():
+            where = "" if event.peer.name == event.peer.endpoint else f" ({event.peer.endpoint})"
+            return [
+                ("class:meta", "now talking to "),
+                (peer_style(event.peer), _name(event.peer)),
+                ("class:meta", where),
+            ], False
+        case HistoryView():
+            if not event.entries:
+                return [("class:meta", "no messages yet")], True
+            lines = [
+                f"{clock(e.time)}  {'→ ' if e.outgoing else ''}{escape_controls(e.peer)}: "
+                f"{escape_controls(e.text)}  ({e.state})"
+                for e in event.entries
+            ]
+            return [("", "\n".join(lines))], True
+        case Notice():
+            return [("class:meta", event.text)], False
+
+
+def plain_text(parts: Fragments) -> str:
+    """The fragments as an unstyled line."""
+    return "".join(text for _style, text in parts)
+
+
+def _peer_json(peer: PeerInfo) -> dict[str, object]:
+    return {
+        "name": peer.name,
+        "address": peer.endpoint,
+        "user": peer.user,
+        "host": peer.host,
+        "group": peer.group,
+        "version": peer.version,
+        "encoding": peer.encoding,
+        "plain": peer.plain,
+    }
+
+
+def to_json(event: SessionEvent, now: float) -> dict[str, object]:
+    """The JSON object for ``event``; ``type`` names it."""
+    stamp = iso(now)
+    match event:
+        case MessageIn():
+            return {
+                "type": "message",
+                "time": stamp,
+                "from": event.peer.endpoint,
+                "name": event.peer.name,
+                "text": event.text,
+                "encoding": event.encoding,
+                "plain": event.plain,
+                "broadcast": event.broadcast,
+            }
+        case MessageOut():
+            return {
+                "type": "sent",
+                "time": stamp,
+                "id": event.msg_id,
+                "to": event.peer.endpoint,
+                "name": event.peer.name,
+                "text": event.text,
+                "ack": event.acked,
+            }
+        case Delivered():
+            return {
+                "type": "delivered",
+                "time": stamp,
+                "id": event.msg_id,
+                "to": event.peer.endpoint,
+                "tries": event.tries,
+            }
+        case NotDelivered():
+            return {
+                "type": "not_delivered",
+                "time": stamp,
+                "id": event.msg_id,
+                "to": event.peer.endpoint,
+                "tries": event.tries,
+            }
+        case PeerChanged():
+            return {
+                "type": "peer",
+                "time": stamp,
+                "change": event.change,
+                "peer": _peer_json(event.peer),
+            }
+        case Flooded():
+            return {
+                "type": "flood",
+                "time": stamp,
+                "from": f"{event.addr[0]}:{event.addr[1]}",
+                "dropped": event.dropped,
+            }
+        case PeerTable():
+            return {"type": "peers", "peers": [_peer_json(p) for p in event.peers]}
+        case TargetChanged():
+            return {"type": "target", "peer": _peer_json(event.peer)}
+        case HistoryView():
+            return {
+                "type": "history",
+                "entries": [
+                    {
+                        "time": iso(e.time),
+                        "outgoing": e.outgoing,
+                        "peer": e.peer,
+                        "text": e.text,
+                        "state": e.state,
+                    }
+                    for e in event.entries
+                ],
+            }
+        case Notice():
+            return {"type": "notice", "text": event.text, **event.extra}

@@ -1,0 +1,99 @@
+"""The two faces of ``pigeon chat``: a terminal screen and a plain line stream for scripts.
+
+On a terminal, prompt_toolkit owns the input line and incoming events are printed above it,
+so what the user is typing is never clobbered. Otherwise each stdin line is input and each
+event one output line (or one JSON object with ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, TextIO
+
+from pigeon.aio.chat import SessionEvent, TargetChanged
+from pigeon.aio.stdin import stdin_lines
+from pigeon.proto.text import escape_controls
+from pigeon.ui.chat_lines import fragments, plain_text, to_json
+
+if TYPE_CHECKING:
+    from prompt_toolkit.formatted_text import AnyFormattedText
+
+
+class LineView:
+    """Input from stdin lines; events as lines (data on stdout, notices on stderr) or JSON."""
+
+    def __init__(
+        self, *, json_output: bool = False, out: TextIO | None = None, err: TextIO | None = None
+    ) -> None:
+        self.json_output = json_output
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+
+    def show(self, event: SessionEvent) -> None:
+        """Print ``event`` at once (flushed, so a pipe sees it)."""
+        now = time.time()
+        if self.json_output:
+            self.out.write(json.dumps(to_json(event, now), ensure_ascii=False) + "\n")
+            self.out.flush()
+            return
+        parts, is_data = fragments(event, now)
+        stream = self.out if is_data else self.err
+        stream.write(plain_text(parts) + "\n")
+        stream.flush()
+
+    async def lines(self) -> AsyncIterator[str]:
+        """Standard input, line by line, decoded as the terminal's charset (UTF-8 default)."""
+        encoding = (sys.stdin.encoding if sys.stdin else None) or "utf-8"
+        async for line in stdin_lines():
+            yield line.decode(encoding, "replace")
+
+
+STYLE_RULES = {
+    "time": "#888888",
+    "meta": "#888888",
+    "ok": "ansigreen",
+    "bad": "ansired bold",
+    "prompt": "bold",
+}
+
+
+class TerminalView:
+    """A prompt_toolkit input line with events printed above it."""
+
+    def __init__(self, nick: str) -> None:
+        from prompt_toolkit.styles import Style
+
+        self.nick = nick
+        self.target = ""
+        self.style = Style.from_dict(STYLE_RULES)
+
+    def show(self, event: SessionEvent) -> None:
+        """Print ``event`` above the input line, in colour."""
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.formatted_text import FormattedText
+
+        if isinstance(event, TargetChanged):
+            self.target = escape_controls(event.peer.name)
+        parts, _is_data = fragments(event, time.time())
+        print_formatted_text(FormattedText(parts), style=self.style)
+
+    def _prompt(self) -> AnyFormattedText:
+        where = f" → {self.target}" if self.target else " (no peer: /to NAME)"
+        return [("class:prompt", f"{self.nick}{where}> ")]
+
+    async def lines(self) -> AsyncIterator[str]:
+        """Lines typed by the user until Ctrl-D or Ctrl-C."""
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.patch_stdout import patch_stdout
+
+        session: PromptSession[str] = PromptSession(style=self.style)
+        with patch_stdout(raw=True):
+            while True:
+                try:
+                    line = await session.prompt_async(self._prompt)
+                except (EOFError, KeyboardInterrupt):
+                    return
+                yield line

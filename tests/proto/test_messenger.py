@@ -1,0 +1,304 @@
+"""The chat state machine with an explicit clock: acks, retries, dedupe, peers, encodings."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pigeon.errors import DatagramTooLong
+from pigeon.proto import ipmsg
+from pigeon.proto.messenger import (
+    Delivered,
+    Flooded,
+    Identity,
+    MessageIn,
+    MessageOut,
+    Messenger,
+    NotDelivered,
+    Output,
+    PeerChanged,
+    Transmit,
+)
+
+A = ("10.0.0.1", 2425)
+B = ("10.0.0.2", 2425)
+
+
+def make(nick: str = "alice", *, encoding: str = "auto", **kw: float) -> Messenger:
+    ident = Identity(
+        user=nick, host=f"{nick}-pc", nick=nick, group="team", version="1_test", encoding=encoding
+    )
+    m = Messenger(ident, first_packet_no=1000, **kw)  # type: ignore[arg-type]
+    m.own_port = 2425
+    return m
+
+
+def sent(outputs: list[Output]) -> list[Transmit]:
+    return [o for o in outputs if isinstance(o, Transmit)]
+
+
+def events(outputs: list[Output], kind: type) -> list[object]:
+    return [o for o in outputs if isinstance(o, kind)]
+
+
+def packets(outputs: list[Output]) -> list[ipmsg.Packet]:
+    found = []
+    for t in sent(outputs):
+        packet = ipmsg.parse_packet(t.data)
+        assert packet is not None
+        found.append(packet)
+    return found
+
+
+def deliver(outputs: list[Output], to: Messenger, src: tuple[str, int], now: float) -> list[Output]:
+    result: list[Output] = []
+    for t in sent(outputs):
+        result += to.receive(t.data, src, now)
+    return result
+
+
+def test_message_is_acked_and_delivered() -> None:
+    alice, bob = make("alice"), make("bob")
+    msg_id, out = alice.send_text(B, "hi bob", 0.0)
+    [packet] = packets(out)
+    assert packet.mode == ipmsg.SENDMSG and packet.has(ipmsg.SENDCHECKOPT | ipmsg.UTF8OPT)
+    assert isinstance(out[1], MessageOut) and out[1].acked
+    at_bob = bob.receive(sent(out)[0].data, A, 0.1)
+    [msg] = events(at_bob, MessageIn)
+    assert isinstance(msg, MessageIn) and msg.text == "hi bob" and not msg.plain
+    [ack] = [p for p in packets(at_bob) if p.mode == ipmsg.RECVMSG]
+    assert ipmsg.ack_number(ack.extra) == packet.packet_no
+    back = deliver([t for t in sent(at_bob) if ipmsg.parse_packet(t.data) == ack], alice, B, 0.2)
+    assert back == [Delivered(msg_id, alice.peer(B), 1)]  # type: ignore[arg-type]
+    assert alice.pending == 0 and alice.next_deadline() is None
+
+
+def test_retransmits_on_time_then_gives_up() -> None:
+    alice = make(retry_interval=0.75, tries=6)
+    msg_id, out = alice.send_text(B, "anyone?", 10.0)
+    assert alice.next_deadline() == pytest.approx(10.75)
+    assert alice.tick(10.7) == []  # not yet
+    times = []
+    now = 10.75
+    for _ in range(5):
+        retry = alice.tick(now)
+        assert sent(retry)[0].data == sent(out)[0].data  # the same packet, same number
+        times.append(now)
+        now += 0.75
+    final = alice.tick(now)
+    assert final == [NotDelivered(msg_id, alice.peer(B), 6)]  # type: ignore[arg-type]
+    assert times == pytest.approx([10.75, 11.5, 12.25, 13.0, 13.75])
+    assert alice.next_deadline() is None
+
+
+def test_lost_ack_duplicate_is_reacked_but_shown_once() -> None:
+    alice, bob = make("alice"), make("bob")
+    _id, out = alice.send_text(B, "once", 0.0)
+    first = bob.receive(sent(out)[0].data, A, 0.0)
+    again = bob.receive(sent(alice.tick(0.75))[0].data, A, 0.75)
+    assert len(events(first, MessageIn)) == 1
+    assert events(again, MessageIn) == []
+    assert [p.mode for p in packets(again)] == [ipmsg.RECVMSG]
+
+
+def test_broadcast_and_autoreply_messages_are_never_acked() -> None:
+    bob = make("bob")
+    for option in (ipmsg.BROADCASTOPT, ipmsg.AUTORETOPT):
+        data = ipmsg.encode_packet(
+            ipmsg.Packet(
+                "1_x", 5 + option, b"a", b"h", ipmsg.SENDMSG | ipmsg.SENDCHECKOPT | option, b"x"
+            )
+        )
+        out = bob.receive(data, A, 0.0)
+        assert [p.mode for p in packets(out) if p.mode == ipmsg.RECVMSG] == []
+        assert len(events(out, MessageIn)) == 1
+
+
+def test_broadcast_send_awaits_no_ack() -> None:
+    alice = make()
+    _id, out = alice.send_text(B, "all", 0.0, broadcast=True)
+    [packet] = packets(out)
+    assert packet.has(ipmsg.BROADCASTOPT) and not packet.has(ipmsg.SENDCHECKOPT)
+    assert alice.pending == 0
+
+
+def test_entry_is_answered_and_peer_learned_with_utf8_names() -> None:
+    alice, bob = make("alice"), make("小明")
+    entry = alice.enter([B])
+    [packet] = packets(entry)
+    assert packet.mode == ipmsg.BR_ENTRY and packet.has(ipmsg.CAPUTF8OPT)
+    assert not packet.has(ipmsg.UTF8OPT)  # entry packets must not set it
+    at_bob = deliver(entry, bob, A, 0.0)
+    [joined] = events(at_bob, PeerChanged)
+    assert isinstance(joined, PeerChanged) and joined.change == "joined"
+    assert joined.peer.name == "alice" and joined.peer.group == "team"
+    [answer] = packets(at_bob)
+    assert answer.mode == ipmsg.ANSENTRY
+    at_alice = deliver(at_bob, alice, B, 0.0)
+    assert [p.mode for p in packets(at_alice)] == []  # ANSENTRY is not answered
+    [seen] = events(at_alice, PeerChanged)
+    assert isinstance(seen, PeerChanged) and seen.peer.name == "小明"
+    assert seen.peer.encoding == "utf-8"
+
+
+def test_exit_removes_the_peer() -> None:
+    alice, bob = make("alice"), make("bob")
+    deliver(alice.enter([B]), bob, A, 0.0)
+    out = deliver(alice.leave([B]), bob, A, 1.0)
+    [left] = events(out, PeerChanged)
+    assert isinstance(left, PeerChanged) and left.change == "left"
+    assert bob.peers() == []
+
+
+def test_own_broadcast_echo_is_ignored() -> None:
+    alice = make()
+    entry = alice.enter([("255.255.255.255", 2425)])
+    assert alice.receive(sent(entry)[0].data, ("10.0.0.1", 2425), 0.0) == []
+    assert alice.peers() == []
+
+
+def test_same_host_other_port_with_colliding_numbers_is_not_an_echo() -> None:
+    alice, bob = make("alice"), make("alice")  # same names and number seed on one machine
+    out = deliver(alice.enter([("127.0.0.1", 2426)]), bob, ("127.0.0.1", 2425), 0.0)
+    assert len(events(out, PeerChanged)) == 1
+
+
+def test_noaddlist_sender_is_not_listed_but_still_acked() -> None:
+    bob = make("bob")
+    data = ipmsg.encode_packet(
+        ipmsg.Packet(
+            "1_x", 9, b"once", b"h", ipmsg.SENDMSG | ipmsg.SENDCHECKOPT | ipmsg.NOADDLISTOPT, b"hi"
+        )
+    )
+    out = bob.receive(data, A, 0.0)
+    assert [p.mode for p in packets(out)] == [ipmsg.RECVMSG]
+    assert len(events(out, MessageIn)) == 1
+    assert bob.peers() == []
+
+
+def test_unknown_sender_is_added_and_asked_who_it_is() -> None:
+    bob = make("bob")
+    data = ipmsg.encode_packet(ipmsg.Packet("1_x", 9, b"carol", b"h", ipmsg.SENDMSG, b"hi"))
+    out = bob.receive(data, A, 0.0)
+    assert [p.mode for p in packets(out)] == [ipmsg.BR_ENTRY]
+    assert [p.name for p in bob.peers()] == ["carol"]
+
+
+def test_unknown_commands_are_ignored_politely() -> None:
+    bob = make("bob")
+    for mode in (0x79, 0x7A, 0xD1, ipmsg.GETPUBKEY):
+        data = ipmsg.encode_packet(ipmsg.Packet("1_lbt6_0", mode, b"f", b"h", mode, b"?"))
+        assert bob.receive(data, A, 0.0) == []
+    assert bob.ignored == 4
+
+
+def test_getinfo_is_answered_with_the_version() -> None:
+    bob = make("bob")
+    data = ipmsg.encode_packet(ipmsg.Packet("1_x", 3, b"f", b"h", ipmsg.GETINFO))
+    [answer] = packets(bob.receive(data, A, 0.0))
+    assert answer.mode == ipmsg.SENDINFO and answer.extra.rstrip(b"\0") == b"1_test"
+
+
+def test_gbk_peer_is_learned_from_evidence_and_answered_in_gbk() -> None:
+    bob = make("bob")
+    data = ipmsg.encode_packet(
+        ipmsg.Packet("1_x", 3, b"f", b"h", ipmsg.SENDMSG, "你好".encode("gbk"))
+    )
+    [msg] = events(bob.receive(data, A, 0.0), MessageIn)
+    assert isinstance(msg, MessageIn) and (msg.text, msg.encoding) == ("你好", "gb18030")
+    _id, out = bob.send_text(A, "收到", 0.1)
+    [packet] = packets(out)
+    assert not packet.has(ipmsg.UTF8OPT)
+    assert ipmsg.message_body(packet.extra)[0] == "收到".encode("gbk")
+
+
+def test_ascii_is_no_evidence_of_an_encoding() -> None:
+    bob = make("bob")
+    data = ipmsg.encode_packet(ipmsg.Packet("1_x", 3, b"f", b"h", ipmsg.SENDMSG, b"hello"))
+    bob.receive(data, A, 0.0)
+    _id, out = bob.send_text(A, "你好", 0.1)
+    assert packets(out)[0].has(ipmsg.UTF8OPT)  # unknown: UTF-8, flagged
+
+
+def test_feiq_is_spoken_to_in_gbk() -> None:
+    bob = make("bob")
+    entry = ipmsg.encode_packet(
+        ipmsg.Packet(
+            "1_lbt6_0#128#001122334455#0#0#0#4001#9",
+            3,
+            b"f",
+            b"PC",
+            ipmsg.ANSENTRY,
+            "张三".encode("gbk") + b"\0" + "工作组".encode("gbk") + b"\0",
+        )
+    )
+    [joined] = events(bob.receive(entry, A, 0.0), PeerChanged)
+    assert isinstance(joined, PeerChanged) and joined.peer.name == "张三"
+    assert joined.peer.group == "工作组" and joined.peer.encoding == "gb18030"
+    _id, out = bob.send_text(A, "你好", 0.1)
+    assert ipmsg.message_body(packets(out)[0].extra)[0] == "你好".encode("gbk")
+
+
+def test_forced_encoding_is_used_for_peers_without_utf8() -> None:
+    bob = make("bob", encoding="gbk")
+    _id, out = bob.send_text(A, "你好", 0.0)
+    [packet] = packets(out)
+    assert not packet.has(ipmsg.UTF8OPT) and packet.extra.startswith("你好".encode("gbk"))
+
+
+def test_plain_datagram_is_a_plain_peer_answered_in_its_encoding() -> None:
+    bob = make("bob")
+    out = bob.receive("你好\n".encode("gbk"), ("10.0.0.9", 8080), 0.0)
+    [joined] = events(out, PeerChanged)
+    [msg] = events(out, MessageIn)
+    assert isinstance(joined, PeerChanged) and joined.peer.plain
+    assert isinstance(msg, MessageIn) and msg.plain and msg.text == "你好"
+    _id, reply = bob.send_text(("10.0.0.9", 8080), "收到", 0.1)
+    assert sent(reply)[0].data == "收到\n".encode("gbk")  # bare text, its line ending, no header
+    assert bob.pending == 0
+
+
+def test_binary_plain_datagram_is_shown_as_hex() -> None:
+    bob = make("bob")
+    [msg] = events(bob.receive(b"\xff\xfe\x00\x81", ("10.0.0.9", 1), 0.0), MessageIn)
+    assert isinstance(msg, MessageIn) and msg.encoding == "hex" and msg.text == "ff fe 00 81"
+
+
+def test_too_long_message_is_refused_before_anything_is_sent() -> None:
+    alice = make()
+    with pytest.raises(DatagramTooLong):
+        alice.send_text(B, "x" * (ipmsg.MAX_TEXT_BYTES + 1), 0.0)
+    assert alice.pending == 0
+
+
+def test_flooding_address_is_rate_limited_and_counted() -> None:
+    bob = make("bob", rate=10.0, burst=20.0)
+    flood = ("10.0.0.66", 9999)
+    shown = reports = 0
+    for i in range(1000):
+        out = bob.receive(f"spam {i}".encode(), flood, 0.001 * i)
+        shown += len(events(out, MessageIn))
+        reports += len(events(out, Flooded))
+    assert shown < 40 and bob.dropped == 1000 - shown and reports == 1
+    # another address is not starved by it
+    assert len(events(bob.receive(b"hello", ("10.0.0.7", 1), 1.0), MessageIn)) == 1
+
+
+def test_dedupe_set_is_bounded() -> None:
+    bob = make("bob", rate=1e9, burst=1e9)
+    for no in range(10_000):
+        data = ipmsg.encode_packet(
+            ipmsg.Packet("1_x", no, b"f", b"h", ipmsg.SENDMSG | ipmsg.NOADDLISTOPT, b"x")
+        )
+        bob.receive(data, A, 0.0)
+    assert len(bob._recent) <= 4096
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.binary(max_size=200), max_size=8))
+def test_receive_never_raises(datagrams: list[bytes]) -> None:
+    bob = make("bob")
+    for i, data in enumerate(datagrams):
+        bob.receive(data, A, float(i))
+        bob.receive(b"1:%d:u:h:32:" % i + data, A, float(i))
