@@ -32,6 +32,17 @@ def peer_style(peer: PeerInfo) -> str:
     return f"bold {PALETTE[zlib.crc32(key) % len(PALETTE)]}"
 
 
+SHOWN_CHARS = 2000
+"""A longer message is cut on screen (``--json`` has it whole)."""
+
+
+def _text(text: str) -> str:
+    shown = escape_controls(text[:SHOWN_CHARS])
+    if len(text) > SHOWN_CHARS:
+        shown += f" … ({len(text) - SHOWN_CHARS} more characters not shown)"
+    return shown
+
+
 def _name(peer: PeerInfo) -> str:
     return escape_controls(peer.name)
 
@@ -60,7 +71,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 stamp,
                 (peer_style(event.peer), _name(event.peer)),
                 ("class:meta", tag),
-                ("", ": " + escape_controls(event.text)),
+                ("", ": " + _text(event.text)),
             ], True
         case MessageOut():
             wait = " …" if event.acked else ""
@@ -68,7 +79,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 stamp,
                 ("class:meta", f"#{event.msg_id} → "),
                 (peer_style(event.peer), _name(event.peer)),
-                ("", ": " + escape_controls(event.text)),
+                ("", ": " + _text(event.text)),
                 ("class:meta", wait),
             ], True
         case Delivered():
@@ -89,7 +100,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
             if event.change == "left":
                 what = " left"
             elif event.change == "updated":
-                what = " is now called that" + (
+                what = " updated" + (
                     f" (group {escape_controls(peer.group)})" if peer.group else ""
                 )
             else:
