@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from pigeon.aio.chat import SessionEvent, TargetChanged
 from pigeon.aio.stdin import stdin_lines
+from pigeon.proto.messenger import PeerChanged
 from pigeon.proto.text import escape_controls
 from pigeon.ui.chat_lines import fragments, plain_text, to_json
 
@@ -68,6 +69,7 @@ class TerminalView:
 
         self.nick = nick
         self.target = ""
+        self.target_addr: tuple[str, int] | None = None
         self.style = Style.from_dict(STYLE_RULES)
 
     def show(self, event: SessionEvent) -> None:
@@ -76,7 +78,9 @@ class TerminalView:
         from prompt_toolkit.formatted_text import FormattedText
 
         if isinstance(event, TargetChanged):
-            self.target = escape_controls(event.peer.name)
+            self.target_addr = event.peer.addr
+        if isinstance(event, TargetChanged | PeerChanged) and event.peer.addr == self.target_addr:
+            self.target = escape_controls(event.peer.name)  # the prompt follows renames
         parts, _is_data = fragments(event, time.time())
         print_formatted_text(FormattedText(parts), style=self.style)
 
