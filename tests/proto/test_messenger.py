@@ -158,6 +158,16 @@ def test_own_broadcast_echo_is_ignored() -> None:
     assert alice.peers() == []
 
 
+def test_other_peer_on_a_same_named_host_with_colliding_numbers_is_not_an_echo() -> None:
+    alice, bob = make("alice"), make("bob")
+    bob.identity = alice.identity.__class__(
+        user="alice", host="alice-pc", nick="bob", group="team", version="1_test"
+    )  # same user, host and version; only the nick differs
+    out = deliver(alice.enter([B]), bob, A, 0.0)  # both seeded 1000: numbers collide
+    [answer] = sent(out)
+    assert len(events(alice.receive(answer.data, B, 0.0), PeerChanged)) == 1
+
+
 def test_same_host_other_port_with_colliding_numbers_is_not_an_echo() -> None:
     alice, bob = make("alice"), make("alice")  # same names and number seed on one machine
     out = deliver(alice.enter([("127.0.0.1", 2426)]), bob, ("127.0.0.1", 2425), 0.0)

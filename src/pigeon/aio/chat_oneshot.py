@@ -15,7 +15,7 @@ from pigeon.aio.chat_node import ChatNode, resolve_v4
 from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.proto.address import format_endpoint, is_ipv6_literal, parse_endpoint
-from pigeon.proto.messenger import Addr, ChatEvent, Delivered, NotDelivered
+from pigeon.proto.messenger import Addr, ChatEvent, Delivered, NotDelivered, PeerChanged
 
 POLL = 0.05
 
@@ -58,9 +58,11 @@ async def run_send(
     def watch(event: SessionEvent) -> None:
         if isinstance(event, Delivered | NotDelivered):
             outcome.append(event)
-        show(event)
+        if not isinstance(event, PeerChanged):  # who else answered is not this command's news
+            show(event)
 
     async with ChatNode(cfg, watch) as node:
+        _say_if_moved(cfg, node, show)
         announced = False
         if _looks_like_address(target):
             point = parse_endpoint(target, default_port=cfg.port)
@@ -109,6 +111,7 @@ async def run_peers(cfg: ChatConfig, *, within: float, show: ShowSession) -> int
             show(event)
 
     async with ChatNode(cfg, quiet) as node:
+        _say_if_moved(cfg, node, show)
         if not node.announce_targets():
             raise errors.UsageError("nowhere to ask: give PEER addresses or allow broadcast")
         await node.enter()
@@ -117,3 +120,13 @@ async def run_peers(cfg: ChatConfig, *, within: float, show: ShowSession) -> int
         await node.leave()
     show(PeerTable(peers))
     return 0
+
+
+def _say_if_moved(cfg: ChatConfig, node: ChatNode, show: ShowSession) -> None:
+    if cfg.port and node.port != cfg.port:
+        show(
+            Notice(
+                f"udp port {cfg.port} is busy (pigeon chat running?); using {node.port}: "
+                f"iptux answers only to port {cfg.port}, so its replies go there"
+            )
+        )

@@ -221,7 +221,9 @@ class Messenger:
         self._msg_id = 0
         self._peers: OrderedDict[Addr, _Peer] = OrderedDict()
         self._recent: OrderedDict[tuple[str, int, int], None] = OrderedDict()
-        self._own: OrderedDict[int, None] = OrderedDict()
+        self._own: OrderedDict[int, int] = OrderedDict()
+        """Packet numbers we sent, with a hash of the bytes: recognises our own echo even
+        when another peer on a same-named host happens to use the same number."""
         self._pending: dict[int, _Pending] = {}
         self._buckets: OrderedDict[Addr, _Bucket] = OrderedDict()
         self.dropped = 0
@@ -374,8 +376,8 @@ class Messenger:
         if packet is None:
             outputs.extend(self._plain(data, addr))
             return outputs
-        if addr[1] == self.own_port and self._is_own(packet):
-            return outputs
+        if addr[1] == self.own_port and self._own.get(packet.packet_no) == hash(data):
+            return outputs  # our own broadcast, come back to us
         handler = _HANDLERS.get(packet.mode)
         if handler is None:
             self.ignored += 1  # FeiQ typing/shake packets, encryption, ...: ignored politely
@@ -610,16 +612,6 @@ class Messenger:
         if len(self._recent) > RECENT_LIMIT:
             self._recent.popitem(last=False)
 
-    def _is_own(self, packet: ipmsg.Packet) -> bool:
-        """Our own broadcast coming back to us (the caller checked the source port)."""
-        if packet.packet_no not in self._own or packet.version != self.identity.version:
-            return False
-        host = self.identity.host
-        return packet.host in (
-            ipmsg.header_field(host.encode(UTF8)),
-            ipmsg.header_field(host.encode(self._legacy(), "replace")),
-        )
-
     def _wire_encoding(self, peer: _Peer) -> tuple[str, int]:
         """The charset for a message to an IP Messenger peer, and UTF8OPT when UTF-8."""
         if peer.utf8:
@@ -651,9 +643,7 @@ class Messenger:
     def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
         self._packet_no += 1
         number = self._packet_no
-        self._own[number] = None
-        if len(self._own) > RECENT_LIMIT:
-            self._own.popitem(last=False)
+
         codec = UTF8 if utf8 else self._legacy()
         packet = ipmsg.Packet(
             self.identity.version,
@@ -667,7 +657,11 @@ class Messenger:
             command,
             extra,
         )
-        return number, ipmsg.encode_packet(packet)
+        data = ipmsg.encode_packet(packet)
+        self._own[number] = hash(data)
+        if len(self._own) > RECENT_LIMIT:
+            self._own.popitem(last=False)
+        return number, data
 
     def _to_all(self, targets: list[Addr], command: int, extra: bytes) -> list[Output]:
         _no, data = self._packet(command, extra, utf8=False)

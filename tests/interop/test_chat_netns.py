@@ -1,0 +1,108 @@
+"""Chat over a real (virtual) LAN: two network namespaces on a veth pair, real broadcast.
+
+Root only (CI is root). Nothing here can reach beyond the pair: each namespace has just
+loopback and its end of the veth. Also interop with iptux, a real IP Messenger client,
+running headless under xvfb-run in the second namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+
+from tests.chat_helpers import events, of_type, wait_events
+from tests.helpers import PIGEON, Background, require_tool
+from tests.netns import VethPair, veth_pair
+
+
+def _chat(pair: VethPair, ns: str, name: str, *extra: str) -> Background:
+    proc = Background(
+        pair.run_in(ns, [*PIGEON, "chat", "--json", "--name", name, *extra]), stdin=True
+    )
+    wait_events(proc, of_type("notice", discovery=True))
+    return proc
+
+
+def _pigeon(pair: VethPair, ns: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        pair.run_in(ns, [*PIGEON, *args]), capture_output=True, timeout=30, check=False
+    )
+
+
+def _joined(name: str, version_prefix: str = "1_pigeon_") -> object:
+    def accept(e: dict[str, object]) -> bool:
+        peer = e.get("peer")
+        return (
+            e.get("type") == "peer"
+            and e.get("change") == "joined"
+            and isinstance(peer, dict)
+            and peer["name"] == name
+            and str(peer["version"]).startswith(version_prefix)
+        )
+
+    return accept
+
+
+def test_discovery_by_broadcast_and_send_by_name() -> None:
+    with veth_pair("d") as pair:
+        bob = _chat(pair, pair.ns_b, "bob", "--group", "lab")
+        try:
+            alice = _chat(pair, pair.ns_a, "alice")
+            try:
+                # alice's BR_ENTRY went out as a broadcast; bob answered by unicast
+                [seen] = wait_events(alice, _joined("bob"))  # type: ignore[arg-type]
+                assert seen["peer"]["address"] == f"{pair.addr_b}:2425"  # type: ignore[index]
+                assert seen["peer"]["group"] == "lab"  # type: ignore[index]
+                wait_events(bob, _joined("alice"))  # type: ignore[arg-type]
+                alice.send_stdin(b"/to bob\nhello over the LAN\n")
+                [msg] = wait_events(bob, of_type("message", name="alice"))
+                assert msg["text"] == "hello over the LAN"
+                wait_events(alice, of_type("delivered", id=1))
+            finally:
+                alice.stop()
+            wait_events(bob, of_type("peer", change="left"))
+            # one-shot commands find bob by broadcast too (port 2425 is free in ns_a now)
+            listed = _pigeon(pair, pair.ns_a, "peers", "--json", "--timeout", "1")
+            assert listed.returncode == 0, listed.stderr
+            names = {p["name"]: p for p in json.loads(listed.stdout)["peers"]}
+            assert names["bob"]["address"] == f"{pair.addr_b}:2425"
+            sent = _pigeon(pair, pair.ns_a, "send", "bob", "by name", "--json")
+            assert sent.returncode == 0, sent.stderr
+            assert [json.loads(x)["type"] for x in sent.stdout.splitlines()] == [
+                "sent",
+                "delivered",
+            ]
+            assert [e["text"] for e in events(bob) if e.get("type") == "message"][-1] == "by name"
+        finally:
+            bob.stop()
+
+
+def test_iptux_discovers_pigeon_is_discovered_and_acks() -> None:
+    require_tool("iptux")
+    xvfb = require_tool("xvfb-run")
+    with veth_pair("x") as pair, tempfile.TemporaryDirectory() as home:
+        alice = _chat(pair, pair.ns_a, "alice")
+        try:
+            iptux = Background(pair.run_in(pair.ns_b, ["env", f"HOME={home}", xvfb, "-a", "iptux"]))
+            try:
+                # iptux broadcasts BR_ENTRY when it starts: pigeon lists it and answers
+                [seen] = wait_events(alice, _joined("root", "1_iptux"), timeout=30)  # type: ignore[arg-type]
+                assert seen["peer"]["address"] == f"{pair.addr_b}:2425"  # type: ignore[index]
+                assert seen["peer"]["encoding"] == "utf-8"  # type: ignore[index]
+                alice.send_stdin(f"/to {pair.addr_b}\n你好 iptux\n".encode())
+                [done] = wait_events(alice, of_type("delivered", id=1))
+                assert done["to"] == f"{pair.addr_b}:2425"
+                alice.stop()
+                # started after iptux: pigeon's broadcast BR_ENTRY is answered (ANSENTRY)
+                listed = _pigeon(pair, pair.ns_a, "peers", "--json", "--timeout", "2")
+                assert listed.returncode == 0, listed.stderr
+                versions = [p["version"] for p in json.loads(listed.stdout)["peers"]]
+                assert any(v.startswith("1_iptux") for v in versions), listed.stdout
+                sent = _pigeon(pair, pair.ns_a, "send", pair.addr_b, "one-shot 一次")
+                assert sent.returncode == 0, sent.stdout + sent.stderr
+            finally:
+                pair.kill_all(pair.ns_b)  # iptux, xvfb-run and Xvfb alike
+                iptux.stop()
+        finally:
+            alice.stop()
