@@ -6,6 +6,7 @@ Every process here runs with --no-broadcast and explicit peers: nothing leaves l
 from __future__ import annotations
 
 import json
+import signal
 import socket
 
 from tests import tutorial_peers
@@ -223,3 +224,56 @@ def test_too_long_message_is_refused_with_one_line() -> None:
     result = run_pigeon(["send", "--no-broadcast", "--port", "0", f"127.0.0.1:{pb}", "y" * 9000])
     assert result.returncode == 10
     assert b"at most 8192" in result.stderr
+
+
+def test_nick_history_peers_and_help_commands() -> None:
+    pa, pb = udp_port(), udp_port()
+    with (
+        chat_peer(pb, "bob", [f"127.0.0.1:{pa}"]) as bob,
+        chat_peer(pa, "alice", [f"127.0.0.1:{pb}"]) as alice,
+    ):
+        wait_events(alice, lambda e: e.get("type") == "peer" and e["peer"]["name"] == "bob")  # type: ignore[index]
+        say(alice, "/nick 爱丽丝")
+        [renamed] = wait_events(bob, of_type("peer", change="updated"))
+        assert renamed["peer"]["name"] == "爱丽丝"  # type: ignore[index]
+        say(alice, "first", "/msg bob second", "/peers", "/history", "/help", "/nonsense")
+        [table] = wait_events(alice, of_type("peers"))
+        listed = table["peers"]
+        assert isinstance(listed, list)
+        assert [p["name"] for p in listed] == ["bob"]
+        [history] = wait_events(alice, of_type("history"))
+        entries = history["entries"]
+        assert isinstance(entries, list)
+        assert [(e["text"], e["outgoing"]) for e in entries] == [("first", True), ("second", True)]
+        notices = [str(e["text"]) for e in wait_events(alice, of_type("notice"), count=4)]
+        assert any("/quit" in n for n in notices)  # the help text
+        assert any("unknown command /nonsense" in n for n in notices)
+        got = wait_events(bob, of_type("message"), count=2)
+        assert [(e["name"], e["text"]) for e in got] == [("爱丽丝", "first"), ("爱丽丝", "second")]
+
+
+def test_all_sends_to_everyone_without_acks() -> None:
+    pa, pb, pc = udp_port(), udp_port(), udp_port()
+    with (
+        chat_peer(pb, "bob") as bob,
+        chat_peer(pc, "carol") as carol,
+        chat_peer(pa, "alice", [f"127.0.0.1:{pb}", f"127.0.0.1:{pc}"]) as alice,
+    ):
+        wait_events(alice, of_type("peer", change="joined"), count=2)
+        say(alice, "/all 大家好")
+        for proc in (bob, carol):
+            [msg] = wait_events(proc, of_type("message", broadcast=True))
+            assert msg["text"] == "大家好"
+        sent = wait_events(alice, of_type("sent"), count=2)
+        assert all(e["ack"] is False for e in sent)
+        assert not [e for e in events(alice) if e.get("type") in ("delivered", "not_delivered")]
+
+
+def test_sigint_says_goodbye_and_exits_0() -> None:
+    pa, pb = udp_port(), udp_port()
+    with chat_peer(pb, "bob") as bob, chat_peer(pa, "alice", [f"127.0.0.1:{pb}"]) as alice:
+        wait_events(bob, of_type("peer", change="joined"))
+        assert alice.stop(signal.SIGINT) == 0
+        [left] = wait_events(bob, of_type("peer", change="left"))
+        assert left["peer"]["name"] == "alice"  # type: ignore[index]
+        assert b"Traceback" not in alice.err
