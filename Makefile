@@ -9,10 +9,13 @@ run: $(VENV)/.installed  ## install pigeon and share the current folder (port 78
 	$(BIN)/pigeon serve
 
 test: $(VENV)/.installed-test tools  ## install test deps and run the whole suite
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy --strict
 	$(BIN)/pytest
+
+bench: $(VENV)/.installed-bench  ## run every benchmark; writes docs/benchmarks.{md,json,png}
+	$(BIN)/python -m bench
 
 tools:  ## system peers the interop tests talk to (apt-get when root, else a hint)
 	@scripts/install-tools
@@ -27,6 +30,10 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[bench]'
 	touch $@
 
 clean:

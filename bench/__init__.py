@@ -1,0 +1,1 @@
+"""pigeon's benchmark harness: ``python -m bench`` (see bench/README.md)."""

@@ -1,0 +1,94 @@
+"""``python -m bench`` (``make bench``): run every scenario, write docs/benchmarks.{md,json,png}.
+
+Usage: python -m bench [--quick] [--runs N] [--only NAME ...] [--out DIR] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.harness import INSTALL_HINTS, Measure, Target, tools
+from bench.report import chart, machine, markdown, raw_json
+from bench.scenarios import SCENARIOS, BenchConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run (a smoke test)")
+    parser.add_argument("--runs", type=int, help="repetitions per figure (default 5)")
+    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="just these")
+    parser.add_argument("--out", default="docs", help="where benchmarks.md/.json/.png go")
+    parser.add_argument("--data", help="folder for the test files (default: a temporary one)")
+    args = parser.parse_args(argv)
+    cfg = BenchConfig.quick() if args.quick else BenchConfig()
+    if args.runs:
+        from dataclasses import replace
+
+        cfg = replace(cfg, runs=args.runs)
+    avail = tools()
+    for name, path in avail.items():
+        if not path:
+            print(
+                f"bench: {name} not found: its comparisons are skipped ({INSTALL_HINTS[name]})",
+                file=sys.stderr,
+            )
+    measures: list[Measure] = []
+    targets: list[Target] = []
+    skipped: list[str] = []
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
+        root = Path(args.data) if args.data else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)  # nginx's worker runs as an unprivileged user and must read it
+        for name in args.only or list(SCENARIOS):
+            began = time.monotonic()
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            outcome = SCENARIOS[name](cfg, root, avail)
+            measures += outcome.measures
+            targets += outcome.targets
+            skipped += outcome.skipped
+            for m in outcome.measures:
+                print(
+                    f"  {m.subject}: {m.median:,.1f} {m.unit} "
+                    f"(min {m.low:,.1f}, max {m.high:,.1f})",
+                    file=sys.stderr,
+                )
+            print(f"  ({time.monotonic() - began:.0f} s)", file=sys.stderr)
+    info = machine()
+    png = out / "benchmarks.png"
+    has_chart = chart(targets, png)
+    if not has_chart:
+        skipped.append("chart (pip install 'pigeon-lan[bench]' for matplotlib)")
+    analysis_path = Path(__file__).with_name("analysis.md")
+    analysis = analysis_path.read_text(encoding="utf-8") if analysis_path.exists() else ""
+    (out / "benchmarks.md").write_text(
+        markdown(
+            info,
+            measures,
+            targets,
+            skipped,
+            runs=cfg.runs,
+            chart="benchmarks.png" if has_chart else None,
+            analysis=analysis,
+        ),
+        encoding="utf-8",
+    )
+    (out / "benchmarks.json").write_text(raw_json(info, measures, targets), encoding="utf-8")
+    for t in targets:
+        state = "met" if t.met else ("not measured" if t.met is None else "NOT met")
+        print(f"target: {t.text}: {state}", file=sys.stderr)
+    print(
+        f"bench: wrote {out / 'benchmarks.md'}, benchmarks.json"
+        + (", benchmarks.png" if has_chart else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

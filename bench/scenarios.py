@@ -1,0 +1,471 @@
+"""The scenarios of ``python -m bench``: each returns its measurements and its targets.
+
+Every comparison tool runs in the same process tree, on the same machine, right after pigeon,
+so the ratios hold even when absolute figures drift on a shared machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness import (
+    PIGEON,
+    Measure,
+    Server,
+    Target,
+    free_port,
+    http_server,
+    make_file,
+    nginx,
+    pigeon_serve,
+    run_measured,
+    warm,
+)
+from bench.load import concurrent_downloads, pigeon_chat, plain_loop
+
+MB = 1_000_000
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes and repetitions; ``quick`` shrinks everything for a smoke run."""
+
+    runs: int = 5
+    large_size: int = GiB
+    wrk_seconds: int = 10
+    concurrency: int = 1000
+    client_size: int = 4 * GiB
+    chat_messages: int = 20_000
+    startup_runs: int = 40
+
+    @classmethod
+    def quick(cls) -> BenchConfig:
+        return cls(1, 64 * MiB, 2, 100, 256 * MiB, 2_000, 5)
+
+
+@dataclass
+class Outcome:
+    """What one scenario produced."""
+
+    measures: list[Measure]
+    targets: list[Target]
+    skipped: list[str]
+
+
+def _ratio_target(
+    scenario: str, text: str, subject: Measure | None, base: Measure | None, goal: float
+) -> Target:
+    if subject is None or base is None or not base.values or not subject.values:
+        return Target(scenario, text, None, goal, None, "not measured (tool missing)")
+    if subject.higher_is_better:
+        value = subject.median / base.median
+    else:
+        value = base.median / subject.median
+    return Target(scenario, text, value, goal, value >= goal)
+
+
+def _servers(
+    avail: dict[str, str | None],
+) -> list[Callable[[Path], contextlib.AbstractContextManager[Server]]]:
+    found: list[Callable[[Path], contextlib.AbstractContextManager[Server]]] = [pigeon_serve]
+    if avail["nginx"]:
+        found.append(nginx)
+    found.append(http_server)
+    return found
+
+
+def _missing(avail: dict[str, str | None], *names: str) -> list[str]:
+    from bench.harness import INSTALL_HINTS
+
+    return [f"{n} not installed ({INSTALL_HINTS[n]})" for n in names if not avail[n]]
+
+
+@contextlib.contextmanager
+def _sink(kind: str) -> Iterator[str]:
+    if kind == "/dev/null":
+        yield "/dev/null"
+        return
+    path = Path("/dev/shm") / f"pigeon-bench-sink-{time.monotonic_ns()}"
+    try:
+        yield str(path)
+    finally:
+        for leftover in path.parent.glob(path.name + "*"):
+            leftover.unlink(missing_ok=True)
+
+
+def _timed_download(argv: list[str], sink: str, size: int) -> float:
+    wall, _rss, code = run_measured(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if code != 0:
+        raise RuntimeError(f"{argv[0]} failed with exit {code}: {' '.join(argv)}")
+    if sink != "/dev/null":
+        got = Path(sink).stat().st_size
+        Path(sink).unlink()
+        if got != size:
+            raise RuntimeError(f"{' '.join(argv)} wrote {got} bytes, expected {size}")
+    return size / wall / MB
+
+
+def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
+    """1 GiB in page cache to /dev/null and to a tmpfs file, through every pair of tools."""
+    path = root / "large.bin"
+    make_file(path, cfg.large_size)
+    warm(path)
+    size = cfg.large_size
+    measures: list[Measure] = []
+    skipped = _missing(avail, "curl", "nc", "nginx")
+    curl = avail["curl"]
+    for sink_kind in ("/dev/null", "tmpfs"):
+        label = f"sink {sink_kind}"
+        for start in _servers(avail):
+            with start(root) as server:
+                url = f"http://127.0.0.1:{server.port}/large.bin"
+                clients: list[tuple[str, list[str]]] = []
+                if server.name == "pigeon serve":
+                    clients.append(("pigeon get", [*PIGEON, "get", url, "-q", "--force", "-o"]))
+                if curl:
+                    clients.append(("curl", [curl, "-sf", "-o"]))
+                for client, argv in clients:
+                    m = Measure("large", f"{server.name} → {client}, {label}", "MB/s", [])
+                    with _sink(sink_kind) as sink:
+                        full = [*argv, sink] if client == "pigeon get" else [*argv, sink, url]
+                        m.command = " ".join(["pigeon" if a == sys.executable else a for a in full])
+                        _timed_download(full, sink, size)  # warm-up (digest computed once)
+                        for _ in range(cfg.runs):
+                            m.values.append(_timed_download(full, sink, size))
+                    measures.append(m)
+        if avail["nc"]:
+            measures.append(_nc_to_nc(cfg, path, sink_kind, label))
+    targets: list[Target] = []
+    by = {m.subject: m for m in measures}
+    for label in ("sink /dev/null", "sink tmpfs"):
+        nginx_curl = by.get(f"nginx → curl, {label}")
+        nc = by.get(f"nc → nc, {label}")
+        for client in ("curl", "pigeon get"):
+            subject = by.get(f"pigeon serve → {client}, {label}")
+            if client == "curl":
+                targets.append(
+                    _ratio_target(
+                        "large",
+                        f"pigeon serve → curl vs nginx → curl ({label})",
+                        subject,
+                        nginx_curl,
+                        0.9,
+                    )
+                )
+            else:
+                targets.append(
+                    _ratio_target(
+                        "large",
+                        f"pigeon get vs curl, both from pigeon serve ({label})",
+                        subject,
+                        by.get(f"pigeon serve → curl, {label}"),
+                        0.9,
+                    )
+                )
+            targets.append(
+                _ratio_target(
+                    "large", f"pigeon serve → {client} vs nc → nc ({label})", subject, nc, 0.9
+                )
+            )
+    return Outcome(measures, targets, skipped)
+
+
+def _nc_to_nc(cfg: BenchConfig, path: Path, sink_kind: str, label: str) -> Measure:
+    m = Measure("large", f"nc → nc, {label}", "MB/s", [])
+    m.command = "nc -l 127.0.0.1 PORT > SINK; nc -N 127.0.0.1 PORT < large.bin"
+    for _ in range(cfg.runs + 1):
+        port = free_port()
+        with _sink(sink_kind) as sink, Path(sink).open("wb") as out:
+            receiver = subprocess.Popen(["nc", "-l", "127.0.0.1", str(port)], stdout=out)
+            time.sleep(0.3)
+            start = time.perf_counter()
+            with path.open("rb") as src:
+                subprocess.run(["nc", "-N", "127.0.0.1", str(port)], stdin=src, check=True)
+            receiver.wait(timeout=120)
+            wall = time.perf_counter() - start
+        m.values.append(cfg.large_size / wall / MB)
+    m.values.pop(0)  # the first run warmed up
+    return m
+
+
+_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_P99 = re.compile(r"99%\s+([\d.]+)(us|ms|s)\b")
+
+
+def small_files(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
+    """wrk, keep-alive, 100 connections, a 4 KiB file."""
+    wrk = avail["wrk"]
+    if not wrk:
+        return Outcome([], [], _missing(avail, "wrk"))
+    make_file(root / "4k.bin", 4096)
+    measures: list[Measure] = []
+    for start in _servers(avail):
+        with start(root) as server:
+            url = f"http://127.0.0.1:{server.port}/4k.bin"
+            argv = [wrk, "-t2", "-c100", f"-d{cfg.wrk_seconds}s", "--latency", url]
+            m = Measure(
+                "small",
+                server.name,
+                "req/s",
+                [],
+                command=" ".join(argv).replace(str(server.port), "PORT"),
+            )
+            p99s: list[float] = []
+            for _ in range(cfg.runs):
+                out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+                if "Non-2xx" in out or "Socket errors" in out:
+                    m.extra["wrk errors"] = " ".join(
+                        line.strip()
+                        for line in out.splitlines()
+                        if "Non-2xx" in line or "Socket errors" in line
+                    )
+                rps = _RPS.search(out)
+                p99 = _P99.search(out)
+                m.values.append(float(rps.group(1)) if rps else 0.0)
+                if p99:
+                    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+                    p99s.append(float(p99.group(1)) * scale)
+            if p99s:
+                m.extra["p99_ms"] = sorted(p99s)[len(p99s) // 2]
+            measures.append(m)
+    by = {m.subject: m for m in measures}
+    targets = [
+        _ratio_target(
+            "small",
+            "pigeon serve vs nginx (1 worker)",
+            by.get("pigeon serve"),
+            by.get("nginx"),
+            0.5,
+        ),
+        _ratio_target(
+            "small",
+            "pigeon serve vs python -m http.server",
+            by.get("pigeon serve"),
+            by.get("python -m http.server"),
+            10.0,
+        ),
+    ]
+    return Outcome(measures, targets, _missing(avail, "nginx"))
+
+
+def concurrency(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
+    """``concurrency`` simultaneous downloads of a 1 MiB file: time, errors, server RSS and CPU."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, cfg.concurrency * 4 + 100))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    make_file(root / "1m.bin", MiB)
+    measures: list[Measure] = []
+    targets: list[Target] = []
+    for start in _servers(avail):
+        with start(root) as server:
+            m = Measure("concurrency", server.name, "s", [], higher_is_better=False)
+            m.command = f"{cfg.concurrency} concurrent GET /1m.bin (bench/load.py)"
+            errors: list[int] = []
+            peaks: list[int] = []
+            cpu_per_gib: list[float] = []
+            for _ in range(cfg.runs):
+                from bench.harness import PeakRss
+
+                cpu0 = server.cpu_seconds()
+                with PeakRss(server.rss) as peak:
+                    result = asyncio.run(
+                        concurrent_downloads(server.port, "/1m.bin", cfg.concurrency, MiB)
+                    )
+                cpu = server.cpu_seconds() - cpu0
+                m.values.append(result.wall)
+                errors.append(result.errors)
+                peaks.append(peak.peak)
+                served = max(result.body_bytes, 1) / GiB
+                cpu_per_gib.append(cpu / served)
+            m.extra["errors (max)"] = max(errors)
+            m.extra["server peak RSS MB (max)"] = round(max(peaks) / MB, 1)
+            m.extra["server CPU s per GiB (median)"] = round(
+                sorted(cpu_per_gib)[len(cpu_per_gib) // 2], 3
+            )
+            measures.append(m)
+            if server.name == "pigeon serve":
+                targets.append(
+                    Target(
+                        "concurrency",
+                        f"{cfg.concurrency} concurrent: errors",
+                        max(errors),
+                        0,
+                        max(errors) == 0,
+                    )
+                )
+                rss_mb = max(peaks) / MB
+                targets.append(
+                    Target("concurrency", "server peak RSS (MB, < 150)", rss_mb, 150, rss_mb < 150)
+                )
+    return Outcome(measures, targets, [])
+
+
+def client_memory(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
+    """Peak RSS of pigeon get and curl downloading a large sparse file to /dev/null."""
+    make_file(root / "sparse.bin", cfg.client_size, sparse=True)
+    measures: list[Measure] = []
+    with pigeon_serve(root) as server:
+        url = f"http://127.0.0.1:{server.port}/sparse.bin"
+        clients = [("pigeon get", [*PIGEON, "get", url, "-q", "-o", "/dev/null"])]
+        if avail["curl"]:
+            clients.append(("curl", [str(avail["curl"]), "-sf", "-o", "/dev/null", url]))
+        for name, argv in clients:
+            m = Measure("client memory", name, "MB", [], higher_is_better=False)
+            m.command = " ".join(["pigeon" if a == sys.executable else a for a in argv]).replace(
+                str(server.port), "PORT"
+            )
+            run_measured(argv, stdout=subprocess.DEVNULL)  # warm-up: the server hashes once
+            for _ in range(cfg.runs):
+                _wall, peak, code = run_measured(argv, stdout=subprocess.DEVNULL)
+                if code != 0:
+                    raise RuntimeError(f"{name} failed: exit {code}")
+                m.values.append(peak / MB)
+            measures.append(m)
+    pigeon = measures[0]
+    size = f"{cfg.client_size / GiB:g} GiB"
+    targets = [
+        Target(
+            "client memory",
+            f"pigeon get peak RSS at {size} (MB, < 64)",
+            pigeon.median,
+            64,
+            pigeon.median < 64,
+        )
+    ]
+    return Outcome(measures, targets, _missing(avail, "curl"))
+
+
+def chat(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
+    """Acknowledged 100-byte messages, 32 in flight: pigeon chat vs a plain Python loop."""
+    window = 32
+    plain = Measure("chat", "plain Python sendto/recvfrom loop (acked)", "msg/s", [])
+    plain.command = f"bench/load.py plain_loop: {cfg.chat_messages} datagrams, {window} in flight"
+    pigeon = Measure("chat", "pigeon chat (IP Messenger SENDMSG + RECVMSG)", "msg/s", [])
+    pigeon.command = (
+        "pigeon chat --no-broadcast --keep-open --rate-limit 1000000000 --port PORT > /dev/null; "
+        f"a pigeon ChatNode sends {cfg.chat_messages} messages, {window} in flight"
+    )
+    lat: dict[str, list[tuple[float, float]]] = {"plain": [], "pigeon": []}
+    for _ in range(cfg.runs):
+        result = plain_loop(cfg.chat_messages, window)
+        plain.values.append(result.rate)
+        lat["plain"].append((result.p50_ms, result.p99_ms))
+        port = free_port()
+        receiver = subprocess.Popen(
+            [
+                *PIGEON,
+                "chat",
+                "--no-broadcast",
+                "--keep-open",
+                "--rate-limit",
+                "1000000000",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(1.0)
+            got = asyncio.run(pigeon_chat(cfg.chat_messages, window, port))
+        finally:
+            receiver.terminate()
+            receiver.wait()
+        pigeon.values.append(got.rate)
+        lat["pigeon"].append((got.p50_ms, got.p99_ms))
+    for m, key in ((plain, "plain"), (pigeon, "pigeon")):
+        pairs = sorted(lat[key])
+        mid = pairs[len(pairs) // 2]
+        m.extra["p50 ms"] = round(mid[0], 3)
+        m.extra["p99 ms"] = round(mid[1], 3)
+    measures = [pigeon, plain]
+    if avail["iperf3"]:
+        measures.append(_iperf_udp(cfg))
+    targets = [_ratio_target("chat", "pigeon chat vs plain loop (acked msg/s)", pigeon, plain, 0.5)]
+    return Outcome(measures, targets, _missing(avail, "iperf3"))
+
+
+def _iperf_udp(cfg: BenchConfig) -> Measure:
+    port = free_port()
+    m = Measure("chat", "iperf3 -u (100-byte datagrams, no acks)", "msg/s", [])
+    m.command = f"iperf3 -u -c 127.0.0.1 -p {port} -l 100 -b 0 -t 3"
+    server = subprocess.Popen(["iperf3", "-s", "-p", str(port)], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        for _ in range(cfg.runs):
+            out = subprocess.run(
+                [
+                    "iperf3",
+                    "-u",
+                    "-c",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-l",
+                    "100",
+                    "-b",
+                    "0",
+                    "-t",
+                    "3",
+                    "-J",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            import json
+
+            end = json.loads(out)["end"]["sum"]
+            m.values.append(end["packets"] / end["seconds"])
+    finally:
+        server.terminate()
+        server.wait()
+    return m
+
+
+def startup(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
+    """``pigeon --version`` against ``python -c pass`` (median of many runs)."""
+    script = Path(sys.executable).parent / "pigeon"
+    pigeon_argv = [str(script)] if script.exists() else [*PIGEON]
+    results = []
+    for subject, argv in (
+        ("python -c pass", [sys.executable, "-c", "pass"]),
+        ("pigeon --version", [*pigeon_argv, "--version"]),
+    ):
+        m = Measure("startup", subject, "ms", [], higher_is_better=False, command=subject)
+        for _ in range(cfg.startup_runs):
+            begin = time.perf_counter()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+            m.values.append((time.perf_counter() - begin) * 1000)
+        results.append(m)
+    bare, pigeon = results
+    ratio = pigeon.median / bare.median
+    return Outcome(
+        results,
+        [Target("startup", "pigeon --version vs python -c pass (< 2x)", ratio, 2.0, ratio < 2.0)],
+        [],
+    )
+
+
+SCENARIOS: dict[str, Callable[[BenchConfig, Path, dict[str, str | None]], Outcome]] = {
+    "startup": startup,
+    "large": large_file,
+    "small": small_files,
+    "concurrency": concurrency,
+    "client-memory": client_memory,
+    "chat": chat,
+}
