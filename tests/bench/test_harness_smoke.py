@@ -1,4 +1,4 @@
-"""The benchmark harness still runs (a smoke run: tiny sizes, one repetition; no timing asserted)."""
+"""The benchmark harness still runs: a smoke run, tiny sizes, one repetition, no timing asserted."""
 
 from __future__ import annotations
 

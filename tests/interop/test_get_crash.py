@@ -41,18 +41,20 @@ def wait_for_part(part: Path, at_least: int) -> None:
 
 def test_server_killed_mid_download_then_restarted(tmp_path: Path) -> None:
     root, _ = make_tree(tmp_path)
-    (root / "big.bin").write_bytes(os.urandom(8 << 20))
+    # Big enough that socket buffers (several MiB on loopback) cannot hold the rest when the
+    # server dies, and the client writes in 4 MiB blocks: wait for two of them.
+    (root / "big.bin").write_bytes(os.urandom(32 << 20))
     server_port, proxy_port = free_port(), free_port()
     server = start_server(root, server_port)
     try:
-        with tcp_server(cutting_proxy(server_port, drip=0.005), port=proxy_port):
+        with tcp_server(cutting_proxy(server_port, drip=0.002), port=proxy_port):
             client = subprocess.Popen(
                 [*PIGEON, "get", f"127.0.0.1:{proxy_port}", "big.bin", "--retries", "30", "--json"],
                 cwd=tmp_path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
-            wait_for_part(tmp_path / "big.bin.part", 1 << 20)
+            wait_for_part(tmp_path / "big.bin.part", 8 << 20)
             server.send_signal(signal.SIGKILL)
             server.wait()
             time.sleep(0.5)
@@ -60,7 +62,7 @@ def test_server_killed_mid_download_then_restarted(tmp_path: Path) -> None:
             out, err = client.communicate(timeout=90)
         assert client.returncode == 0, err
         *notices, result = [json.loads(line) for line in out.splitlines()]
-        assert result["resumed_from"] > 0 and result["verified"] is True
+        assert result["resumed_from"] > 0 and result["verified"] is True, out
         assert any(str(n.get("text", "")).startswith("resuming big.bin from byte") for n in notices)
         assert sha256(tmp_path / "big.bin") == sha256(root / "big.bin")
     finally:

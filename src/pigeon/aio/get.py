@@ -25,9 +25,10 @@ from urllib.parse import quote
 import h11
 
 from pigeon import __version__
+from pigeon.aio.bulk import receive_exactly, unexpected_bytes
 from pigeon.aio.events import Emit, Notice
 from pigeon.aio.sockets import resolve
-from pigeon.aio.tcp import open_tcp
+from pigeon.aio.tcp import connect_socket, open_tcp
 from pigeon.errors import (
     ConnectionLost,
     ConnectionRefused,
@@ -74,13 +75,23 @@ class _Response:
     status: int
     headers: dict[str, str]
     conn: h11.Connection
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    sock: socket.socket
 
 
 async def _request(source: Source, headers: list[tuple[str, str]], within: float) -> _Response:
     target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
-    reader, writer = await open_tcp(target, within)
+    sock = await connect_socket(target, within)
+    try:
+        return await _exchange(sock, source, headers, within)
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def _exchange(
+    sock: socket.socket, source: Source, headers: list[tuple[str, str]], within: float
+) -> _Response:
+    loop = asyncio.get_running_loop()
     conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
     all_headers = [
         ("Host", source.host_header),
@@ -89,21 +100,29 @@ async def _request(source: Source, headers: list[tuple[str, str]], within: float
         ("Connection", "close"),
         *headers,
     ]
-    writer.write(conn.send(h11.Request(method="GET", target=source.target, headers=all_headers)))
-    writer.write(conn.send(h11.EndOfMessage()))
-    await writer.drain()
+    request = conn.send(h11.Request(method="GET", target=source.target, headers=all_headers))
+    request += conn.send(h11.EndOfMessage()) or b""
+    try:
+        async with asyncio.timeout(within):
+            await loop.sock_sendall(sock, request or b"")
+    except TimeoutError:
+        raise TimedOut(f"{source.url}: the server took no request for {within:g}s") from None
+    except OSError as exc:
+        raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
     while True:
-        event = await _next_event(conn, reader, within, source)
+        event = await _next_event(conn, sock, within, source)
         if isinstance(event, h11.Response):
             fields = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
-            return _Response(event.status_code, fields, conn, reader, writer)
+            return _Response(event.status_code, fields, conn, sock)
         if isinstance(event, h11.ConnectionClosed):
             raise ConnectionLost(f"{source.url}: the server closed without answering")
 
 
 async def _next_event(
-    conn: h11.Connection, reader: asyncio.StreamReader, within: float, source: Source
+    conn: h11.Connection, sock: socket.socket, within: float, source: Source, *, fill: bool = True
 ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    """The next h11 event, reading from ``sock`` as needed (with ``fill`` off, NEED_DATA
+    comes back instead of a read)."""
     while True:
         try:
             event = conn.next_event()
@@ -111,16 +130,48 @@ async def _next_event(
             if "without sending complete message body" in str(exc) or "peer closed" in str(exc):
                 raise ConnectionLost(f"{source.url}: connection lost mid-transfer") from exc
             raise ProtocolError(f"{source.url}: bad HTTP from the server ({exc})") from exc
-        if event is not h11.NEED_DATA:
+        if event is not h11.NEED_DATA or not fill:
             return event
         try:
             async with asyncio.timeout(within):
-                data = await reader.read(READ_SIZE)
+                data = await asyncio.get_running_loop().sock_recv(sock, READ_SIZE)
         except TimeoutError:
             raise TimedOut(f"{source.url}: the server sent nothing for {within:g}s") from None
         except OSError as exc:
             raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
         conn.receive_data(data)
+
+
+def _counted(resp: _Response) -> bool:
+    """True when the body is framed by Content-Length alone (no transfer coding)."""
+    return "transfer-encoding" not in resp.headers and "content-length" in resp.headers
+
+
+async def _receive_rest(
+    sock: socket.socket,
+    base: int,
+    total: int,
+    consume: Callable[[memoryview], None],
+    job: _Fetch,
+    source: Source,
+) -> int:
+    """Receive body bytes ``base`` to ``total`` with ``bulk``; errors become pigeon errors."""
+    progress = job.progress
+
+    def report(got: int) -> None:
+        if progress is not None:
+            progress(base + got, total)
+
+    try:
+        return await receive_exactly(
+            sock, total - base, consume, within=job.within, progress=report if progress else None
+        )
+    except TimeoutError:
+        raise TimedOut(f"{source.url}: the server sent nothing for {job.within:g}s") from None
+    except BrokenPipeError:
+        raise  # our own output (stdout) went away: main() handles it quietly
+    except OSError as exc:
+        raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
 
 
 def _destination(source: Source, dest: str | Path | None) -> Path | None:
@@ -187,7 +238,7 @@ async def _attempt(job: _Fetch, *, resume: bool) -> DownloadResult:
     for _ in range(MAX_REDIRECTS + 1):
         resp = await _request(current, headers, within)
         if resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
-            resp.writer.close()
+            resp.sock.close()
             current = resolve_location(current, resp.headers["location"])
             continue
         break
@@ -196,7 +247,7 @@ async def _attempt(job: _Fetch, *, resume: bool) -> DownloadResult:
     try:
         return await _receive(job, resp, current, part, info, have)
     finally:
-        resp.writer.close()
+        resp.sock.close()
 
 
 async def _receive(
@@ -243,32 +294,45 @@ async def _receive(
         hasher = part.hasher
     else:
         hasher = hashlib.sha256()
+
+    def consume(data: bytes | memoryview) -> None:
+        if part is not None:
+            part.write(data)
+        else:
+            hasher.update(data)
+            assert stream is not None
+            stream.write(data)
+
     written = offset
+    longer = False
+    counted = total is not None and _counted(resp)
     try:
         while True:
-            event = await _next_event(resp.conn, resp.reader, within, source)
+            event = await _next_event(resp.conn, resp.sock, within, source, fill=not counted)
             if isinstance(event, h11.Data):
-                if part is not None:
-                    part.write(event.data)
-                else:
-                    hasher.update(event.data)
-                    assert stream is not None
-                    stream.write(event.data)
+                consume(event.data)
                 written += len(event.data)
                 if progress is not None:
                     progress(written, total)
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                longer = bool(resp.conn.trailing_data[0])
+                break
+            elif event is h11.NEED_DATA and total is not None:
+                # Content-Length framing, and h11 (which parsed the head) holds no more body:
+                # the rest is a known number of raw bytes, received off the event loop.
+                written += await _receive_rest(resp.sock, written, total, consume, job, source)
+                longer = unexpected_bytes(resp.sock)
                 break
     finally:
         if part is not None:
             part.close()
     if stream is not None:
         stream.flush()
-    if resp.conn.trailing_data[0]:
+    if longer:
         _fail(part)
         raise IntegrityError(f"{source.url}: the server sent more bytes than it announced")
     if total is not None and written != total:
-        raise ConnectionLost(f"{source.url}: got {written} of {total} bytes")
+        raise ConnectionLost(f"{source.url}: connection lost after {written} of {total} bytes")
     digest = hasher.digest()
     if expected is not None and digest != expected:
         _fail(part)
@@ -470,7 +534,7 @@ async def _fetch_listing(source: Source, within: float) -> list[dict[str, object
             raise HttpStatusError(f"{source.url}: the listing answered {resp.status}", resp.status)
         body = bytearray()
         while True:
-            event = await _next_event(resp.conn, resp.reader, within, listing_source)
+            event = await _next_event(resp.conn, resp.sock, within, listing_source)
             if isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > MAX_LISTING:
@@ -478,7 +542,7 @@ async def _fetch_listing(source: Source, within: float) -> list[dict[str, object
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                 break
     finally:
-        resp.writer.close()
+        resp.sock.close()
     try:
         doc = json.loads(bytes(body))
         entries = doc["entries"]

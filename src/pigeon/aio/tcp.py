@@ -44,6 +44,32 @@ async def open_tcp(
         raise connect_error(exc, proto="tcp", peer=target.endpoint) from exc
 
 
+async def connect_socket(target: Resolved, within: float) -> socket.socket:
+    """A non-blocking TCP socket connected to ``target`` within ``within`` seconds.
+
+    For callers that drive the socket themselves (``loop.sock_*``, or a worker thread).
+
+    Raises:
+        ConnectionRefused, NetworkUnreachable, TimedOut, NetworkError.
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(target.family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(within):
+            await loop.sock_connect(sock, target.sockaddr)
+    except TimeoutError:
+        sock.close()
+        raise TimedOut(f"tcp {target.endpoint}: no answer within {within:g}s") from None
+    except OSError as exc:
+        sock.close()
+        raise connect_error(exc, proto="tcp", peer=target.endpoint) from exc
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 async def _connect_any(cfg: TcpConnectConfig) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     targets = await resolve(cfg.host, cfg.port, socket.SOCK_STREAM)
     error: NetworkError | None = None

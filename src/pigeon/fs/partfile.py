@@ -85,7 +85,7 @@ class PartFile:
         tmp.write_text(json.dumps(asdict(info)), encoding="utf-8")
         tmp.replace(self.sidecar)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Append ``data`` and hash it.
 
         Raises:
