@@ -163,12 +163,11 @@ async def pigeon_chat(count: int, window: int, receiver_port: int) -> ChatResult
     body = "x" * 100
     async with ChatNode(cfg, show) as node:
         target = node.explicit[0]
-        slots = asyncio.Semaphore(window)
         loop = asyncio.get_running_loop()
 
-        async def one() -> None:
+        async def sender(share: int) -> None:
             nonlocal lost
-            async with slots:
+            for _ in range(share):
                 began = loop.time()
                 msg_id = await node.send_text(target, body)
                 if msg_id in early:
@@ -181,7 +180,8 @@ async def pigeon_chat(count: int, window: int, receiver_port: int) -> ChatResult
                     lost += 1
 
         start = loop.time()
-        await asyncio.gather(*(one() for _ in range(count)))
+        shares = [count // window + (1 if i < count % window else 0) for i in range(window)]
+        await asyncio.gather(*(sender(share) for share in shares))
         wall = loop.time() - start
     return ChatResult(
         len(latencies) / wall,

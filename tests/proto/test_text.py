@@ -94,3 +94,21 @@ def test_encode_text_and_check_encoding() -> None:
     assert decode_payload(b"\x01", "hex").encoding == "hex"
     with pytest.raises(UsageError, match="cannot be written in ascii"):
         encode_text("中", "ascii")
+
+
+def _slow_escape(text: str) -> str:
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+    out = []
+    for ch in text:
+        if ch in named:
+            out.append(named[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@given(st.text(max_size=60))
+def test_fast_path_agrees_with_the_character_by_character_rule(text: str) -> None:
+    assert escape_controls(text) == _slow_escape(text)

@@ -109,6 +109,7 @@ class ChatNode:
         self._settled = asyncio.Event()
         self._settled.set()
         self._send_errors = 0
+        self._sleeping_until: float | None = None
         self.port = 0
 
     async def __aenter__(self) -> ChatNode:
@@ -197,7 +198,10 @@ class ChatNode:
                 self.show(item)
         if self.messenger.pending:
             self._settled.clear()
-            self._wake.set()
+            if self._sleeping_until is None:
+                # A new message's deadline is never earlier than one already waited for,
+                # so only an idle clock needs waking.
+                self._wake.set()
         else:
             self._settled.set()
 
@@ -225,11 +229,13 @@ class ChatNode:
         while True:
             deadline = self.messenger.next_deadline()
             self._wake.clear()
+            self._sleeping_until = deadline
             if deadline is None:
                 await self._wake.wait()
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - loop.time()))
+            self._sleeping_until = None
             await self.perform(self.messenger.tick(loop.time()))
 
 

@@ -225,6 +225,7 @@ class Messenger:
         """Packet numbers we sent, with a hash of the bytes: recognises our own echo even
         when another peer on a same-named host happens to use the same number."""
         self._pending: dict[int, _Pending] = {}
+        self._by_number: dict[int, int] = {}  # packet number -> msg_id of pending messages
         self._buckets: OrderedDict[Addr, _Bucket] = OrderedDict()
         self.dropped = 0
         self.ignored = 0
@@ -346,6 +347,7 @@ class Messenger:
             self._pending[msg_id] = _Pending(
                 msg_id, packet_no, data, addr, 1, now + self.retry_interval
             )
+            self._by_number[packet_no] = msg_id
         return msg_id, outputs
 
     def tick(self, now: float) -> list[Output]:
@@ -355,7 +357,7 @@ class Messenger:
             if pending.deadline > now:
                 continue
             if pending.tries >= self.tries:
-                del self._pending[pending.msg_id]
+                self._forget(pending)
                 outputs.append(
                     NotDelivered(pending.msg_id, self._info(pending.addr), pending.tries)
                 )
@@ -452,11 +454,16 @@ class Messenger:
         number = ipmsg.ack_number(packet.extra)
         if number is None:
             return []
-        for pending in self._pending.values():
-            if pending.packet_no == number and pending.addr[0] == addr[0]:
-                del self._pending[pending.msg_id]
-                return [Delivered(pending.msg_id, self._info(pending.addr), pending.tries)]
-        return []  # a late duplicate ack
+        msg_id = self._by_number.get(number)
+        pending = self._pending.get(msg_id) if msg_id is not None else None
+        if pending is None or pending.addr[0] != addr[0]:
+            return []  # a late duplicate ack, or one from elsewhere
+        self._forget(pending)
+        return [Delivered(pending.msg_id, self._info(pending.addr), pending.tries)]
+
+    def _forget(self, pending: _Pending) -> None:
+        del self._pending[pending.msg_id]
+        self._by_number.pop(pending.packet_no, None)
 
     def _on_getinfo(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
         _no, data = self._packet(ipmsg.SENDINFO, self.identity.version.encode(), utf8=False)

@@ -97,6 +97,10 @@ def escape_controls(text: str) -> str:
     unassigned code points. Printable text, including
     Chinese, passes unchanged; a backslash is doubled so the result is unambiguous.
     """
+    if text.isprintable() and "\\" not in text:
+        # isprintable() is False for every category escaped below (and for some spaces,
+        # which the slow path then passes through): the common case costs one C call.
+        return text
     out: list[str] = []
     for ch in text:
         named = _NAMED_ESCAPES.get(ch)

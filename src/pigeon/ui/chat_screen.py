@@ -7,6 +7,8 @@ event one output line (or one JSON object with ``--json``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -32,18 +34,34 @@ class LineView:
         self.json_output = json_output
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self._flush_pending = False
 
     def show(self, event: SessionEvent) -> None:
-        """Print ``event`` at once (flushed, so a pipe sees it)."""
+        """Print ``event``; flushed before the event loop next waits, so a pipe sees it at
+        once while a burst of messages costs one write, not one per line."""
         now = time.time()
         if self.json_output:
             self.out.write(json.dumps(to_json(event, now), ensure_ascii=False) + "\n")
-            self.out.flush()
+        else:
+            parts, is_data = fragments(event, now)
+            (self.out if is_data else self.err).write(plain_text(parts) + "\n")
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        if self._flush_pending:
             return
-        parts, is_data = fragments(event, now)
-        stream = self.out if is_data else self.err
-        stream.write(plain_text(parts) + "\n")
-        stream.flush()
+        try:
+            asyncio.get_running_loop().call_soon(self._flush)
+        except RuntimeError:  # no loop (after the command ended): flush now
+            self._flush()
+            return
+        self._flush_pending = True
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        for stream in (self.out, self.err):
+            with contextlib.suppress(ValueError):  # closed at exit
+                stream.flush()
 
     async def lines(self) -> AsyncIterator[str]:
         """Standard input, line by line, decoded as the terminal's charset (UTF-8 default)."""
