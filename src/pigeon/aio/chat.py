@@ -14,12 +14,22 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from pigeon.aio.attachments import (
+    Incoming,
+    TransferNote,
+    describe,
+    fetch_file,
+    fetch_folder,
+)
 from pigeon.aio.chat_node import ChatNode, resolve_v4
 from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError, UsageError
+from pigeon.fs.partfile import make_folder
 from pigeon.proto import chat_commands as cmd
+from pigeon.proto import ipmsg_files as files
 from pigeon.proto.address import is_ipv6_literal, parse_endpoint
 from pigeon.proto.messenger import (
     Addr,
@@ -29,6 +39,7 @@ from pigeon.proto.messenger import (
     MessageOut,
     NotDelivered,
     PeerInfo,
+    Released,
 )
 
 HISTORY_LIMIT = 1000
@@ -67,8 +78,25 @@ class HistoryView:
     entries: tuple[HistoryEntry, ...]
 
 
-SessionEvent = ChatEvent | Notice | PeerTable | TargetChanged | HistoryView
+@dataclass(frozen=True, slots=True)
+class OfferView:
+    """An offer of files: made to us (``incoming``) or by us; ``index`` names it in commands."""
+
+    index: int
+    peer: PeerInfo
+    entries: tuple[files.FileEntry, ...]
+    incoming: bool
+
+
+SessionEvent = (
+    ChatEvent | Notice | PeerTable | TargetChanged | HistoryView | OfferView | TransferNote
+)
 ShowSession = Callable[[SessionEvent], None]
+
+
+def _local_path(text: str) -> Path:
+    """A path the user typed (``~`` expanded); a string operation, no I/O."""
+    return Path(text).expanduser()
 
 
 class ChatSession:
@@ -83,10 +111,19 @@ class ChatSession:
         self._states: dict[int, str] = {}
         self._out: dict[int, HistoryEntry] = {}
         self.undelivered = 0
+        self.incoming: dict[int, Incoming] = {}
+        self._next_offer = 1
 
-    def observe(self, event: ChatEvent | Notice) -> None:
+    def observe(self, event: ChatEvent | Notice | TransferNote) -> None:
         """Record ``event`` in the history, then show it."""
         now = time.time()
+        if isinstance(event, MessageIn) and event.attachments:
+            self._offered_to_us(event)
+            if not event.text:
+                return  # the offer line says it all
+        elif isinstance(event, Released):
+            self._released(event)
+            return
         match event:
             case MessageIn():
                 self.history.append(
@@ -110,6 +147,51 @@ class ChatSession:
             case _:
                 pass
         self._show(event)
+
+    def _new_index(self) -> int:
+        index = self._next_offer
+        self._next_offer += 1
+        return index
+
+    def _offered_to_us(self, event: MessageIn) -> None:
+        encoding = "utf-8" if event.encoding in ("utf-8", "ascii") else "gb18030"
+        try:
+            entries = files.decode_file_list(event.attachments, encoding)
+        except files.FileListError as exc:
+            self._show(Notice(f"offer from {event.peer.name} refused: {exc}"))
+            return
+        if not entries or event.packet_no is None:
+            return
+        index = self._new_index()
+        self.incoming[index] = Incoming(
+            index, event.peer.addr, event.peer.name, event.packet_no, tuple(entries)
+        )
+        self._show(OfferView(index, event.peer, tuple(entries), True))
+
+    def _released(self, event: Released) -> None:
+        assert self.node is not None
+        ours = self.node.book.offers.get(event.packet_no)
+        if ours is not None and ours.peer[0] == event.peer.addr[0]:
+            ours.released = True
+            self._show(Notice(f"{event.peer.name} declined offer #{ours.index}"))
+            return
+        for index, offer in list(self.incoming.items()):
+            if offer.packet_no == event.packet_no and offer.peer[0] == event.peer.addr[0]:
+                del self.incoming[index]
+                self._show(Notice(f"{event.peer.name} withdrew offer #{index}"))
+
+    async def _fetch(self, offer: Incoming, entry: files.FileEntry, dest: Path) -> None:
+        assert self.node is not None
+        request = self.node.messenger.request_packet
+        note = self.node.show
+        try:
+            make_folder(dest)
+            if entry.is_dir:
+                await fetch_folder(offer, entry, dest, request, note)
+            else:
+                await fetch_file(offer, entry, dest, request, note)
+        except PigeonError as exc:
+            note(TransferNote("failed", offer.index, entry.name, offer.peer_name, detail=str(exc)))
 
     def _settle(self, msg_id: int, state: str) -> None:
         entry = self._out.pop(msg_id, None)
@@ -174,6 +256,36 @@ class ChatSession:
                     self._show(HistoryView(tuple(self.history)))
                 case cmd.ShowHelp():
                     self._show(Notice(cmd.HELP))
+                case cmd.OfferFiles(paths=paths):
+                    if self.target is None:
+                        raise UsageError("no current peer: choose one with /to NAME|IP[:PORT]")
+                    described = describe([_local_path(p) for p in paths])
+                    offer = node.book.add(self._new_index(), self.target, described)
+                    await node.offer(self.target, "", offer)
+                    peer = node.messenger.peer(self.target)
+                    assert peer is not None
+                    self._show(OfferView(offer.index, peer, tuple(e for e, _p in described), False))
+                case cmd.FetchOffer(index=index, dest=dest):
+                    chosen = list(self.incoming) if index is None else [index]
+                    if not chosen or any(i not in self.incoming for i in chosen):
+                        raise UsageError(f"no open offer #{index} (offers to you: /get all)")
+                    for i in chosen:
+                        wanted = self.incoming.pop(i)
+                        for entry in wanted.entries:
+                            folder = _local_path(dest)
+                            node.start_transfer(self._fetch(wanted, entry, folder))
+                case cmd.CancelOffer(index=index):
+                    ours = node.book.by_index(index)
+                    if ours is not None and not ours.released:
+                        ours.released = True
+                        await node.release(ours.peer, ours.packet_no)
+                        self._show(Notice(f"offer #{index} withdrawn"))
+                    elif index in self.incoming:
+                        theirs = self.incoming.pop(index)
+                        await node.release(theirs.peer, theirs.packet_no)
+                        self._show(Notice(f"offer #{index} declined"))
+                    else:
+                        raise UsageError(f"no open offer #{index}")
                 case cmd.BadCommand(reason=reason):
                     self._show(Notice(reason))
                 case cmd.Quit():
@@ -195,7 +307,7 @@ async def run_chat(cfg: ChatConfig, lines: AsyncIterator[str], show: ShowSession
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     try:
-        async with ChatNode(cfg, session.observe) as node:
+        async with ChatNode(cfg, session.observe, attachments=True) as node:
             session.node = node
             _greet(cfg, node, show)
             await node.enter()
@@ -207,6 +319,7 @@ async def run_chat(cfg: ChatConfig, lines: AsyncIterator[str], show: ShowSession
             ended = await _drive(session, lines, stop)
             if ended == "eof":
                 await node.settled()
+                await node.transfers_done()
                 if cfg.keep_open:
                     await stop.wait()
             await node.leave()

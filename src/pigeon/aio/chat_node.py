@@ -11,9 +11,11 @@ import contextlib
 import errno
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from pigeon import __version__
+from pigeon.aio.attachments import AttachmentServer, Offer, OfferBook, TransferNote
 from pigeon.aio.datagram import DatagramChannel
 from pigeon.aio.events import Notice
 from pigeon.aio.interfaces import list_interfaces
@@ -21,14 +23,24 @@ from pigeon.aio.oserrors import bind_error
 from pigeon.aio.sockets import resolve
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError
+from pigeon.proto import ipmsg
+from pigeon.proto import ipmsg_files as files
 from pigeon.proto.address import format_endpoint
-from pigeon.proto.messenger import Addr, ChatEvent, Identity, Messenger, Output, Transmit
+from pigeon.proto.messenger import (
+    Addr,
+    ChatEvent,
+    Identity,
+    MessageOut,
+    Messenger,
+    Output,
+    Transmit,
+)
 
 BROADCAST_ALL = "255.255.255.255"
 VERSION = f"1_pigeon_{__version__}"
 """FeiQ lists only peers whose version starts with ``1_``."""
 
-Show = Callable[[ChatEvent | Notice], None]
+Show = Callable[[ChatEvent | Notice | TransferNote], None]
 
 
 def identity_for(cfg: ChatConfig, *, attachments: bool = False) -> Identity:
@@ -74,6 +86,33 @@ def _chat_socket(bind: str, port: int, *, fallback: bool) -> socket.socket:
     return sock
 
 
+def _pair(
+    bind: str, port: int, *, fallback: bool, tcp: bool
+) -> tuple[socket.socket, socket.socket | None]:
+    """The UDP chat socket and, with ``tcp``, a listening TCP socket on the same port number."""
+    for _ in range(20):
+        udp = _chat_socket(bind, port, fallback=fallback)
+        if not tcp:
+            return udp, None
+        actual = int(udp.getsockname()[1])
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        stream = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            stream.bind((bind or "0.0.0.0", actual))  # noqa: S104 - attachments are for the LAN
+            stream.listen(128)
+        except OSError as exc:
+            stream.close()
+            udp.close()
+            if fallback and exc.errno == errno.EADDRINUSE:
+                port = 0  # that number is taken for TCP: let the kernel pick another pair
+                continue
+            raise bind_error(exc, proto="tcp", host=bind, port=actual) from exc
+        stream.setblocking(False)
+        return udp, stream
+    raise bind_error(OSError(errno.EADDRINUSE, "in use"), proto="tcp", host=bind, port=port)
+
+
 def broadcast_targets(port: int) -> list[Addr]:
     """255.255.255.255 and each up, non-loopback interface's IPv4 broadcast address."""
     found: list[Addr] = [(BROADCAST_ALL, port)]
@@ -111,12 +150,21 @@ class ChatNode:
         self._send_errors = 0
         self._sleeping_until: float | None = None
         self.port = 0
+        self.attachments = attachments
+        self.book = OfferBook()
+        self.server = AttachmentServer(self.book, self.show, encoding="utf-8")
+        self._tcp: asyncio.Server | None = None
+        self._transfers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> ChatNode:
-        sock = _chat_socket(self.cfg.bind, self.cfg.port, fallback=self.cfg.port_fallback)
+        sock, stream = _pair(
+            self.cfg.bind, self.cfg.port, fallback=self.cfg.port_fallback, tcp=self.attachments
+        )
         self.port = int(sock.getsockname()[1])
         self.messenger.own_port = self.port
         self._channel = await DatagramChannel.open(sock)
+        if stream is not None:
+            self._tcp = await asyncio.start_server(self.server.on_connect, sock=stream)
         if self.cfg.discovery and self.family == socket.AF_INET:
             self.broadcasts = broadcast_targets(self.cfg.port)
         for host, port in self.cfg.peers:
@@ -138,6 +186,10 @@ class ChatNode:
                 await task
         if self._channel is not None:
             self._channel.close()
+        if self._tcp is not None:
+            self._tcp.close()
+            for task in list(self._transfers):
+                task.cancel()
 
     @property
     def dropped(self) -> int:
@@ -170,6 +222,39 @@ class ChatNode:
         )
         await self.perform(outputs)
         return msg_id
+
+    async def offer(self, addr: Addr, text: str, offer: Offer) -> None:
+        """Offer ``offer``'s files to ``addr`` (SENDMSG with FILEATTACHOPT and the list)."""
+        peer = self.messenger.peer(addr)
+        encoding = "utf-8" if peer is None or peer.encoding in ("utf-8", "unknown") else "gb18030"
+        listing = files.encode_file_list([f.entry for f in offer.files.values()], encoding)
+        _msg_id, outputs = self.messenger.send_text(
+            addr,
+            text,
+            asyncio.get_running_loop().time(),
+            extra_options=ipmsg.FILEATTACHOPT,
+            attachments=listing,
+        )
+        for item in outputs:
+            if isinstance(item, MessageOut) and item.packet_no is not None:
+                self.book.register(offer, item.packet_no)
+        await self.perform(outputs)
+
+    async def release(self, addr: Addr, packet_no: int) -> None:
+        """Tell ``addr`` an offer is off (RELEASEFILES)."""
+        data = self.messenger.request_packet(ipmsg.RELEASEFILES, str(packet_no).encode())
+        await self.perform([Transmit(data, addr)])
+
+    def start_transfer(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a download in the background; it ends with the node."""
+        task = asyncio.create_task(work)
+        self._transfers.add(task)
+        task.add_done_callback(self._transfers.discard)
+
+    async def transfers_done(self) -> None:
+        """Wait for the downloads in progress."""
+        while self._transfers:
+            await asyncio.gather(*self._transfers, return_exceptions=True)
 
     async def broadcast_text(self, text: str) -> None:
         """Send ``text`` to everyone: broadcast addresses and each known peer, never acked."""

@@ -8,14 +8,23 @@ collects the ANSENTRY answers for a while, says BR_EXIT and lists who answered.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from pigeon import errors
+from pigeon.aio.attachments import describe
 from pigeon.aio.chat import PeerTable, SessionEvent, ShowSession
 from pigeon.aio.chat_node import ChatNode, resolve_v4
 from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.proto.address import format_endpoint, is_ipv6_literal, parse_endpoint
-from pigeon.proto.messenger import Addr, ChatEvent, Delivered, NotDelivered, PeerChanged
+from pigeon.proto.messenger import (
+    Addr,
+    ChatEvent,
+    Delivered,
+    NotDelivered,
+    PeerChanged,
+    Released,
+)
 
 POLL = 0.05
 
@@ -42,7 +51,14 @@ async def _find_by_name(node: ChatNode, name: str, within: float) -> Addr | None
 
 
 async def run_send(
-    cfg: ChatConfig, target: str, text: str, *, within: float, plain: bool, show: ShowSession
+    cfg: ChatConfig,
+    target: str,
+    text: str,
+    *,
+    within: float,
+    plain: bool,
+    show: ShowSession,
+    paths: tuple[Path, ...] = (),
 ) -> int:
     """Send one message to ``target`` (a name, ``ip`` or ``ip:port``).
 
@@ -61,6 +77,8 @@ async def run_send(
         if not isinstance(event, PeerChanged):  # who else answered is not this command's news
             show(event)
 
+    if paths:
+        return await _offer_files(cfg, target, text, within=within, show=show, paths=paths)
     async with ChatNode(cfg, watch) as node:
         _say_if_moved(cfg, node, show)
         announced = False
@@ -130,3 +148,63 @@ def _say_if_moved(cfg: ChatConfig, node: ChatNode, show: ShowSession) -> None:
                 f"iptux answers only to port {cfg.port}, so its replies go there"
             )
         )
+
+
+async def _target(node: ChatNode, cfg: ChatConfig, target: str, within: float) -> tuple[Addr, bool]:
+    """The address of ``target`` and whether we announced ourselves to find it."""
+    if _looks_like_address(target):
+        point = parse_endpoint(target, default_port=cfg.port)
+        return await resolve_v4(point.host, point.port, family=node.family), False
+    found = None
+    if node.announce_targets():
+        found = await _find_by_name(node, target, min(within, 3.0))
+    return found or await _resolve_name(node, target, cfg.port, within), bool(
+        node.announce_targets()
+    )
+
+
+async def _offer_files(
+    cfg: ChatConfig,
+    target: str,
+    text: str,
+    *,
+    within: float,
+    show: ShowSession,
+    paths: tuple[Path, ...],
+) -> int:
+    """Offer ``paths`` to ``target`` and wait until every one was fetched (or it was declined)."""
+    described = describe(list(paths))
+    finished = asyncio.Event()
+    declined: list[str] = []
+
+    def watch(event: SessionEvent) -> None:
+        if isinstance(event, Released):
+            declined.append(event.peer.name)
+            finished.set()
+        if not isinstance(event, PeerChanged):
+            show(event)
+
+    async with ChatNode(cfg, watch, attachments=True) as node:
+        _say_if_moved(cfg, node, show)
+        addr, announced = await _target(node, cfg, target, within)
+        offer = node.book.add(1, addr, described)
+        node.server.on_complete = lambda _offer: finished.set()
+        await node.offer(addr, text, offer)
+        try:
+            async with asyncio.timeout(within):
+                await finished.wait()
+        except TimeoutError:
+            pass
+        if not offer.complete and not declined:
+            offer.released = True
+            await node.release(addr, offer.packet_no)
+        if announced:
+            await node.leave()
+    if declined:
+        raise errors.NotDelivered(f"{declined[0]} declined the files")
+    if not offer.complete:
+        missing = ", ".join(f.entry.name for f in offer.files.values() if not f.fetched)
+        raise errors.NotDelivered(
+            f"not fetched within {within:g} s: {missing} (the offer was withdrawn)"
+        )
+    return 0

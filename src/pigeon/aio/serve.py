@@ -23,6 +23,7 @@ import h11
 from pigeon import __version__
 from pigeon.aio.announce import listening
 from pigeon.aio.events import Emit, Notice
+from pigeon.aio.filesend import FileSpan, ShortBody, send_span
 from pigeon.aio.sockets import bound_socket, peer_text
 from pigeon.config import ServeConfig
 from pigeon.fs.digests import DigestCache, digest_key, sha256_fd
@@ -41,11 +42,9 @@ from pigeon.proto.ranges import Unsatisfiable, parse_range
 from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
 
 READ_SIZE = 65_536
-SENDFILE_CHUNK = 8 << 20
 SMALL_BODY = 64 << 10
 """Bodies up to this size are read with one pread and written with the head in one write:
 cheaper than setting up sendfile for a few KiB."""
-FALLBACK_CHUNK = 256 << 10
 SERVER_HEADER = f"pigeon/{__version__}".encode()
 REASONS = {
     200: "OK",
@@ -63,20 +62,6 @@ REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
-
-
-class FileSpan:
-    """A byte range of an open file, passed through h11 as if it were body bytes."""
-
-    def __init__(self, file: OpenFile, offset: int, count: int) -> None:
-        self.file, self.offset, self.count = file, offset, count
-
-    def __len__(self) -> int:
-        return self.count
-
-
-class ShortBody(Exception):
-    """The file ended before the announced length (truncated while being served)."""
 
 
 class FileServer:
@@ -208,6 +193,10 @@ class FileServer:
             await self._serve_http(reader, writer, peer, buf)
         elif kind is Protocol.LEGACY:
             await self._serve_legacy(reader, writer, peer, buf)
+        else:  # an IP Messenger file request: pigeon serve offers nothing over it
+            self.log(
+                peer, "IPMSG", buf[:80].decode("utf-8", "replace"), 403, 0, time.perf_counter()
+            )
 
     # ----- the tutorial's protocol -----------------------------------------------------------
 
@@ -534,33 +523,9 @@ class FileServer:
 
     async def _send_span(self, writer: asyncio.StreamWriter, span: FileSpan) -> int:
         """Send a file span; raises ShortBody when the file ends early (truncated meanwhile)."""
-        if span.count == 0:
-            return 0
-        await writer.drain()
-        loop = asyncio.get_running_loop()
-        sent = 0
-        if self.cfg.use_sendfile:
-            with os.fdopen(os.dup(span.file.fd), "rb", buffering=0) as fileobj:
-                while sent < span.count:
-                    count = min(SENDFILE_CHUNK, span.count - sent)
-                    async with asyncio.timeout(self.cfg.stall_timeout):
-                        n = await loop.sendfile(
-                            writer.transport, fileobj, span.offset + sent, count, fallback=True
-                        )
-                    sent += n
-                    if n < count:
-                        raise ShortBody
-        else:
-            while sent < span.count:
-                count = min(FALLBACK_CHUNK, span.count - sent)
-                chunk = await asyncio.to_thread(os.pread, span.file.fd, count, span.offset + sent)
-                if not chunk:
-                    raise ShortBody
-                writer.write(chunk)
-                async with asyncio.timeout(self.cfg.stall_timeout):
-                    await writer.drain()
-                sent += len(chunk)
-        return sent
+        return await send_span(
+            writer, span, use_sendfile=self.cfg.use_sendfile, stall_timeout=self.cfg.stall_timeout
+        )
 
     # ----- lifetime --------------------------------------------------------------------------
 

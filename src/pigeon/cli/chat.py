@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 DEFAULT_CHAT_PORT = 2425
 DEFAULT_SEND_TIMEOUT = 5.0
+DEFAULT_FILE_TIMEOUT = 600.0
 DEFAULT_PEERS_TIMEOUT = 3.0
 
 
@@ -85,18 +86,29 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         help_text="send one chat message and wait for the acknowledgement",
         example="pigeon send alice 'lunch?'\n"
         "pigeon send 192.168.1.20 你好 --timeout 3\n"
+        "pigeon send alice --file report.pdf --file photos/\n"
         "pigeon send 127.0.0.1:7890 hi --plain",
         handler=run_send,
     )
     send.add_argument("target", metavar="NAME|HOST[:PORT]", help="a peer's name or address")
-    send.add_argument("text", metavar="TEXT", help="the message")
+    send.add_argument("text", metavar="TEXT", nargs="?", default="", help="the message")
+    send.add_argument(
+        "--file",
+        "-f",
+        dest="files",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="offer a file or folder (repeatable); waits until the peer has fetched them",
+    )
     _identity_options(send, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}, else any)")
     send.add_argument(
         "--timeout",
         type=seconds,
-        default=DEFAULT_SEND_TIMEOUT,
+        default=None,
         metavar="SECONDS",
-        help=f"wait this long for the acknowledgement (default {DEFAULT_SEND_TIMEOUT:g})",
+        help=f"wait this long for the acknowledgement (default {DEFAULT_SEND_TIMEOUT:g}; "
+        f"with --file, for the download: default {DEFAULT_FILE_TIMEOUT:g})",
     )
     send.add_argument("--plain", action="store_true", help="send bare text (no IP Messenger)")
 
@@ -188,12 +200,19 @@ def run_send(args: argparse.Namespace) -> int:
     """Send one message; exit 0 once acknowledged, 12 when not delivered."""
     import dataclasses
     import math
+    from pathlib import Path
 
     from pigeon.aio.chat_oneshot import run_send as send
     from pigeon.cli.common import run_async
     from pigeon.ui.chat_screen import LineView
 
     interval = 0.75
+    if not args.text and not args.files:
+        from pigeon.errors import UsageError
+
+        raise UsageError("nothing to send: give TEXT or --file PATH")
+    if args.timeout is None:
+        args.timeout = DEFAULT_FILE_TIMEOUT if args.files else DEFAULT_SEND_TIMEOUT
     cfg = dataclasses.replace(
         _config(args, fallback=True),
         tries=max(1, math.ceil(args.timeout / interval)),
@@ -201,7 +220,15 @@ def run_send(args: argparse.Namespace) -> int:
     )
     view = LineView(json_output=args.json)
     return run_async(
-        send(cfg, args.target, args.text, within=args.timeout, plain=args.plain, show=view.show)
+        send(
+            cfg,
+            args.target,
+            args.text,
+            within=args.timeout,
+            plain=args.plain,
+            show=view.show,
+            paths=tuple(Path(f).expanduser() for f in args.files),
+        )
     )
 
 

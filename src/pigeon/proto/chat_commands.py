@@ -6,6 +6,7 @@ line to show; the session executes it. ``//text`` sends a message that starts wi
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 
@@ -67,6 +68,28 @@ class Quit:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferFiles:
+    """Offer files or folders to the current peer."""
+
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOffer:
+    """Download incoming offer ``index`` (None: every open offer) into ``dest``."""
+
+    index: int | None
+    dest: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOffer:
+    """Withdraw our offer ``index``, or decline an incoming one."""
+
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
 class BadCommand:
     """A line that could not be understood; ``reason`` is the line to show."""
 
@@ -83,6 +106,9 @@ Command = (
     | ShowHistory
     | ShowHelp
     | Quit
+    | OfferFiles
+    | FetchOffer
+    | CancelOffer
     | BadCommand
 )
 
@@ -92,6 +118,9 @@ HELP = """\
 /msg NAME TEXT         one message to NAME
 /all TEXT              a message to everyone (broadcast, not acknowledged)
 /nick NAME             change your name
+/send PATH...          offer files or folders to the current peer
+/get N [DEST]          download offer N (/get all: every offer) into DEST (default .)
+/cancel N              withdraw your offer N, or decline offer N made to you
 /history               messages of this session
 /help                  this list
 /quit                  leave (Ctrl-D and Ctrl-C too)
@@ -141,4 +170,22 @@ def parse_line(line: str) -> Command | None:
         if not rest or len(rest) > 64:
             return BadCommand("usage: /nick NAME (1 to 64 characters)")
         return Rename(rest)
+    if word == "/send":
+        try:
+            paths = tuple(shlex.split(rest))
+        except ValueError as exc:
+            return BadCommand(f"/send: {exc} (quote names with spaces)")
+        if not paths:
+            return BadCommand("usage: /send PATH...")
+        return OfferFiles(paths)
+    if word == "/get":
+        parts = rest.split(maxsplit=1)
+        if not parts or not (parts[0].isdigit() or parts[0].lower() == "all"):
+            return BadCommand("usage: /get N [DEST] or /get all [DEST]")
+        index = None if parts[0].lower() == "all" else int(parts[0])
+        return FetchOffer(index, parts[1].strip() if len(parts) > 1 else ".")
+    if word == "/cancel":
+        if not rest.isdigit():
+            return BadCommand("usage: /cancel N")
+        return CancelOffer(int(rest))
     return BadCommand(f"unknown command {word} (try /help; //TEXT sends a line starting with '/')")

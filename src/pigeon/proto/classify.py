@@ -1,13 +1,15 @@
 """Telling the protocols on pigeon's file port apart from a connection's first bytes.
 
 ``classify`` looks at the bytes received so far and answers HTTP, LEGACY (the tutorial's
-bare file name), IPMSG (reserved: IP Messenger file requests, added with chat attachments),
+bare file name), IPMSG (an IP Messenger GETFILEDATA / GETDIRFILES packet: chat attachments),
 or NEED_MORE when a longer prefix is needed. The caller decides how long to wait for more.
 """
 
 from __future__ import annotations
 
 import enum
+
+from pigeon.proto import ipmsg
 
 HTTP_METHODS = (
     b"GET",
@@ -43,9 +45,26 @@ def classify(prefix: bytes) -> Protocol:
             return Protocol.NEED_MORE
     if is_ipmsg_request(prefix):
         return Protocol.IPMSG
+    if _could_become_ipmsg(prefix):
+        return Protocol.NEED_MORE  # the caller's short wait then settles it as LEGACY
     return Protocol.LEGACY
 
 
+IPMSG_FILE_COMMANDS = (ipmsg.GETFILEDATA, ipmsg.GETDIRFILES)
+_IPMSG_PREFIX_LIMIT = 512
+
+
 def is_ipmsg_request(prefix: bytes) -> bool:
-    """IP Messenger file requests; always False until chat attachments add them."""
-    return False
+    """True when ``prefix`` is a complete IP Messenger GETFILEDATA or GETDIRFILES packet."""
+    packet = ipmsg.parse_packet(prefix)
+    return packet is not None and packet.mode in IPMSG_FILE_COMMANDS
+
+
+def _could_become_ipmsg(prefix: bytes) -> bool:
+    """An incomplete packet header: starts like a version and has fewer than five ':'."""
+    return (
+        prefix.startswith(b"1")
+        and prefix.count(b":") < 5
+        and len(prefix) < _IPMSG_PREFIX_LIMIT
+        and b"\n" not in prefix
+    )

@@ -142,6 +142,7 @@ class MessageOut:
     peer: PeerInfo
     text: str
     acked: bool
+    packet_no: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,14 @@ class NotDelivered:
 
 
 @dataclass(frozen=True, slots=True)
+class Released:
+    """``peer`` sent RELEASEFILES for our offer ``packet_no`` (or withdrew its own)."""
+
+    peer: PeerInfo
+    packet_no: int
+
+
+@dataclass(frozen=True, slots=True)
 class Flooded:
     """``dropped`` datagrams from ``addr`` were over its rate limit since the last report."""
 
@@ -170,7 +179,7 @@ class Flooded:
     dropped: int
 
 
-ChatEvent = PeerChanged | MessageIn | MessageOut | Delivered | NotDelivered | Flooded
+ChatEvent = PeerChanged | MessageIn | MessageOut | Delivered | NotDelivered | Released | Flooded
 Output = Transmit | ChatEvent
 
 
@@ -342,7 +351,10 @@ class Messenger:
             options |= ipmsg.NOADDLISTOPT
         extra = body + (b"\0" + attachments if attachments else b"")
         packet_no, data = self._packet(ipmsg.SENDMSG | options, extra, utf8=bool(flag))
-        outputs: list[Output] = [Transmit(data, addr), MessageOut(msg_id, peer.info(), text, acked)]
+        outputs: list[Output] = [
+            Transmit(data, addr),
+            MessageOut(msg_id, peer.info(), text, acked, packet_no),
+        ]
         if acked:
             self._pending[msg_id] = _Pending(
                 msg_id, packet_no, data, addr, 1, now + self.retry_interval
@@ -464,6 +476,16 @@ class Messenger:
     def _forget(self, pending: _Pending) -> None:
         del self._pending[pending.msg_id]
         self._by_number.pop(pending.packet_no, None)
+
+    def _on_release(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        number = ipmsg.ack_number(packet.extra)
+        if number is None:
+            return []
+        return [Released(self._info(addr), number)]
+
+    def request_packet(self, command: int, extra: bytes) -> bytes:
+        """A packet of ours with ``command`` and ``extra`` (a file request, RELEASEFILES)."""
+        return self._packet(command, extra, utf8=False)[1]
 
     def _on_getinfo(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
         _no, data = self._packet(ipmsg.SENDINFO, self.identity.version.encode(), utf8=False)
@@ -683,6 +705,7 @@ _HANDLERS = {
     ipmsg.SENDMSG: Messenger._on_message,
     ipmsg.RECVMSG: Messenger._on_ack,
     ipmsg.GETINFO: Messenger._on_getinfo,
+    ipmsg.RELEASEFILES: Messenger._on_release,
     ipmsg.NOOPERATION: Messenger._on_quietly,
     ipmsg.READMSG: Messenger._on_quietly,
     ipmsg.ANSREADMSG: Messenger._on_quietly,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import zlib
 
-from pigeon.aio.chat import HistoryView, PeerTable, SessionEvent, TargetChanged
+from pigeon.aio.attachments import TransferNote
+from pigeon.aio.chat import HistoryView, OfferView, PeerTable, SessionEvent, TargetChanged
 from pigeon.aio.events import Notice
+from pigeon.proto import ipmsg_files as files
 from pigeon.proto.messenger import (
     Delivered,
     Flooded,
@@ -18,6 +20,7 @@ from pigeon.proto.messenger import (
     NotDelivered,
     PeerChanged,
     PeerInfo,
+    Released,
 )
 from pigeon.proto.text import HEX, escape_controls
 from pigeon.ui.report import clock, iso
@@ -79,7 +82,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 stamp,
                 ("class:meta", f"#{event.msg_id} → "),
                 (peer_style(event.peer), _name(event.peer)),
-                ("", ": " + _text(event.text)),
+                ("", ": " + (_text(event.text) or "(files offered)")),
                 ("class:meta", wait),
             ], True
         case Delivered():
@@ -140,8 +143,65 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 for e in event.entries
             ]
             return [("", "\n".join(lines))], True
+        case OfferView():
+            listed = ", ".join(_entry_text(e) for e in event.entries)
+            if event.incoming:
+                how = f"  (/get {event.index} [DEST] to download, /cancel {event.index} to decline)"
+                return [
+                    stamp,
+                    ("class:ok", f"offer #{event.index} from "),
+                    (peer_style(event.peer), _name(event.peer)),
+                    ("", ": " + listed),
+                    ("class:meta", how),
+                ], True
+            return [
+                stamp,
+                ("class:meta", f"offer #{event.index} → "),
+                (peer_style(event.peer), _name(event.peer)),
+                ("", ": " + listed),
+                ("class:meta", f"  (/cancel {event.index} withdraws it)"),
+            ], True
+        case TransferNote():
+            return [stamp, _transfer_fragment(event)], True
+        case Released():
+            return [stamp, ("class:meta", f"{_name(event.peer)} released {event.packet_no}")], False
         case Notice():
             return [("class:meta", event.text)], False
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def _entry_text(entry: files.FileEntry) -> str:
+    name = escape_controls(entry.name)
+    return f"{name}/ (folder)" if entry.is_dir else f"{name} ({_size(entry.size)})"
+
+
+def _transfer_fragment(note: TransferNote) -> tuple[str, str]:
+    name = escape_controls(note.name)
+    who = escape_controls(note.peer)
+    detail = escape_controls(note.detail)
+    match note.kind:
+        case "sending":
+            start = f" from byte {note.done}" if note.done else ""
+            return ("class:meta", f"#{note.index} sending {name} to {who}{start}")
+        case "sent":
+            return ("class:ok", f"✓ #{note.index} {name} sent to {who} ({_size(note.done)})")
+        case "refused":
+            return ("class:bad", f"! refused a file request from {who}: {detail}")
+        case "progress":
+            pct = f"{100 * note.done / note.total:.0f}%" if note.total else "?"
+            more = f" — {detail}" if detail else ""
+            return ("class:meta", f"#{note.index} {name} {pct} ({_size(note.done)}){more}")
+        case "received":
+            return ("class:ok", f"✓ #{note.index} {name} received ({_size(note.done)}) → {detail}")
+        case _:
+            return ("class:bad", f"✗ #{note.index} {name} failed: {detail}")
 
 
 def plain_text(parts: Fragments) -> str:
@@ -234,6 +294,38 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
                     }
                     for e in event.entries
                 ],
+            }
+        case OfferView():
+            return {
+                "type": "offer",
+                "time": stamp,
+                "index": event.index,
+                "incoming": event.incoming,
+                "peer": event.peer.endpoint,
+                "name": event.peer.name,
+                "files": [
+                    {"name": e.name, "size": e.size, "folder": e.is_dir, "mtime": e.mtime}
+                    for e in event.entries
+                ],
+            }
+        case TransferNote():
+            return {
+                "type": "transfer",
+                "time": stamp,
+                "state": event.kind,
+                "index": event.index,
+                "file": event.name,
+                "peer": event.peer,
+                "bytes": event.done,
+                "total": event.total,
+                "detail": event.detail,
+            }
+        case Released():
+            return {
+                "type": "released",
+                "time": stamp,
+                "from": event.peer.endpoint,
+                "packet": event.packet_no,
             }
         case Notice():
             return {"type": "notice", "text": event.text, **event.extra}

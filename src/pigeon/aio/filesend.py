@@ -1,0 +1,67 @@
+"""Sending byte ranges of open files: ``loop.sendfile`` (zero-copy), or bounded pread/write.
+
+The one file-sending path of pigeon: ``pigeon serve`` (HTTP and the tutorial's protocol) and
+chat attachments (IP Messenger GETFILEDATA / GETDIRFILES) all send through ``send_span``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from pigeon.fs.root import OpenFile
+
+SENDFILE_CHUNK = 8 << 20
+FALLBACK_CHUNK = 256 << 10
+
+
+class FileSpan:
+    """A byte range of an open file, passed through h11 as if it were body bytes."""
+
+    def __init__(self, file: OpenFile, offset: int, count: int) -> None:
+        self.file, self.offset, self.count = file, offset, count
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class ShortBody(Exception):
+    """The file ended before the announced length (truncated while being served)."""
+
+
+async def send_span(
+    writer: asyncio.StreamWriter, span: FileSpan, *, use_sendfile: bool, stall_timeout: float
+) -> int:
+    """Send ``span`` to ``writer``; each step bounded by ``stall_timeout``.
+
+    Raises:
+        ShortBody: the file ended early (truncated meanwhile).
+        TimeoutError: the peer stopped reading for ``stall_timeout``.
+    """
+    if span.count == 0:
+        return 0
+    await writer.drain()
+    loop = asyncio.get_running_loop()
+    sent = 0
+    if use_sendfile:
+        with os.fdopen(os.dup(span.file.fd), "rb", buffering=0) as fileobj:
+            while sent < span.count:
+                count = min(SENDFILE_CHUNK, span.count - sent)
+                async with asyncio.timeout(stall_timeout):
+                    n = await loop.sendfile(
+                        writer.transport, fileobj, span.offset + sent, count, fallback=True
+                    )
+                sent += n
+                if n < count:
+                    raise ShortBody
+    else:
+        while sent < span.count:
+            count = min(FALLBACK_CHUNK, span.count - sent)
+            chunk = await asyncio.to_thread(os.pread, span.file.fd, count, span.offset + sent)
+            if not chunk:
+                raise ShortBody
+            writer.write(chunk)
+            async with asyncio.timeout(stall_timeout):
+                await writer.drain()
+            sent += len(chunk)
+    return sent
