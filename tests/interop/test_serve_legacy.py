@@ -75,3 +75,11 @@ def test_overlong_and_binary_names_get_nothing(served: Served) -> None:
     assert SECRET not in tutorial.read_until_close(
         ("127.0.0.1", served.port), b"dir-out/secret.txt"
     )
+
+
+def test_ip_messenger_file_request_gets_nothing_from_serve(served: Served) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(b"1_iptux 0.8.3:5:root:vm:96:6a:0:0")
+        assert sock.recv(65536) == b""  # closed, nothing sent: serve offers nothing over IPMSG
+    data = tutorial.file_client(("127.0.0.1", served.port), "small.txt")
+    assert data == b"hello pigeon\n"  # and the server goes on

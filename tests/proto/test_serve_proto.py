@@ -170,3 +170,15 @@ def test_http_fields() -> None:
     assert repr_digest(bytes(32)) == "sha-256=:" + "A" * 43 + "=:"
     assert wants_json("application/json, */*", "") and wants_json(None, "format=json&x")
     assert not wants_json("text/html,application/json", "") and not wants_json(None, "")
+
+
+def test_classifier_recognises_ip_messenger_file_requests() -> None:
+    from pigeon.proto.classify import Protocol, classify
+
+    assert classify(b"1_iptux 0.8.3:5:root:vm:96:6a:0:0") is Protocol.IPMSG  # GETFILEDATA
+    assert classify(b"1:5:u:h:98:6a:1\0") is Protocol.IPMSG  # GETDIRFILES
+    assert classify(b"1:5:u:h:%d:6a:0:0" % (0x60 | 0x200000)) is Protocol.IPMSG  # +FILEATTACHOPT
+    assert classify(b"1_iptux 0.8.3:5:ro") is Protocol.NEED_MORE  # could still become one
+    assert classify(b"1:5:u:h:32:hello") is Protocol.LEGACY  # a SENDMSG is no file request
+    assert classify(b"1.txt\n") is Protocol.LEGACY
+    assert classify(b"notes.txt") is Protocol.LEGACY

@@ -246,6 +246,7 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
                 "name": event.peer.name,
                 "text": event.text,
                 "ack": event.acked,
+                "packet": event.packet_no,
             }
         case Delivered():
             return {
