@@ -247,3 +247,28 @@ def test_send_file_declined_or_not_fetched_is_not_delivered(tmp_path: Path) -> N
     )
     assert missing.returncode == 2
     assert b"cannot offer" in missing.stderr and b"Traceback" not in missing.stderr
+
+
+def test_requests_as_iptux_and_feiq_write_them_are_served(tmp_path: Path) -> None:
+    """iptux sends GETFILEDATA without FILEATTACHOPT and reads file ids as decimal; others
+    set FILEATTACHOPT and write ids in hex. Both readings must reach the right file."""
+    names = [tmp_path / f"f{i:02d}.txt" for i in range(12)]
+    for i, path in enumerate(names):
+        path.write_text(f"content {i}\n")
+    pa, pb = udp_port(), udp_port()
+    with (
+        chat_peer(pb, "bob", [f"127.0.0.1:{pa}"]) as bob,
+        chat_peer(pa, "alice", [f"127.0.0.1:{pb}"]) as alice,
+    ):
+        wait_events(alice, lambda e: e.get("type") == "peer" and e["peer"]["name"] == "bob")  # type: ignore[index]
+        say(alice, "/send " + " ".join(str(p) for p in names))
+        [offer] = wait_events(bob, of_type("offer", incoming=True))
+        listed = offer["files"]
+        assert isinstance(listed, list) and len(listed) == 12
+        packet_no = _offer_packet_number(alice)
+        iptux = b"1_iptux 0.8.3:9:root:vm:96:%x:10:0" % packet_no  # decimal 10, no option
+        assert _request(pa, iptux) == b"content 10\n"
+        hexed = b"1_lbt6_0#128#0:9:f:PC:%d:%x:b:0" % (0x60 | 0x200000, packet_no)  # hex b = 11
+        assert _request(pa, hexed) == b"content 11\n"
+        resumed = b"1_iptux 0.8.3:10:root:vm:96:%x:3:8" % packet_no  # offset 8 (hex)
+        assert _request(pa, resumed) == b"3\n"
