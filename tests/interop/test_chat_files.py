@@ -3,7 +3,6 @@ file, resume after a cut, and refusal of everything that was not offered."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import time
@@ -12,15 +11,8 @@ from pathlib import Path
 from tests.chat_helpers import chat_peer, of_type, say, udp_port, wait_events
 from tests.faults import cutting_proxy, tcp_server
 from tests.helpers import run_pigeon, wait_bound
+from tests.interop.serve_fixtures import sha256
 from tests.udp_faults import udp_relay
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as src:
-        while chunk := src.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def make_tree(root: Path) -> Path:

@@ -282,6 +282,11 @@ async def _connect(peer: Addr) -> socket.socket:
     return await connect_socket(Resolved(family, peer), REQUEST_TIMEOUT)
 
 
+def _received(offer: Incoming, entry: files.FileEntry, where: str) -> TransferNote:
+    size = entry.size
+    return TransferNote("received", offer.index, entry.name, offer.peer_name, size, size, where)
+
+
 async def fetch_file(
     offer: Incoming,
     entry: files.FileEntry,
@@ -299,17 +304,7 @@ async def fetch_file(
     final = dest / entry.name
     if final.exists():
         if final.is_file() and final.stat().st_size == entry.size:
-            note(
-                TransferNote(
-                    "received",
-                    offer.index,
-                    entry.name,
-                    offer.peer_name,
-                    entry.size,
-                    entry.size,
-                    detail=f"already here: {final}",
-                )
-            )
+            note(_received(offer, entry, f"already here: {final}"))
             return final
         raise DestinationExists(f"{final} exists and differs (choose another folder: /get N DEST)")
     url = f"ipmsg://{offer.peer[0]}:{offer.peer[1]}/{offer.packet_no:x}/{entry.file_id}"
@@ -323,17 +318,7 @@ async def fetch_file(
         have = part.part.stat().st_size if info is not None and info.etag == tag else 0
         try:
             await _fetch_once(offer, entry, part, have, url, tag, request, note)
-            note(
-                TransferNote(
-                    "received",
-                    offer.index,
-                    entry.name,
-                    offer.peer_name,
-                    entry.size,
-                    entry.size,
-                    detail=str(final),
-                )
-            )
+            note(_received(offer, entry, str(final)))
             return final
         except (ConnectionLost, TimedOut) as exc:
             error = exc

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import h11
@@ -140,6 +140,21 @@ async def _next_event(
         except OSError as exc:
             raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
         conn.receive_data(data)
+
+
+def _sink(
+    part: PartFile | None, hasher: Any, stream: BinaryIO | None
+) -> Callable[[bytes | memoryview], None]:
+    """Where received bytes go: the .part (which hashes), or ``stream`` plus ``hasher``."""
+    if part is not None:
+        return part.write
+
+    def to_stream(data: bytes | memoryview) -> None:
+        hasher.update(data)
+        assert stream is not None
+        stream.write(data)
+
+    return to_stream
 
 
 def _counted(resp: _Response) -> bool:
@@ -295,14 +310,7 @@ async def _receive(
     else:
         hasher = hashlib.sha256()
 
-    def consume(data: bytes | memoryview) -> None:
-        if part is not None:
-            part.write(data)
-        else:
-            hasher.update(data)
-            assert stream is not None
-            stream.write(data)
-
+    consume = _sink(part, hasher, stream)
     written = offset
     longer = False
     counted = total is not None and _counted(resp)
@@ -481,6 +489,7 @@ async def download_legacy(
         if part is not None:
             part.open(resume=False)
             hasher = part.hasher
+        consume = _sink(part, hasher, stream)
         while True:
             try:
                 async with asyncio.timeout(stall_timeout):
@@ -491,12 +500,7 @@ async def download_legacy(
                 ) from None
             if not data:
                 break
-            if part is not None:
-                part.write(data)
-            else:
-                hasher.update(data)
-                assert stream is not None
-                stream.write(data)
+            consume(data)
             written += len(data)
     except BaseException:
         _fail(part)
