@@ -9,8 +9,8 @@ run: $(VENV)/.installed  ## install pigeon and share the current folder (port 78
 	$(BIN)/pigeon serve
 
 test: $(VENV)/.installed-test tools  ## install test deps and run the whole suite
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 	$(BIN)/mypy --strict
 	$(BIN)/pytest
 

@@ -1,0 +1,100 @@
+"""One function per sans-I/O parser: bytes in, and only pigeon's typed errors may escape.
+
+Shared by the long hypothesis runs (tests/reliability/test_fuzz_parsers.py) and the atheris
+harness (fuzz/run.py). A target swallows the errors its parser is documented to raise; any
+other exception is a bug the fuzzer reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from pigeon.errors import PigeonError
+from pigeon.proto import chat_commands, ipmsg, ipmsg_files, messenger, ranges
+from pigeon.proto.classify import classify
+from pigeon.proto.remote_names import legacy_name_segments, url_path_segments
+from pigeon.proto.source import parse_source
+
+
+def _classify(data: bytes) -> None:
+    for cut in range(0, len(data) + 1, max(1, len(data) // 4)):
+        classify(data[:cut])
+
+
+def _legacy(data: bytes) -> None:
+    with contextlib.suppress(PigeonError):
+        legacy_name_segments(data)
+
+
+def _url(data: bytes) -> None:
+    with contextlib.suppress(PigeonError):
+        url_path_segments(data)
+
+
+def _range(data: bytes) -> None:
+    text = data.decode("latin-1")
+    for size in (0, 1, 100, 1 << 40):
+        with contextlib.suppress(ranges.Unsatisfiable):
+            ranges.parse_range(text, size)
+
+
+def _ipmsg(data: bytes) -> None:
+    packet = ipmsg.parse_packet(data)
+    if packet is not None:
+        ipmsg.parse_entry(packet.extra)
+        ipmsg.message_body(packet.extra)
+        ipmsg.ack_number(packet.extra)
+        round_trip = ipmsg.parse_packet(ipmsg.encode_packet(packet))
+        assert round_trip is not None and round_trip.command == packet.command
+
+
+def _messenger(data: bytes) -> None:
+    ident = messenger.Identity(user="u", host="h", nick="n")
+    node = messenger.Messenger(ident, first_packet_no=1)
+    node.own_port = 2425
+    for i, piece in enumerate((data, data, data[::-1])):
+        node.receive(piece, ("10.0.0.1", 2425), float(i))
+    node.tick(100.0)
+
+
+def _file_list(data: bytes) -> None:
+    for encoding in ("utf-8", "gb18030"):
+        with contextlib.suppress(ipmsg_files.FileListError):
+            ipmsg_files.decode_file_list(data, encoding)
+
+
+def _file_request(data: bytes) -> None:
+    with contextlib.suppress(ipmsg_files.FileListError):
+        ipmsg_files.parse_request(data)
+
+
+def _folder(data: bytes) -> None:
+    reader = ipmsg_files.FolderReader()
+    with contextlib.suppress(ipmsg_files.FolderRecordError):
+        for i in range(0, len(data), 7):
+            reader.feed(data[i : i + 7])
+
+
+def _chat_line(data: bytes) -> None:
+    chat_commands.parse_line(data.decode("utf-8", "replace"))
+
+
+def _source(data: bytes) -> None:
+    with contextlib.suppress(PigeonError):
+        parse_source(data.decode("utf-8", "replace"))
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "classify": _classify,
+    "legacy-name": _legacy,
+    "url-path": _url,
+    "range": _range,
+    "ipmsg-packet": _ipmsg,
+    "messenger": _messenger,
+    "file-list": _file_list,
+    "file-request": _file_request,
+    "folder-records": _folder,
+    "chat-line": _chat_line,
+    "source": _source,
+}
