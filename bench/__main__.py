@@ -23,7 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="just these")
     parser.add_argument("--out", default="docs", help="where benchmarks.md/.json/.png go")
     parser.add_argument("--data", help="folder for the test files (default: a temporary one)")
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite benchmarks.md and the chart from the last benchmarks.json",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        return render(Path(args.out))
     cfg = BenchConfig.quick() if args.quick else BenchConfig()
     if args.runs:
         from dataclasses import replace
@@ -78,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         encoding="utf-8",
     )
-    (out / "benchmarks.json").write_text(raw_json(info, measures, targets), encoding="utf-8")
+    (out / "benchmarks.json").write_text(
+        raw_json(info, measures, targets, skipped), encoding="utf-8"
+    )
     for t in targets:
         state = "met" if t.met else ("not measured" if t.met is None else "NOT met")
         print(f"target: {t.text}: {state}", file=sys.stderr)
@@ -87,6 +96,34 @@ def main(argv: list[str] | None = None) -> int:
         + (", benchmarks.png" if has_chart else ""),
         file=sys.stderr,
     )
+    return 0
+
+
+def render(out: Path) -> int:
+    """Rewrite the report and chart from ``out/benchmarks.json`` (after editing analysis.md)."""
+    import json
+
+    raw = json.loads((out / "benchmarks.json").read_text(encoding="utf-8"))
+    measures = [Measure(**{k: v for k, v in m.items() if k != "median"}) for m in raw["measures"]]
+    targets = [Target(**t) for t in raw["targets"]]
+    runs = max((len(m.values) for m in measures), default=0)
+    has_chart = chart(targets, out / "benchmarks.png")
+    analysis_path = Path(__file__).with_name("analysis.md")
+    analysis = analysis_path.read_text(encoding="utf-8") if analysis_path.exists() else ""
+    skipped = [s for s in raw.get("skipped", [])]
+    (out / "benchmarks.md").write_text(
+        markdown(
+            raw["machine"],
+            measures,
+            targets,
+            skipped,
+            runs=runs,
+            chart="benchmarks.png" if has_chart else None,
+            analysis=analysis,
+        ),
+        encoding="utf-8",
+    )
+    print(f"bench: rewrote {out / 'benchmarks.md'} from benchmarks.json", file=sys.stderr)
     return 0
 
 

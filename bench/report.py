@@ -7,6 +7,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import asdict
@@ -80,6 +81,15 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
 
 
+def shown_command(command: str) -> str:
+    """A command as a reader would type it: no interpreter path, ports or temporary names."""
+    command = re.sub(r"^\S*python\S* -m pigeon\b", "pigeon", command)
+    command = command.replace("pigeon -m pigeon", "pigeon")
+    command = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", command)
+    command = re.sub(r"/dev/shm/pigeon-bench-sink-\d+", "/dev/shm/SINK", command)
+    return re.sub(r"(^|\s)/usr/bin/", r"\1", command)
+
+
 def markdown(
     info: dict[str, str],
     measures: list[Measure],
@@ -122,25 +132,28 @@ def markdown(
             continue
         extras = sorted({k for m in rows for k in m.extra})
         out += ["", f"## {title}", ""]
-        out.append("| subject | median | min | max | unit | " + " | ".join(extras) + " |")
+        out.append("| subject | median | min | max | unit |" + "".join(f" {k} |" for k in extras))
         out.append("|---|---|---|---|---|" + "---|" * len(extras))
         for m in rows:
-            extra = " | ".join(str(m.extra.get(k, "")) for k in extras)
+            extra = "".join(f" {m.extra.get(k, '')} |" for k in extras)
             out.append(
                 f"| {m.subject} | {_fmt(m.median)} | {_fmt(m.low)} | {_fmt(m.high)} "
-                f"| {m.unit} | {extra} |"
+                f"| {m.unit} |{extra}"
             )
         out += ["", "Commands:", ""]
-        out += [f"- {m.subject}: `{m.command}`" for m in rows if m.command]
+        out += [f"- {m.subject}: `{shown_command(m.command)}`" for m in rows if m.command]
     out += ["", analysis.strip(), ""]
     return "\n".join(out)
 
 
-def raw_json(info: dict[str, str], measures: list[Measure], targets: list[Target]) -> str:
-    """Everything measured, for other tools."""
+def raw_json(
+    info: dict[str, str], measures: list[Measure], targets: list[Target], skipped: list[str]
+) -> str:
+    """Everything measured, for other tools (and for ``python -m bench --render``)."""
     return json.dumps(
         {
             "machine": info,
+            "skipped": sorted(set(skipped)),
             "measures": [asdict(m) | {"median": m.median} for m in measures],
             "targets": [asdict(t) for t in targets],
         },

@@ -6,8 +6,11 @@ normal file afterwards. The corpus is generated from escape techniques x targets
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import socket
+import threading
 
 import pytest
 
@@ -31,13 +34,19 @@ UPS = [
     "\uff0e\uff0e",
     "..;",
     "....",
+    "\u2024\u2024",  # one dot leader, twice
+    "\ufe52\ufe52",  # small full stop
+    "%ef%bc%8e%ef%bc%8e",  # fullwidth full stops, percent-encoded
+    "%e0%80%ae%e0%80%ae",  # overlong UTF-8 dots
+    "%u002e%u002e",  # IIS-style escapes
+    ".\u0307.",  # a combining dot between the dots (NFC/NFKC games)
 ]
 SEPARATORS = ["/", "%2f", "%2F", "\\", "%5c", "//", "/./"]
 
 
 def http_corpus() -> list[bytes]:
     paths: set[str] = set()
-    for up, sep, target in itertools.product(UPS, SEPARATORS, TARGETS[:2]):
+    for up, sep, target in itertools.product(UPS, SEPARATORS, TARGETS):
         paths.add("/" + sep.join([up] * 3) + sep + target.replace("/", sep))
     paths.update(
         [
@@ -93,6 +102,15 @@ def legacy_corpus() -> list[bytes]:
             b"a" * 2000,
             b"sub",
             "\uff0e\uff0e/outside/secret.txt".encode(),
+            "\u2024\u2024/outside/secret.txt".encode(),
+            "\ufe52\ufe52/outside/secret.txt".encode(),
+            ".\u0307./outside/secret.txt".encode(),
+            b"..%2foutside%2fsecret.txt",
+            b"..\\..\\outside\\secret.txt",
+            b"....//outside/secret.txt",
+            b"sub/../../outside/secret.txt\n",
+            b"outside/secret.txt",
+            b"../outside/./secret.txt",
             b"/proc/self/environ",
         ]
     )
@@ -109,7 +127,7 @@ def http_get(port: int, target: bytes) -> bytes:
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(http_corpus()) + len(legacy_corpus()) >= 200
+    assert len(http_corpus()) + len(legacy_corpus()) >= 500
 
 
 def test_http_corpus_never_escapes(served: Served) -> None:
@@ -126,7 +144,7 @@ def test_http_corpus_never_escapes(served: Served) -> None:
             assert status == 200 and b"<title>pigeon: /</title>" in response
             continue
         assert status in (400, 403, 404, 414, 431), (target, response[:80])
-    assert sum(statuses.values()) >= 150
+    assert sum(statuses.values()) >= 450
     assert http_get(served.port, b"/small.txt").endswith(b"hello pigeon\n")
 
 
@@ -139,3 +157,50 @@ def test_legacy_corpus_gets_nothing(served: Served) -> None:
 @pytest.mark.parametrize("name", ["link-in"])
 def test_symlink_inside_the_root_is_served(served: Served, name: str) -> None:
     assert http_get(served.port, f"/{name}".encode()).endswith(b"hello pigeon\n")
+
+
+def test_symlink_swapped_in_while_requests_are_in_flight(served: Served) -> None:
+    """A name flips between a file inside and a link to the secret outside, as fast as the
+    filesystem allows, while HTTP and legacy clients keep asking for it: never one byte of
+    the secret, never a 5xx, and the server keeps serving."""
+    root = served.root
+    inside = root / "race-inside.txt"
+    inside.write_bytes(b"inside\n")
+    secret = root.parent / "outside" / "secret.txt"
+    assert secret.read_bytes().startswith(SECRET)
+    stop = threading.Event()
+    flips = 0
+
+    def flipper() -> None:
+        nonlocal flips
+        link_tmp, file_tmp, race = root / ".race-link", root / ".race-file", root / "race"
+        while not stop.is_set():
+            with contextlib.suppress(FileExistsError, FileNotFoundError):
+                link_tmp.unlink(missing_ok=True)
+                link_tmp.symlink_to(secret)
+                link_tmp.replace(race)  # atomic: now a link pointing outside
+                file_tmp.unlink(missing_ok=True)
+                os.link(inside, file_tmp)
+                file_tmp.replace(race)  # atomic: now the file inside
+                flips += 2
+
+    thread = threading.Thread(target=flipper, daemon=True)
+    thread.start()
+    seen = {"inside": 0, "refused": 0}
+    try:
+        for i in range(300):
+            if i % 2:
+                body = read_until_close(("127.0.0.1", served.port), b"race")
+                refused = body == b""
+            else:
+                body = http_get(served.port, b"/race")
+                status = int(body.split(b" ", 2)[1])
+                assert status in (200, 403, 404), body[:80]
+                refused = status != 200
+            assert SECRET not in body
+            seen["refused" if refused else "inside"] += 1
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert flips > 100 and seen["inside"] > 0 and seen["refused"] > 0, (flips, seen)
+    assert http_get(served.port, b"/small.txt").endswith(b"hello pigeon\n")

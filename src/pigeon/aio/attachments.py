@@ -26,6 +26,7 @@ from pigeon.aio.tcp import connect_socket
 from pigeon.errors import (
     ConnectionLost,
     DestinationExists,
+    IntegrityError,
     PigeonError,
     ProtocolError,
     TimedOut,
@@ -282,6 +283,19 @@ async def _connect(peer: Addr) -> socket.socket:
     return await connect_socket(Resolved(family, peer), REQUEST_TIMEOUT)
 
 
+END_WAIT = 2.0
+"""Seconds to wait for the sender's close after the offered size arrived."""
+
+
+async def _more_than_offered(sock: socket.socket) -> bool:
+    """True when bytes follow the offered size (a sender that keeps the line open is fine)."""
+    try:
+        async with asyncio.timeout(END_WAIT):
+            return bool(await asyncio.get_running_loop().sock_recv(sock, 1))
+    except (TimeoutError, OSError):
+        return False
+
+
 def _received(offer: Incoming, entry: files.FileEntry, where: str) -> TransferNote:
     size = entry.size
     return TransferNote("received", offer.index, entry.name, offer.peer_name, size, size, where)
@@ -385,6 +399,12 @@ async def _fetch_once(
                 raise ProtocolError(f"{entry.name}: {offer.peer_name} refused the request")
             raise ConnectionLost(
                 f"{entry.name}: connection lost after {have + got} of {entry.size} bytes"
+            )
+        if await _more_than_offered(sock):
+            part.discard()
+            raise IntegrityError(
+                f"{entry.name}: {offer.peer_name} sent more than the {entry.size} bytes it offered"
+                " (nothing kept)"
             )
         part.commit(float(entry.mtime) if entry.mtime else None)
     finally:
