@@ -190,7 +190,7 @@ def test_symlink_swapped_in_while_requests_are_in_flight(served: Served) -> None
     try:
         for i in range(300):
             if i % 2:
-                body = read_until_close(("127.0.0.1", served.port), b"race")
+                body = read_until_close(("127.0.0.1", served.port), b"race\n")  # no pause
                 refused = body == b""
             else:
                 body = http_get(served.port, b"/race")
