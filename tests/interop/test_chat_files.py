@@ -8,7 +8,7 @@ import socket
 import time
 from pathlib import Path
 
-from tests.chat_helpers import chat_peer, of_type, say, udp_port, wait_events
+from tests.chat_helpers import chat_peer, events, of_type, say, udp_port, wait_events
 from tests.faults import cutting_proxy, tcp_server
 from tests.helpers import run_pigeon, wait_bound
 from tests.interop.serve_fixtures import sha256
@@ -34,7 +34,9 @@ def tree_digest(top: Path) -> dict[str, str]:
     }
 
 
-def offer_and_fetch(tmp_path: Path, *paths: Path, extra_b: list[str] | None = None) -> Path:
+def offer_and_fetch(
+    tmp_path: Path, *paths: Path, extra_b: list[str] | None = None
+) -> tuple[Path, set[str]]:
     dest = tmp_path / "received"
     pa, pb = udp_port(), udp_port()
     with (
@@ -48,9 +50,15 @@ def offer_and_fetch(tmp_path: Path, *paths: Path, extra_b: list[str] | None = No
         assert isinstance(listed, list)
         assert [f["name"] for f in listed] == [p.name for p in paths]
         say(bob, f"/get {offer['index']} {dest}")
-        wait_events(bob, of_type("transfer", state="received"), count=len(paths), timeout=120)
+        for path in paths:  # folders also report each file inside; wait for the tops
+            wait_events(bob, of_type("transfer", state="received", file=path.name), timeout=120)
+        received = {
+            str(e["file"])
+            for e in events(bob)
+            if e.get("type") == "transfer" and e["state"] == "received"
+        }
         wait_events(alice, of_type("transfer", state="sent"), count=len(paths), timeout=30)
-    return dest
+    return dest, received
 
 
 def test_a_file_and_a_folder_tree_arrive_identical_with_mtimes(tmp_path: Path) -> None:
@@ -59,9 +67,13 @@ def test_a_file_and_a_folder_tree_arrive_identical_with_mtimes(tmp_path: Path) -
     top = make_tree(src)
     single = src / "报告 final.txt"
     single.write_text("单个文件\n")
-    dest = offer_and_fetch(tmp_path, single, top)
+    dest, received = offer_and_fetch(tmp_path, single, top)
     assert (dest / single.name).read_text() == "单个文件\n"
     assert tree_digest(dest / top.name) == tree_digest(top)
+    inside = {
+        "/".join((top.name, *p.relative_to(top).parts)) for p in top.rglob("*") if p.is_file()
+    }
+    assert inside <= received  # one completion line per file of the folder
     assert (dest / top.name / "a.txt").stat().st_mtime == 1_600_000_000
     assert (dest / single.name).stat().st_mtime == int(single.stat().st_mtime)
     assert not list(dest.rglob("*.part*"))
@@ -75,7 +87,7 @@ def test_a_1_gib_sparse_file(tmp_path: Path) -> None:
         out.truncate(1 << 30)
         out.seek(123_456_789)
         out.write(b"a needle in the hole")
-    dest = offer_and_fetch(tmp_path, big)
+    dest, _received = offer_and_fetch(tmp_path, big)
     got = dest / big.name
     assert got.stat().st_size == 1 << 30
     assert sha256(got) == sha256(big)

@@ -11,6 +11,7 @@ import itertools
 import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -161,8 +162,9 @@ def test_symlink_inside_the_root_is_served(served: Served, name: str) -> None:
 
 def test_symlink_swapped_in_while_requests_are_in_flight(served: Served) -> None:
     """A name flips between a file inside and a link to the secret outside, as fast as the
-    filesystem allows, while HTTP and legacy clients keep asking for it: never one byte of
-    the secret, never a 5xx, and the server keeps serving."""
+        filesystem allows, while HTTP and legacy clients keep asking for it (at least 300 times, and
+    until both states were met): never one byte of
+        the secret, never a 5xx, and the server keeps serving."""
     root = served.root
     inside = root / "race-inside.txt"
     inside.write_bytes(b"inside\n")
@@ -179,16 +181,20 @@ def test_symlink_swapped_in_while_requests_are_in_flight(served: Served) -> None
                 link_tmp.unlink(missing_ok=True)
                 link_tmp.symlink_to(secret)
                 link_tmp.replace(race)  # atomic: now a link pointing outside
+                time.sleep(0.0005)  # let each state last long enough to be asked for
                 file_tmp.unlink(missing_ok=True)
                 os.link(inside, file_tmp)
                 file_tmp.replace(race)  # atomic: now the file inside
+                time.sleep(0.0005)
                 flips += 2
 
     thread = threading.Thread(target=flipper, daemon=True)
     thread.start()
     seen = {"inside": 0, "refused": 0}
     try:
-        for i in range(300):
+        for i in range(3000):
+            if i >= 300 and seen["inside"] and seen["refused"]:
+                break
             if i % 2:
                 body = read_until_close(("127.0.0.1", served.port), b"race\n")  # no pause
                 refused = body == b""

@@ -469,10 +469,22 @@ async def fetch_folder(
                         assert current is not None
                         current.write(chunk)
                         received += len(chunk)
-                    case files.FileEnd():
+                    case files.FileEnd(path=path):
                         assert current is not None
                         current.close()
                         current.commit(current_mtime)
+                        size = current.final.stat().st_size
+                        note(
+                            TransferNote(
+                                "received",
+                                offer.index,
+                                "/".join(path),
+                                offer.peer_name,
+                                size,
+                                size,
+                                str(current.final),
+                            )
+                        )
                         current = None
                     case files.LeaveDir():
                         folder, mtime = pending_dirs.pop()
