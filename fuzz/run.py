@@ -16,17 +16,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
 def main() -> None:
-    from fuzz.targets import TARGETS
+    try:
+        atheris = importlib.import_module("atheris")
+    except ImportError:
+        sys.exit("atheris is not installed: pip install atheris")
+    with atheris.instrument_imports():  # coverage feedback for pigeon's parsers
+        from fuzz.targets import TARGETS
 
     if len(sys.argv) < 2 or sys.argv[1] not in TARGETS:
         sys.exit(
             f"usage: python fuzz/run.py TARGET [libFuzzer args]; targets: {', '.join(TARGETS)}"
         )
     target = TARGETS[sys.argv[1]]
-    try:
-        atheris = importlib.import_module("atheris")
-    except ImportError:
-        sys.exit("atheris is not installed: pip install atheris")
     atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()
 
