@@ -44,11 +44,17 @@ def tcp_server(handler: Handler, port: int = 0) -> Iterator[int]:
 
 
 def cutting_proxy(
-    upstream: int, *, cut_every: int = 0, flip_at: int = -1, drip: float = 0.0
+    upstream: int,
+    *,
+    cut_every: int = 0,
+    flip_at: int = -1,
+    drip: float = 0.0,
+    stall_at: int = -1,
 ) -> Handler:
     """A proxy to 127.0.0.1:``upstream`` that drops each connection after ``cut_every`` bytes
-    from the server (0: never), flips one bit of the byte at stream offset ``flip_at``, and
-    with ``drip`` relays 16 KiB then sleeps that many seconds (a slow link)."""
+    from the server (0: never), flips one bit of the byte at stream offset ``flip_at``, with
+    ``drip`` relays 16 KiB then sleeps that many seconds (a slow link), and from stream offset
+    ``stall_at`` on forwards nothing more while keeping the connection open (a stall)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -73,6 +79,10 @@ def cutting_proxy(
                     writer.write(data[: cut_every - passed])
                     await writer.drain()
                     break
+                if 0 <= stall_at < passed + len(data):
+                    writer.write(data[: max(0, stall_at - passed)])
+                    await writer.drain()
+                    await asyncio.sleep(3600)  # cancelled when the test ends
                 if passed <= flip_at < passed + len(data):
                     i = flip_at - passed
                     data = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]

@@ -118,6 +118,30 @@ def test_flipped_byte_fails_the_digest_and_leaves_nothing(served: Served, tmp_pa
     no_leftovers(tmp_path, "mib.bin")
 
 
+def test_a_stalling_link_times_out_keeps_the_part_and_a_rerun_finishes(
+    served: Served, tmp_path: Path
+) -> None:
+    """The proxy stops forwarding at 300,000 bytes but keeps the connection open."""
+    port = free_port()
+    with tcp_server(cutting_proxy(served.port, stall_at=300_000), port=port):
+        stalled = get(
+            f"127.0.0.1:{port}", "mib.bin", "--retries", "1", "--timeout", "1", cwd=tmp_path
+        )
+    assert stalled.returncode == 11
+    err = stalled.stderr.decode()
+    assert "retrying in 0.5s (1/1)" in err and "resuming mib.bin from byte" in err
+    assert (
+        err.splitlines()[-1].endswith("the server sent nothing for 1s") and "Traceback" not in err
+    )
+    assert not (tmp_path / "mib.bin").exists()
+    kept = (tmp_path / "mib.bin.part").stat().st_size
+    assert 0 < kept < (served.root / "mib.bin").stat().st_size  # what came is kept
+    with tcp_server(cutting_proxy(served.port), port=port):
+        rerun = get(f"127.0.0.1:{port}", "mib.bin", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sha256(tmp_path / "mib.bin") == sha256(served.root / "mib.bin")
+
+
 def test_rerun_resumes_an_interrupted_download(served: Served, tmp_path: Path) -> None:
     """Run 1 is cut off (no retries); run 2, same address, continues from the .part."""
     port = free_port()
