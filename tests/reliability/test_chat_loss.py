@@ -48,3 +48,27 @@ def test_relay_that_drops_everything_gets_every_message_reported() -> None:
         assert not [e for e in events(alice) if e.get("type") == "delivered"]
         say(alice, "/quit")
         assert alice.finish() == 12
+
+
+def test_corrupting_relay_never_crashes_and_every_message_gets_an_outcome() -> None:
+    """Bytes flipped in 15% of datagrams (UDP's own checksum would catch this on a real
+    line; IP Messenger has no integrity check of its own): nothing crashes, and every message
+    ends as delivered or not delivered — none is left pending or silently lost."""
+    pa, pb = udp_port(), udp_port()
+    quick = ["--retries", "10", "--retry-interval", "0.1"]
+    with (
+        udp_relay(("127.0.0.1", pa), ("127.0.0.1", pb), seed=99, corrupt=0.15, drop=0.1) as relay,
+        chat_peer(pb, "bob", [f"127.0.0.1:{relay.for_b}"], quick) as bob,
+        chat_peer(pa, "alice", [f"127.0.0.1:{relay.for_a}"], quick) as alice,
+    ):
+        say(alice, *(f"c{i}" for i in range(MESSAGES)))
+        outcomes = wait_events(
+            alice,
+            lambda e: e.get("type") in ("delivered", "not_delivered"),
+            count=MESSAGES,
+            timeout=60,
+        )
+        assert sorted(int(str(e["id"])) for e in outcomes) == list(range(1, MESSAGES + 1))
+        assert alice.proc.poll() is None and bob.proc.poll() is None
+        assert b"Traceback" not in alice.err + bob.err
+        assert relay.stats.corrupted > 0
