@@ -16,10 +16,9 @@ from typing import Any
 
 from pigeon import __version__
 from pigeon.aio.attachments import AttachmentServer, Offer, OfferBook, TransferNote
-from pigeon.aio.datagram import DatagramChannel
 from pigeon.aio.events import Notice
 from pigeon.aio.interfaces import list_interfaces
-from pigeon.aio.oserrors import bind_error
+from pigeon.aio.oserrors import bind_error, connect_error
 from pigeon.aio.sockets import resolve
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError
@@ -125,6 +124,21 @@ def broadcast_targets(port: int) -> list[Addr]:
     return list(dict.fromkeys(found))
 
 
+class _ChatProtocol(asyncio.DatagramProtocol):
+    """Hands each datagram to the node as it arrives."""
+
+    def __init__(self, node: ChatNode) -> None:
+        self.node = node
+        self.loop = asyncio.get_running_loop()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.node.on_datagram(data, (str(addr[0]), int(addr[1])), self.loop.time())
+
+    def error_received(self, exc: Exception) -> None:
+        if isinstance(exc, OSError):  # an ICMP error for an earlier send
+            self.node.report_error(connect_error(exc, proto="udp", peer="peer"))
+
+
 class ChatNode:
     """A bound chat socket plus the protocol state; use ``async with ChatNode(...)``."""
 
@@ -142,7 +156,8 @@ class ChatNode:
         self.family = socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET
         self.broadcasts: list[Addr] = []
         self.explicit: list[Addr] = []
-        self._channel: DatagramChannel | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._settled = asyncio.Event()
@@ -162,7 +177,11 @@ class ChatNode:
         )
         self.port = int(sock.getsockname()[1])
         self.messenger.own_port = self.port
-        self._channel = await DatagramChannel.open(sock)
+        self._sock = sock
+        loop = asyncio.get_running_loop()
+        self._transport, _protocol = await loop.create_datagram_endpoint(
+            lambda: _ChatProtocol(self), sock=sock
+        )
         if stream is not None:
             self._tcp = await asyncio.start_server(self.server.on_connect, sock=stream)
         if self.cfg.discovery and self.family == socket.AF_INET:
@@ -172,10 +191,7 @@ class ChatNode:
         for host, port in self.cfg.plain_peers:
             addr = await resolve_v4(host, port, family=self.family)
             self.messenger.add_peer(addr, plain=True)
-        self._tasks = [
-            asyncio.create_task(self._receive(), name="chat-receive"),
-            asyncio.create_task(self._clock(), name="chat-clock"),
-        ]
+        self._tasks = [asyncio.create_task(self._clock(), name="chat-clock")]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -184,8 +200,8 @@ class ChatNode:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._channel is not None:
-            self._channel.close()
+        if self._transport is not None:
+            self._transport.close()
         if self._tcp is not None:
             self._tcp.close()
             for task in list(self._transfers):
@@ -193,9 +209,8 @@ class ChatNode:
 
     @property
     def dropped(self) -> int:
-        """Datagrams dropped: receive queue full plus over a peer's rate limit."""
-        channel_drops = self._channel.dropped if self._channel else 0
-        return channel_drops + self.messenger.dropped
+        """Datagrams dropped for being over a peer's rate limit."""
+        return self.messenger.dropped
 
     def announce_targets(self) -> list[Addr]:
         """Where entry and exit packets go: broadcast addresses (unless off) and given peers."""
@@ -272,15 +287,17 @@ class ChatNode:
 
     async def perform(self, outputs: list[Output]) -> None:
         """Transmit what the protocol asked for and show what happened."""
-        assert self._channel is not None
+        self._apply(outputs)
+
+    def _apply(self, outputs: list[Output]) -> None:
         for item in outputs:
             if isinstance(item, Transmit):
-                try:
-                    await self._channel.send(item.data, item.addr)
-                except PigeonError as exc:
-                    self._send_error(exc)
+                self._transmit(item.data, item.addr)
             else:
                 self.show(item)
+        self._after()
+
+    def _after(self) -> None:
         if self.messenger.pending:
             self._settled.clear()
             if self._sleeping_until is None:
@@ -290,24 +307,31 @@ class ChatNode:
         else:
             self._settled.set()
 
+    def report_error(self, exc: PigeonError) -> None:
+        """A send failed (or ICMP said so): shown for the first three only."""
+        self._send_error(exc)
+
     def _send_error(self, exc: PigeonError) -> None:
         self._send_errors += 1
         if self._send_errors <= 3:
             self.show(Notice(f"chat: {exc}"))
 
-    async def _receive(self) -> None:
-        assert self._channel is not None
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                got = await self._channel.recv()
-            except PigeonError as exc:  # an ICMP error for an earlier send
-                self._send_error(exc)
-                continue
-            if got is None:
-                return
-            data, addr = got
-            await self.perform(self.messenger.receive(data, (addr[0], addr[1]), loop.time()))
+    def _transmit(self, data: bytes, addr: Addr) -> None:
+        assert self._transport is not None and self._sock is not None
+        if self._transport.is_closing():
+            return
+        try:
+            if data:
+                self._transport.sendto(data, addr)
+            else:  # asyncio's transport skips empty payloads; an empty datagram is legal
+                self._sock.sendto(data, addr)
+        except OSError as exc:
+            self._send_error(connect_error(exc, proto="udp", peer=format_endpoint(*addr)))
+
+    def on_datagram(self, data: bytes, addr: Addr, now: float) -> None:
+        """One datagram in: handled at once, in the transport's callback (no queue, no task
+        switch per message; the kernel's socket buffer is the queue, the rate limit the guard)."""
+        self._apply(self.messenger.receive(data, addr, now))
 
     async def _clock(self) -> None:
         loop = asyncio.get_running_loop()
