@@ -23,14 +23,14 @@ from pigeon.aio.attachments import (
     fetch_file,
     fetch_folder,
 )
-from pigeon.aio.chat_node import ChatNode, resolve_v4
+from pigeon.aio.chat_node import ChatNode, resolve_peer
 from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError, UsageError
 from pigeon.fs.partfile import make_folder
 from pigeon.proto import chat_commands as cmd
 from pigeon.proto import ipmsg_files as files
-from pigeon.proto.address import is_ipv6_literal, parse_endpoint
+from pigeon.proto.address import looks_like_address, parse_endpoint
 from pigeon.proto.messenger import (
     Addr,
     ChatEvent,
@@ -215,10 +215,9 @@ class ChatSession:
         if len(found) > 1:
             where = ", ".join(p.endpoint for p in found)
             raise UsageError(f"{text!r} is ambiguous: {where} (use IP:PORT)")
-        bare = text.strip()
-        if bare.count(":") == 1 or bare.startswith("[") or is_ipv6_literal(bare) or "." in bare:
-            point = parse_endpoint(bare, default_port=self.cfg.port)
-            addr = await resolve_v4(point.host, point.port, family=self.node.family)
+        if looks_like_address(text):
+            point = parse_endpoint(text.strip(), default_port=self.cfg.port)
+            addr = await resolve_peer(point.host, point.port, family=self.node.family)
             if self.node.messenger.peer(addr) is None:
                 self.node.messenger.add_peer(addr, plain=plain)
                 if not plain:  # ask who it is; the answer names it

@@ -55,7 +55,7 @@ def identity_for(cfg: ChatConfig, *, attachments: bool = False) -> Identity:
     )
 
 
-async def resolve_v4(host: str, port: int, *, family: socket.AddressFamily) -> Addr:
+async def resolve_peer(host: str, port: int, *, family: socket.AddressFamily) -> Addr:
     """The first address of ``family`` for ``host`` (chat peers are reached over IPv4 or IPv6)."""
     for found in await resolve(host, port, socket.SOCK_DGRAM):
         if found.family == family:
@@ -187,9 +187,9 @@ class ChatNode:
         if self.cfg.discovery and self.family == socket.AF_INET:
             self.broadcasts = broadcast_targets(self.cfg.port)
         for host, port in self.cfg.peers:
-            self.explicit.append(await resolve_v4(host, port, family=self.family))
+            self.explicit.append(await resolve_peer(host, port, family=self.family))
         for host, port in self.cfg.plain_peers:
-            addr = await resolve_v4(host, port, family=self.family)
+            addr = await resolve_peer(host, port, family=self.family)
             self.messenger.add_peer(addr, plain=True)
         self._tasks = [asyncio.create_task(self._clock(), name="chat-clock")]
         return self
@@ -309,9 +309,6 @@ class ChatNode:
 
     def report_error(self, exc: PigeonError) -> None:
         """A send failed (or ICMP said so): shown for the first three only."""
-        self._send_error(exc)
-
-    def _send_error(self, exc: PigeonError) -> None:
         self._send_errors += 1
         if self._send_errors <= 3:
             self.show(Notice(f"chat: {exc}"))
@@ -326,7 +323,7 @@ class ChatNode:
             else:  # asyncio's transport skips empty payloads; an empty datagram is legal
                 self._sock.sendto(data, addr)
         except OSError as exc:
-            self._send_error(connect_error(exc, proto="udp", peer=format_endpoint(*addr)))
+            self.report_error(connect_error(exc, proto="udp", peer=format_endpoint(*addr)))
 
     def on_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """One datagram in: handled at once, in the transport's callback (no queue, no task
@@ -346,8 +343,3 @@ class ChatNode:
                     await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - loop.time()))
             self._sleeping_until = None
             await self.perform(self.messenger.tick(loop.time()))
-
-
-def endpoint(addr: Addr) -> str:
-    """``ip:port`` for messages."""
-    return format_endpoint(*addr)

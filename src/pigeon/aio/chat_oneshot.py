@@ -13,10 +13,10 @@ from pathlib import Path
 from pigeon import errors
 from pigeon.aio.attachments import describe
 from pigeon.aio.chat import PeerTable, SessionEvent, ShowSession
-from pigeon.aio.chat_node import ChatNode, resolve_v4
+from pigeon.aio.chat_node import ChatNode, resolve_peer
 from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
-from pigeon.proto.address import format_endpoint, is_ipv6_literal, parse_endpoint
+from pigeon.proto.address import format_endpoint, looks_like_address, parse_endpoint
 from pigeon.proto.messenger import (
     Addr,
     ChatEvent,
@@ -27,11 +27,6 @@ from pigeon.proto.messenger import (
 )
 
 POLL = 0.05
-
-
-def _looks_like_address(text: str) -> bool:
-    bare = text.strip()
-    return bare.count(":") == 1 or bare.startswith("[") or is_ipv6_literal(bare) or "." in bare
 
 
 async def _find_by_name(node: ChatNode, name: str, within: float) -> Addr | None:
@@ -81,16 +76,7 @@ async def run_send(
         return await _offer_files(cfg, target, text, within=within, show=show, paths=paths)
     async with ChatNode(cfg, watch) as node:
         _say_if_moved(cfg, node, show)
-        announced = False
-        if _looks_like_address(target):
-            point = parse_endpoint(target, default_port=cfg.port)
-            addr = await resolve_v4(point.host, point.port, family=node.family)
-        else:
-            found = None
-            if node.announce_targets():
-                announced = True
-                found = await _find_by_name(node, target, within)
-            addr = found or await _resolve_name(node, target, cfg.port, within)
+        addr, announced = await _target(node, cfg, target, within, search=within)
         if plain:
             node.messenger.add_peer(addr, plain=True)
         msg_id = await node.send_text(addr, text, noaddlist=not announced)
@@ -113,7 +99,7 @@ async def run_send(
 
 async def _resolve_name(node: ChatNode, name: str, port: int, within: float) -> Addr:
     try:
-        return await resolve_v4(name, port, family=node.family)
+        return await resolve_peer(name, port, family=node.family)
     except errors.PigeonError:
         answered = f"no peer called {name!r} answered within {within:g} s"
         if not node.announce_targets():
@@ -150,17 +136,19 @@ def _say_if_moved(cfg: ChatConfig, node: ChatNode, show: ShowSession) -> None:
         )
 
 
-async def _target(node: ChatNode, cfg: ChatConfig, target: str, within: float) -> tuple[Addr, bool]:
-    """The address of ``target`` and whether we announced ourselves to find it."""
-    if _looks_like_address(target):
+async def _target(
+    node: ChatNode, cfg: ChatConfig, target: str, within: float, *, search: float
+) -> tuple[Addr, bool]:
+    """The address of ``target`` and whether we announced ourselves (for ``search`` seconds)
+    to find it by name."""
+    if looks_like_address(target):
         point = parse_endpoint(target, default_port=cfg.port)
-        return await resolve_v4(point.host, point.port, family=node.family), False
+        return await resolve_peer(point.host, point.port, family=node.family), False
     found = None
-    if node.announce_targets():
-        found = await _find_by_name(node, target, min(within, 3.0))
-    return found or await _resolve_name(node, target, cfg.port, within), bool(
-        node.announce_targets()
-    )
+    announced = bool(node.announce_targets())
+    if announced:
+        found = await _find_by_name(node, target, search)
+    return found or await _resolve_name(node, target, cfg.port, within), announced
 
 
 async def _offer_files(
@@ -186,7 +174,7 @@ async def _offer_files(
 
     async with ChatNode(cfg, watch, attachments=True) as node:
         _say_if_moved(cfg, node, show)
-        addr, announced = await _target(node, cfg, target, within)
+        addr, announced = await _target(node, cfg, target, within, search=min(within, 3.0))
         offer = node.book.add(1, addr, described)
         node.server.on_complete = lambda _offer: finished.set()
         await node.offer(addr, text, offer)

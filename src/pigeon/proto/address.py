@@ -96,6 +96,13 @@ def parse_endpoint(text: str, *, default_port: int | None) -> Endpoint:
     return Endpoint(host, parse_port(port_text))
 
 
+def looks_like_address(text: str) -> bool:
+    """True when ``text`` reads as an address (``ip``, ``host:port``, ``[v6]``, a dotted
+    name) rather than a chat peer's nick."""
+    bare = text.strip()
+    return bare.count(":") == 1 or bare.startswith("[") or is_ipv6_literal(bare) or "." in bare
+
+
 def is_ipv6_literal(host: str) -> bool:
     """True when ``host`` is an IPv6 address (a zone such as ``%eth0`` allowed)."""
     try:
