@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import h11
@@ -40,11 +41,15 @@ from pigeon.proto.http_fields import (
 from pigeon.proto.listing import render_html, render_json
 from pigeon.proto.ranges import Unsatisfiable, parse_range
 from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
+from pigeon.proto.response_memo import Remembered, ResponseMemo, head_qualifies, settled
 
 READ_SIZE = 65_536
 SMALL_BODY = 64 << 10
 """Bodies up to this size are read with one pread and written with the head in one write:
 cheaper than setting up sendfile for a few KiB."""
+WRITE_HIGH = 256 << 10
+"""Remembered answers are written straight from the read callback only while the client keeps
+up: beyond this much unsent, the connection's task takes over and waits for the client."""
 SERVER_HEADER = f"pigeon/{__version__}".encode()
 REASONS = {
     200: "OK",
@@ -64,6 +69,33 @@ REASONS = {
 }
 
 
+class _Lane(asyncio.StreamReaderProtocol):
+    """A connection's protocol: a StreamReader's, plus a fast lane for remembered answers.
+
+    While the connection's task waits idle for the next request it sets ``answer``; complete
+    request heads that arrive then are answered right in the read callback when a remembered
+    answer fits them (``FileServer.answer_remembered``). The first byte that does not fit goes
+    to the StreamReader, ``answer`` is cleared, and the task handles it with h11, in order.
+    """
+
+    answer: Callable[[_Lane, bytes], bytes] | None = None
+    last_active = 0.0
+    peer = "-"
+    transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer is not None:
+            data = self.answer(self, data)
+            if not data:
+                return
+            self.answer = None
+        super().data_received(data)
+
+
 class FileServer:
     """The state shared by all connections of one ``pigeon serve``."""
 
@@ -72,14 +104,24 @@ class FileServer:
         self.emit = emit
         self.root = ConfinedRoot(cfg.root, follow_symlinks=cfg.follow_symlinks, hidden=cfg.hidden)
         self.digests = DigestCache()
+        self.memo = ResponseMemo()
         self.connections: dict[asyncio.Task[None], bool] = {}  # task -> idle between requests
         self.stopping = False
         self.requests = 0
 
     # ----- logging -------------------------------------------------------------------------
 
-    def log(self, peer: str, method: str, path: str, status: int, sent: int, start: float) -> None:
-        """One access-log line on stderr."""
+    def log(
+        self,
+        peer: str,
+        method: str,
+        path: str,
+        status: int,
+        sent: int,
+        start: float,
+        remembered: bool = False,
+    ) -> None:
+        """One access-log line on stderr (JSON marks answers sent from ``self.memo``)."""
         self.requests += 1
         if self.cfg.quiet:
             return
@@ -94,6 +136,7 @@ class FileServer:
                     "status": status,
                     "bytes": sent,
                     "ms": round(ms, 3),
+                    **({"remembered": True} if remembered else {}),
                 },
                 ensure_ascii=False,
             )
@@ -237,9 +280,14 @@ class FileServer:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.cfg.max_header_bytes)
         conn.receive_data(buf)
         task = asyncio.current_task()
+        protocol = writer.transport.get_protocol()
+        lane = protocol if isinstance(protocol, _Lane) else None
+        if lane is not None:
+            lane.peer = peer
+        fresh: bytes | None = buf  # the bytes of a request that came whole in one read
         while True:
             try:
-                event = await self._next_request(conn, reader, task)
+                event, fresh = await self._next_request(conn, reader, task, lane, fresh)
             except h11.RemoteProtocolError as exc:
                 status = exc.error_status_hint
                 if status == 431 and b"\n" not in buf:
@@ -256,7 +304,7 @@ class FileServer:
                 return
             if event is None:
                 return
-            await self._respond(conn, writer, peer, event)
+            await self._respond(conn, writer, peer, event, fresh)
             if conn.our_state is h11.MUST_CLOSE or self.stopping:
                 return
             try:
@@ -265,9 +313,18 @@ class FileServer:
                 return
 
     async def _next_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, task: asyncio.Task[Any] | None
-    ) -> h11.Request | None:
-        """Read until a complete request head (its body, if any, is read and dropped)."""
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        task: asyncio.Task[Any] | None,
+        lane: _Lane | None,
+        fresh: bytes | None,
+    ) -> tuple[h11.Request | None, bytes | None]:
+        """Read until a complete request head (its body, if any, is read and dropped).
+
+        Returns the request and, when it came whole in one read on an idle connection, its
+        raw bytes (``fresh``: what a remembered answer may later be keyed on).
+        """
         request: h11.Request | None = None
         deadline: float | None = None
         while True:
@@ -277,7 +334,7 @@ class FileServer:
                 if task is not None and task in self.connections:
                     self.connections[task] = idle
                 if idle and self.stopping:
-                    return None
+                    return None, None
                 if deadline is None or idle:
                     deadline = time.monotonic() + (
                         self.cfg.idle_timeout if idle else self.cfg.header_timeout
@@ -285,9 +342,13 @@ class FileServer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError
-                data = await self._read(reader, remaining)
+                if idle and lane is not None:
+                    data = await self._idle_read(reader, lane)
+                else:
+                    data = await self._read(reader, remaining)
                 if task is not None and task in self.connections:
                     self.connections[task] = False
+                fresh = data if idle else None
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Request):
@@ -295,9 +356,86 @@ class FileServer:
                 request = event
                 deadline = time.monotonic() + self.cfg.header_timeout
             elif isinstance(event, h11.EndOfMessage):
-                return request
+                whole = fresh is not None and request is not None and not conn.trailing_data[0]
+                return request, fresh if whole else None
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                return None
+                return None, None
+
+    async def _idle_read(self, reader: asyncio.StreamReader, lane: _Lane) -> bytes:
+        """Wait for the next request with the fast lane open; idle time counts from the last
+        answer the lane gave, so a connection busy with remembered answers stays open."""
+        lane.last_active = time.monotonic()
+        while True:
+            remaining = lane.last_active + self.cfg.idle_timeout - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            lane.answer = self.answer_remembered
+            try:
+                return await self._read(reader, remaining)
+            except TimeoutError:
+                continue  # re-checked against the lane's last answer above
+            finally:
+                lane.answer = None
+
+    def answer_remembered(self, lane: _Lane, data: bytes) -> bytes:
+        """Answer the complete, remembered request heads at the start of ``data``.
+
+        Called from the read callback while the connection is idle. Returns what is left for
+        the connection's task (h11): from the first head that is incomplete, unknown, or whose
+        file changed; or everything once the client stops reading its answers.
+        """
+        transport = lane.transport
+        while data:
+            if self.stopping or transport is None or transport.is_closing():
+                return data
+            if transport.get_write_buffer_size() > WRITE_HIGH:
+                return data
+            end = data.find(b"\r\n\r\n") + 4
+            if end < 4:
+                return data
+            head = data if end == len(data) else data[:end]
+            entry = self.memo.get(head)
+            if entry is None:
+                return data
+            start = time.perf_counter()
+            try:
+                st = os.stat(entry.path)  # noqa: PTH116 (hot path: no Path object per hit)
+            except OSError:
+                self.memo.forget(head)
+                return data
+            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != entry.version:
+                self.memo.forget(head)
+                return data
+            transport.write(entry.response)
+            lane.last_active = time.monotonic()
+            self.log(
+                lane.peer, entry.method, entry.target, entry.status, entry.body_bytes, start, True
+            )
+            data = data[end:]
+        return data
+
+    def _remember(
+        self, fresh: bytes, req: h11.Request, file: OpenFile, path: str, response: bytes, sent: int
+    ) -> None:
+        """Remember a small file's whole answer for its request head, when both qualify."""
+        st = file.st
+        if not head_qualifies(fresh, req) or not settled(
+            st.st_mtime_ns, st.st_ctime_ns, time.time()
+        ):
+            return
+        version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        self.memo.put(
+            fresh,
+            Remembered(
+                path=path,
+                version=version,
+                response=response,
+                method=req.method.decode("ascii"),
+                target=req.target.decode("utf-8", "replace"),
+                status=int(response[9:12]),
+                body_bytes=sent,
+            ),
+        )
 
     def _check_head_size(self, request: h11.Request) -> None:
         """h11 bounds only incomplete heads; apply the same limits to complete ones."""
@@ -336,9 +474,15 @@ class FileServer:
         self.log(peer, method, path, status, len(body), start)
 
     async def _respond(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, peer: str, req: h11.Request
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        req: h11.Request,
+        fresh: bytes | None = None,
     ) -> None:
         start = time.perf_counter()
+        served: tuple[OpenFile, str] | None = None  # the file answered from, and its path
         method = req.method.decode("ascii", "replace")
         target = req.target.decode("utf-8", "replace")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
@@ -366,8 +510,10 @@ class FileServer:
                 )
             )
             sent = 0
+            whole = True  # the answer is all in ``out``
             if body is not None and method != "HEAD" and len(body):
                 if isinstance(body, FileSpan):
+                    whole = False
                     writer.write(out)
                     out = bytearray()
                     data = h11.Data(data=cast(bytes, body))
@@ -381,6 +527,8 @@ class FileServer:
                     sent = len(body)
             out += conn.send(h11.EndOfMessage())
             writer.write(out)  # one write: head, small body and end together
+            if whole and served and fresh and conn.our_state is h11.DONE and not self.stopping:
+                self._remember(fresh, req, served[0], served[1], bytes(out), sent)
             await writer.drain()
             self.log(peer, method, target, status, sent, start)
             return sent
@@ -427,6 +575,7 @@ class FileServer:
                     render_html(path, entries),
                 )
             return
+        served = (found, str(self.root.path.joinpath(*segments)))
         try:
             await self._respond_file(found, headers, reply)
         finally:
@@ -574,9 +723,13 @@ async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
     """Serve until SIGINT or SIGTERM; returns 0 after a graceful stop."""
     server_state = FileServer(cfg, emit)
     sock = await bound_socket(cfg.bind, cfg.port, socket.SOCK_STREAM)
-    server = await asyncio.start_server(
-        server_state.on_connect, sock=sock, limit=READ_SIZE, backlog=1024
-    )
+    loop = asyncio.get_running_loop()
+
+    def lane() -> _Lane:
+        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+        return _Lane(reader, server_state.on_connect, loop=loop)
+
+    server = await loop.create_server(lane, sock=sock, backlog=1024)
     emit(
         listening(
             sock,
@@ -587,7 +740,6 @@ async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
     )
     emit(Notice(f"sharing {server_state.root.path} (read-only); Ctrl-C stops"))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     loop.set_exception_handler(_AcceptPressure(emit))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,251 @@
+"""pigeon serve's remembered answers: identical request heads answered without h11, never stale.
+
+Files here are made, then left alone for longer than ``SETTLED`` seconds, so answers from
+them qualify for the memo. The JSON access log marks remembered answers, which is how these
+tests see that the fast lane was taken (and when it must not have been).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pigeon.proto.response_memo import SETTLED
+from tests.helpers import Background, free_port, json_lines, pigeon_server
+
+A = os.urandom(3000)
+B = os.urandom(5000)
+
+
+def head(path: str, *extra: str, method: str = "GET") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: test", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+class Client:
+    """A raw keep-alive connection that reads HTTP/1.1 answers (Content-Length framed)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("closed by the server")
+        self.buf += chunk
+
+    def answer(self, *, body: bool = True) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        raw, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        status_line, *lines = raw.decode("latin-1").split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+        length = int(headers.get("content-length", "0")) if body else 0
+        while len(self.buf) < length:
+            self._fill()
+        data, self.buf = self.buf[:length], self.buf[length:]
+        return int(status_line.split()[1]), headers, data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def settled_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("memo")
+    (root / "a.bin").write_bytes(A)
+    (root / "b.bin").write_bytes(B)
+    (root / "secret-outside").mkdir()
+    (root / "secret-outside" / "s.txt").write_bytes(b"outside")
+    time.sleep(SETTLED + 0.2)
+    return root
+
+
+def start(root: Path, *extra: str) -> Iterator[tuple[int, Background]]:
+    port = free_port(socket.SOCK_STREAM)
+    args = ["serve", str(root), "--port", str(port), "--bind", "127.0.0.1"]
+    with pigeon_server([*args, "--log-format", "json", *extra]) as proc:
+        yield port, proc
+
+
+@pytest.fixture
+def server(settled_root: Path) -> Iterator[tuple[int, Background]]:
+    yield from start(settled_root)
+
+
+def log(proc: Background, wanted: int) -> list[dict[str, object]]:
+    """The access-log records, once ``wanted`` of them were written."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = b"\n".join(ln for ln in proc.err.splitlines() if ln.startswith(b"{"))
+        records = [r for r in json_lines(lines) if "status" in r]
+        if len(records) >= wanted or time.monotonic() > deadline:
+            return records
+        time.sleep(0.02)
+
+
+def test_repeated_heads_get_the_same_answer_from_memory(server: tuple[int, Background]) -> None:
+    port, proc = server
+    client = Client(port)
+    answers = []
+    for _ in range(6):
+        client.sock.sendall(head("/a.bin"))
+        answers.append(client.answer())
+    client.close()
+    assert all(status == 200 and body == A for status, _, body in answers)
+    assert all(headers == answers[0][1] for _, headers, _ in answers)
+    records = log(proc, 6)
+    assert [r.get("remembered", False) for r in records] == [False] + [True] * 5
+    assert all(r["path"] == "/a.bin" and r["bytes"] == len(A) for r in records)
+
+
+def test_a_changed_file_is_answered_anew_at_once(tmp_path: Path) -> None:
+    target = tmp_path / "c.bin"
+    target.write_bytes(b"1" * 4000)
+    time.sleep(SETTLED + 0.2)
+    for port, proc in start(tmp_path):
+        client = Client(port)
+        for _ in range(2):
+            client.sock.sendall(head("/c.bin"))
+            _, first_headers, body = client.answer()
+            assert body == b"1" * 4000
+        target.write_bytes(b"2" * 4000)  # same size, same second: only ctime/mtime tell
+        client.sock.sendall(head("/c.bin"))
+        status, headers, body = client.answer()
+        assert (status, body) == (200, b"2" * 4000)
+        assert headers["etag"] != first_headers["etag"]
+        client.close()
+        records = log(proc, 3)
+        assert [r.get("remembered", False) for r in records] == [False, True, False]
+
+
+def test_a_file_swapped_for_a_link_outside_or_removed_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret.txt").write_bytes(b"TOP SECRET")
+    target = root / "d.bin"
+    target.write_bytes(b"d" * 100)
+    time.sleep(SETTLED + 0.2)
+    for port, _proc in start(root):
+        client = Client(port)
+        for _ in range(2):
+            client.sock.sendall(head("/d.bin"))
+            assert client.answer()[2] == b"d" * 100
+        target.unlink()
+        target.symlink_to(tmp_path / "secret.txt")
+        client.sock.sendall(head("/d.bin"))
+        status, _, body = client.answer()
+        assert status == 403 and b"SECRET" not in body
+        target.unlink()
+        client.sock.sendall(head("/d.bin"))
+        assert client.answer()[0] == 404
+        client.close()
+
+
+def test_pipelined_heads_known_and_unknown_are_answered_in_order(
+    server: tuple[int, Background],
+) -> None:
+    port, proc = server
+    client = Client(port)
+    client.sock.sendall(head("/a.bin"))  # remembered from here on
+    assert client.answer()[2] == A
+    batch = [
+        (head("/a.bin"), A),
+        (head("/a.bin"), A),
+        (head("/b.bin"), B),  # not yet remembered: h11 takes over from here
+        (head("/a.bin"), A),
+        (head("/a.bin", "Range: bytes=10-19"), A[10:20]),
+        (head("/b.bin"), B),
+    ]
+    client.sock.sendall(b"".join(h for h, _ in batch))
+    got = [client.answer()[2] for _ in batch]
+    assert got == [want for _, want in batch]
+    client.sock.sendall(head("/a.bin", method="HEAD") + head("/a.bin"))
+    status, headers, body = client.answer(body=False)
+    assert (status, headers["content-length"], body) == (200, str(len(A)), b"")
+    assert client.answer()[2] == A
+    client.close()
+    assert len(log(proc, 1 + len(batch) + 2)) == 1 + len(batch) + 2
+
+
+def test_a_head_split_across_segments_is_still_answered(server: tuple[int, Background]) -> None:
+    port, _proc = server
+    client = Client(port)
+    request = head("/a.bin")
+    for _ in range(3):
+        client.sock.sendall(request[:7])
+        time.sleep(0.05)
+        client.sock.sendall(request[7:])
+        assert client.answer()[2] == A
+    client.close()
+
+
+def test_a_client_that_stops_reading_gets_every_answer_later(
+    server: tuple[int, Background],
+) -> None:
+    """Remembered answers stop being queued once the client lags; h11 then waits for it."""
+    port, _proc = server
+    client = Client(port)
+    client.sock.sendall(head("/a.bin"))
+    client.answer()
+    count = 3000  # 9 MB of answers to a client that reads nothing for a while
+    client.sock.sendall(head("/a.bin") * count)
+    time.sleep(1.0)
+    other = Client(port)  # the server still serves others meanwhile
+    other.sock.sendall(head("/b.bin"))
+    assert other.answer()[2] == B
+    other.close()
+    assert all(client.answer()[2] == A for _ in range(count))
+    client.close()
+
+
+def test_idle_time_counts_from_the_last_remembered_answer(settled_root: Path) -> None:
+    for port, _proc in start(settled_root, "--idle-timeout", "1"):
+        client = Client(port)
+        for _ in range(8):  # 2.4 s of remembered answers on a 1 s idle timeout
+            client.sock.sendall(head("/a.bin"))
+            assert client.answer()[2] == A
+            time.sleep(0.3)
+        time.sleep(1.6)
+        client.sock.settimeout(5)
+        assert client.sock.recv(1) == b""  # then idle: closed
+        client.close()
+
+
+def test_fresh_files_and_closing_heads_are_not_remembered(tmp_path: Path) -> None:
+    (tmp_path / "new.bin").write_bytes(b"n" * 10)
+    time.sleep(SETTLED + 0.2)
+    (tmp_path / "new.bin").chmod(0o640)  # metadata just changed: not settled
+    for port, proc in start(tmp_path):
+        client = Client(port)
+        for _ in range(3):
+            client.sock.sendall(head("/new.bin"))
+            assert client.answer()[2] == b"n" * 10
+        client.close()
+        for _ in range(2):
+            closing = Client(port)
+            closing.sock.sendall(head("/new.bin", "Connection: close"))
+            assert closing.answer()[2] == b"n" * 10
+            closing.close()
+        records = log(proc, 5)
+        assert not any(r.get("remembered") for r in records)
+
+
+def test_curl_and_wget_see_identical_files_through_remembered_answers(
+    server: tuple[int, Background], settled_root: Path
+) -> None:
+    port, proc = server
+    url = f"http://127.0.0.1:{port}/a.bin"
+    for _ in range(3):
+        got = subprocess.run(["curl", "-sf", url, url], capture_output=True, check=True).stdout
+        assert got == A + A
+    got = subprocess.run(["wget", "-qO-", url], capture_output=True, check=True).stdout
+    assert got == A
+    assert any(r.get("remembered") for r in log(proc, 7))
