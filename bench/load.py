@@ -132,21 +132,14 @@ def plain_loop(count: int, window: int, size: int = 100) -> ChatResult:
 
 
 async def pigeon_chat(count: int, window: int, receiver_port: int) -> ChatResult:
-    """Messages from an in-process pigeon ChatNode to a ``pigeon chat`` process, acked."""
+    """Messages from an in-process pigeon ChatNode to a ``pigeon chat`` process, acked.
+
+    ``window`` messages are in flight: each receipt (``Delivered``) sends the next one from
+    the node's own callback, as the plain loop sends its next datagram when an ack arrives.
+    """
     from pigeon.aio.chat_node import ChatNode
     from pigeon.config import ChatConfig
     from pigeon.proto.messenger import Delivered, NotDelivered
-
-    done: dict[int, asyncio.Future[bool]] = {}
-    early: dict[int, bool] = {}
-
-    def show(event: object) -> None:
-        if isinstance(event, Delivered | NotDelivered):
-            future = done.get(event.msg_id)
-            if future is None:
-                early[event.msg_id] = isinstance(event, Delivered)
-            elif not future.done():
-                future.set_result(isinstance(event, Delivered))
 
     cfg = ChatConfig(
         nick="bench",
@@ -159,29 +152,39 @@ async def pigeon_chat(count: int, window: int, receiver_port: int) -> ChatResult
         rate=1e9,
     )
     latencies: list[float] = []
+    sent_at: dict[int, float] = {}
     lost = 0
+    sent = 0
     body = "x" * 100
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+
+    def send_one() -> None:
+        nonlocal sent
+        sent += 1
+        began = loop.time()
+        sent_at[node.post_text(target, body)] = began
+
+    def show(event: object) -> None:
+        nonlocal lost
+        if not isinstance(event, Delivered | NotDelivered):
+            return
+        began = sent_at.pop(event.msg_id)
+        if isinstance(event, Delivered):
+            latencies.append(loop.time() - began)
+        else:
+            lost += 1
+        if sent < count:
+            send_one()
+        elif not sent_at and not finished.done():
+            finished.set_result(None)
+
     async with ChatNode(cfg, show) as node:
         target = node.explicit[0]
-        loop = asyncio.get_running_loop()
-
-        async def sender(share: int) -> None:
-            nonlocal lost
-            for _ in range(share):
-                began = loop.time()
-                msg_id = await node.send_text(target, body)
-                if msg_id in early:
-                    ok = early.pop(msg_id)
-                else:
-                    ok = await done.setdefault(msg_id, loop.create_future())
-                if ok:
-                    latencies.append(loop.time() - began)
-                else:
-                    lost += 1
-
         start = loop.time()
-        shares = [count // window + (1 if i < count % window else 0) for i in range(window)]
-        await asyncio.gather(*(sender(share) for share in shares))
+        for _ in range(min(window, count)):
+            send_one()
+        await finished
         wall = loop.time() - start
     return ChatResult(
         len(latencies) / wall,

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -124,19 +125,85 @@ def broadcast_targets(port: int) -> list[Addr]:
     return list(dict.fromkeys(found))
 
 
-class _ChatProtocol(asyncio.DatagramProtocol):
-    """Hands each datagram to the node as it arrives."""
+READ_BATCH = 64
+"""Datagrams read per wakeup at most (then other work gets its turn)."""
+SEND_QUEUE = 4096
+"""Datagrams held while the kernel's send buffer is full; beyond, new ones are dropped."""
 
-    def __init__(self, node: ChatNode) -> None:
-        self.node = node
+
+class _DatagramPump:
+    """The chat socket on the event loop, without a transport in between.
+
+    Each wakeup drains up to ``READ_BATCH`` datagrams, so a burst costs one turn of the loop
+    instead of one per datagram (asyncio's datagram transport reads one). Sends go straight to
+    the kernel and are queued only while its buffer is full.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_datagram: Callable[[bytes, Addr, float], None],
+        on_error: Callable[[OSError, Addr | None], None],
+    ) -> None:
+        self.sock = sock
         self.loop = asyncio.get_running_loop()
+        self.on_datagram = on_datagram
+        self.on_error = on_error
+        self.closed = False
+        self.dropped = 0
+        self._queue: deque[tuple[bytes, Addr]] = deque()
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._readable)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.node.on_datagram(data, (str(addr[0]), int(addr[1])), self.loop.time())
+    def _readable(self) -> None:
+        recvfrom, now = self.sock.recvfrom, self.loop.time()
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error for an earlier send
+                self.on_error(exc, None)
+                continue
+            self.on_datagram(data, (str(addr[0]), int(addr[1])), now)
+            if self.closed:
+                return
 
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError):  # an ICMP error for an earlier send
-            self.node.report_error(connect_error(exc, proto="udp", peer="peer"))
+    def sendto(self, data: bytes, addr: Addr) -> None:
+        """Send now, or queue while the kernel's buffer is full. Raises OSError as sendto."""
+        if self.closed:
+            return
+        if not self._queue:
+            try:
+                self.sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                self.loop.add_writer(self.sock.fileno(), self._writable)
+        if len(self._queue) >= SEND_QUEUE:
+            self.dropped += 1
+            return
+        self._queue.append((data, addr))
+
+    def _writable(self) -> None:
+        while self._queue:
+            data, addr = self._queue[0]
+            try:
+                self.sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.on_error(exc, addr)
+            self._queue.popleft()
+        self.loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        """Stop reading and writing; close the socket."""
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_reader(self.sock.fileno())
+        self.loop.remove_writer(self.sock.fileno())
+        self.sock.close()
 
 
 class ChatNode:
@@ -156,8 +223,7 @@ class ChatNode:
         self.family = socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET
         self.broadcasts: list[Addr] = []
         self.explicit: list[Addr] = []
-        self._transport: asyncio.DatagramTransport | None = None
-        self._sock: socket.socket | None = None
+        self._pump: _DatagramPump | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._settled = asyncio.Event()
@@ -177,11 +243,7 @@ class ChatNode:
         )
         self.port = int(sock.getsockname()[1])
         self.messenger.own_port = self.port
-        self._sock = sock
-        loop = asyncio.get_running_loop()
-        self._transport, _protocol = await loop.create_datagram_endpoint(
-            lambda: _ChatProtocol(self), sock=sock
-        )
+        self._pump = _DatagramPump(sock, self.on_datagram, self._send_failed)
         if stream is not None:
             self._tcp = await asyncio.start_server(self.server.on_connect, sock=stream)
         if self.cfg.discovery and self.family == socket.AF_INET:
@@ -200,8 +262,8 @@ class ChatNode:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._transport is not None:
-            self._transport.close()
+        if self._pump is not None:
+            self._pump.close()
         if self._tcp is not None:
             self._tcp.close()
             for task in list(self._transfers):
@@ -228,6 +290,12 @@ class ChatNode:
         self, addr: Addr, text: str, *, broadcast: bool = False, noaddlist: bool = False
     ) -> int:
         """Send ``text`` to ``addr``; returns the local message id."""
+        return self.post_text(addr, text, broadcast=broadcast, noaddlist=noaddlist)
+
+    def post_text(
+        self, addr: Addr, text: str, *, broadcast: bool = False, noaddlist: bool = False
+    ) -> int:
+        """``send_text`` for callers without a coroutine (``show`` callbacks may call it)."""
         msg_id, outputs = self.messenger.send_text(
             addr,
             text,
@@ -235,7 +303,7 @@ class ChatNode:
             broadcast=broadcast,
             noaddlist=noaddlist,
         )
-        await self.perform(outputs)
+        self._apply(outputs)
         return msg_id
 
     async def offer(self, addr: Addr, text: str, offer: Offer) -> None:
@@ -314,16 +382,15 @@ class ChatNode:
             self.show(Notice(f"chat: {exc}"))
 
     def _transmit(self, data: bytes, addr: Addr) -> None:
-        assert self._transport is not None and self._sock is not None
-        if self._transport.is_closing():
-            return
+        assert self._pump is not None
         try:
-            if data:
-                self._transport.sendto(data, addr)
-            else:  # asyncio's transport skips empty payloads; an empty datagram is legal
-                self._sock.sendto(data, addr)
+            self._pump.sendto(data, addr)
         except OSError as exc:
-            self.report_error(connect_error(exc, proto="udp", peer=format_endpoint(*addr)))
+            self._send_failed(exc, addr)
+
+    def _send_failed(self, exc: OSError, addr: Addr | None) -> None:
+        peer = format_endpoint(*addr) if addr is not None else "peer"
+        self.report_error(connect_error(exc, proto="udp", peer=peer))
 
     def on_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """One datagram in: handled at once, in the transport's callback (no queue, no task

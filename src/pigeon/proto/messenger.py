@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from pigeon.proto import ipmsg
 from pigeon.proto.address import format_endpoint
+from pigeon.proto.records import record
 from pigeon.proto.text import AUTO, AUTO_CHAIN, HEX, decode_payload, encode_text
 
 Addr = tuple[str, int]
@@ -55,7 +56,7 @@ class Identity:
     attachments: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PeerInfo:
     """A snapshot of what we know about a peer, for events and listings."""
 
@@ -105,7 +106,7 @@ class _Peer:
 # --- outputs -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Transmit:
     """Send ``data`` to ``addr``."""
 
@@ -113,7 +114,7 @@ class Transmit:
     addr: Addr
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PeerChanged:
     """A peer ``joined``, was ``updated`` (new name or group) or ``left``."""
 
@@ -121,7 +122,7 @@ class PeerChanged:
     change: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageIn:
     """A message arrived. ``encoding`` is how it was read (``hex`` when undecodable)."""
 
@@ -134,7 +135,7 @@ class MessageIn:
     attachments: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MessageOut:
     """We sent message ``msg_id``; ``acked`` says whether an acknowledgement is awaited."""
 
@@ -145,7 +146,7 @@ class MessageOut:
     packet_no: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Delivered:
     """Message ``msg_id`` was acknowledged after ``tries`` transmissions."""
 
@@ -154,7 +155,7 @@ class Delivered:
     tries: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NotDelivered:
     """No acknowledgement for ``msg_id`` after ``tries`` transmissions."""
 
@@ -163,7 +164,7 @@ class NotDelivered:
     tries: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Released:
     """``peer`` sent RELEASEFILES for our offer ``packet_no`` (or withdrew its own)."""
 
@@ -171,7 +172,7 @@ class Released:
     packet_no: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Flooded:
     """``dropped`` datagrams from ``addr`` were over its rate limit since the last report."""
 
@@ -222,6 +223,8 @@ class Messenger:
         rate, burst: per-address token bucket (datagrams per second, bucket size).
         """
         self.identity = identity
+        self._heads_of: Identity | None = None  # whom ``_heads`` were made for
+        self._heads: tuple[tuple[bytes, bytes], tuple[bytes, bytes]] = ((b"", b""), (b"", b""))
         self.retry_interval = retry_interval
         self.tries = max(1, tries)
         self.rate = rate
@@ -672,21 +675,18 @@ class Messenger:
     def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
         self._packet_no += 1
         number = self._packet_no
-
-        codec = UTF8 if utf8 else self._legacy()
-        packet = ipmsg.Packet(
-            self.identity.version,
-            number,
-            self.identity.user.encode(codec, "replace")
-            if not utf8
-            else self.identity.user.encode(),
-            self.identity.host.encode(codec, "replace")
-            if not utf8
-            else self.identity.host.encode(),
-            command,
-            extra,
-        )
-        data = ipmsg.encode_packet(packet)
+        if self._heads_of is not self.identity:
+            ident, legacy = self.identity, self._legacy()
+            self._heads = (
+                ipmsg.header_prefix(
+                    ident.version,
+                    ident.user.encode(legacy, "replace"),
+                    ident.host.encode(legacy, "replace"),
+                ),
+                ipmsg.header_prefix(ident.version, ident.user.encode(), ident.host.encode()),
+            )
+            self._heads_of = ident
+        data = ipmsg.packet_bytes(self._heads[utf8], number, command, extra)
         self._own[number] = hash(data)
         if len(self._own) > RECENT_LIMIT:
             self._own.popitem(last=False)

@@ -6,6 +6,7 @@ never move the cursor or recolour the terminal. Styles are prompt_toolkit class 
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 from pigeon.aio.attachments import TransferNote
@@ -31,7 +32,12 @@ PALETTE = ("ansicyan", "ansigreen", "ansimagenta", "ansiyellow", "ansiblue", "an
 
 def peer_style(peer: PeerInfo) -> str:
     """A colour that stays the same for one peer address."""
-    key = f"{peer.addr[0]}:{peer.addr[1]}".encode()
+    return _address_style(peer.addr)
+
+
+@functools.lru_cache(maxsize=1024)
+def _address_style(addr: tuple[str, int]) -> str:
+    key = f"{addr[0]}:{addr[1]}".encode()
     return f"bold {PALETTE[zlib.crc32(key) % len(PALETTE)]}"
 
 

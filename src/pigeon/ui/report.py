@@ -25,10 +25,17 @@ from pigeon.aio.events import (
 )
 from pigeon.proto.text import HEX, decode_payload, display_line
 
+_second: list[object] = [None, ""]  # the last whole second formatted, and its text
+
 
 def clock(ts: float) -> str:
-    """Local wall-clock time with milliseconds, as each received line starts."""
-    return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+    """Local wall-clock time with milliseconds, as each received line starts.
+
+    The ``HH:MM:SS`` part is formatted once per second (a burst of lines shares it)."""
+    second = int(ts)
+    if _second[0] != second:
+        _second[0], _second[1] = second, datetime.fromtimestamp(second).strftime("%H:%M:%S")
+    return f"{_second[1]}.{int((ts - second) * 1000):03d}"
 
 
 def iso(ts: float) -> str:
