@@ -41,7 +41,13 @@ from pigeon.proto.http_fields import (
 from pigeon.proto.listing import render_html, render_json
 from pigeon.proto.ranges import Unsatisfiable, parse_range
 from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
-from pigeon.proto.response_memo import Remembered, ResponseMemo, head_qualifies, settled
+from pigeon.proto.response_memo import (
+    Remembered,
+    ResponseMemo,
+    Version,
+    head_qualifies,
+    settled,
+)
 
 READ_SIZE = 65_536
 SMALL_BODY = 64 << 10
@@ -67,6 +73,11 @@ REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+def _version(st: os.stat_result) -> Version:
+    """What ties a remembered answer to one version of a file (see proto.response_memo)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class _Lane(asyncio.StreamReaderProtocol):
@@ -403,7 +414,7 @@ class FileServer:
             except OSError:
                 self.memo.forget(head)
                 return data
-            if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != entry.version:
+            if _version(st) != entry.version:
                 self.memo.forget(head)
                 return data
             transport.write(entry.response)
@@ -423,12 +434,11 @@ class FileServer:
             st.st_mtime_ns, st.st_ctime_ns, time.time()
         ):
             return
-        version = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         self.memo.put(
             fresh,
             Remembered(
                 path=path,
-                version=version,
+                version=_version(st),
                 response=response,
                 method=req.method.decode("ascii"),
                 target=req.target.decode("utf-8", "replace"),
