@@ -167,13 +167,13 @@ async def pigeon_chat(count: int, window: int, receiver_port: int) -> ChatResult
 
     def show(event: object) -> None:
         nonlocal lost
-        if not isinstance(event, Delivered | NotDelivered):
-            return
-        began = sent_at.pop(event.msg_id)
-        if isinstance(event, Delivered):
-            latencies.append(loop.time() - began)
-        else:
+        if type(event) is Delivered:
+            latencies.append(loop.time() - sent_at.pop(event.msg_id))
+        elif type(event) is NotDelivered:
+            del sent_at[event.msg_id]
             lost += 1
+        else:
+            return
         if sent < count:
             send_one()
         elif not sent_at and not finished.done():

@@ -312,3 +312,64 @@ def test_receive_never_raises(datagrams: list[bytes]) -> None:
     for i, data in enumerate(datagrams):
         bob.receive(data, A, float(i))
         bob.receive(b"1:%d:u:h:32:" % i + data, A, float(i))
+
+
+def test_ack_bytes_are_a_plain_recvmsg_packet_naming_the_number() -> None:
+    bob = make("bob")
+    data = ipmsg.encode_packet(
+        ipmsg.Packet("1_x", 77, b"f", b"h", ipmsg.SENDMSG | ipmsg.SENDCHECKOPT, b"hi")
+    )
+    ack, entry = sent(bob.receive(data, A, 0.0))  # an unknown sender is also asked who it is
+    assert ack.data == b"1_test:1001:bob:bob-pc:33:77\0"
+    assert ack.addr == A and entry.data.startswith(b"1_test:1002:bob:bob-pc:")
+    [again] = sent(bob.receive(data, A, 0.1))  # the duplicate: acked again, a new number
+    assert again.data == b"1_test:1003:bob:bob-pc:33:77\0"
+
+
+def test_secret_message_is_acked_then_marked_read() -> None:
+    bob = make("bob")
+    command = ipmsg.SENDMSG | ipmsg.SENDCHECKOPT | ipmsg.SECRETOPT
+    data = ipmsg.encode_packet(ipmsg.Packet("1_x", 5, b"f", b"h", command, b"psst"))
+    out = bob.receive(data, A, 0.0)
+    assert [(p.mode, ipmsg.ack_number(p.extra)) for p in packets(out)] == [
+        (ipmsg.RECVMSG, 5),
+        (ipmsg.BR_ENTRY, None),  # who is this?
+        (ipmsg.READMSG, 5),
+    ]
+
+
+def test_utf8_flag_on_bytes_that_are_not_utf8_falls_back_to_gb18030() -> None:
+    bob = make("bob")
+    command = ipmsg.SENDMSG | ipmsg.UTF8OPT
+    data = ipmsg.encode_packet(ipmsg.Packet("1_x", 5, b"f", b"h", command, "你好".encode("gbk")))
+    [msg] = events(bob.receive(data, A, 0.0), MessageIn)
+    assert isinstance(msg, MessageIn) and (msg.text, msg.encoding) == ("你好", "gb18030")
+
+
+def test_peer_snapshot_follows_a_rename_between_messages() -> None:
+    alice, bob = make("alice"), make("bob")
+    deliver(alice.enter([B]), bob, A, 0.0)
+    _id, out = alice.send_text(B, "one", 0.1)
+    [first] = events(deliver(out, bob, A, 0.1), MessageIn)
+    deliver(alice.rename("alicia", [B]), bob, A, 0.2)
+    _id, out = alice.send_text(B, "two", 0.3)
+    [second] = events(deliver(out, bob, A, 0.3), MessageIn)
+    assert isinstance(first, MessageIn) and first.peer.name == "alice"
+    assert isinstance(second, MessageIn) and second.peer.name == "alicia"
+    assert bob.peer(A) == second.peer
+
+
+def test_ack_from_another_host_does_not_settle_a_message() -> None:
+    alice = make("alice")
+    msg_id, out = alice.send_text(B, "hi", 0.0)
+    [packet] = packets(out)
+    forged = ipmsg.encode_packet(
+        ipmsg.Packet("1_x", 3, b"m", b"h", ipmsg.RECVMSG, b"%d" % packet.packet_no)
+    )
+    assert alice.receive(forged, ("10.0.0.66", 2425), 0.1) == []
+    assert alice.pending == 1
+    real = ipmsg.encode_packet(
+        ipmsg.Packet("1_x", 4, b"bob", b"h", ipmsg.RECVMSG, b"%d" % packet.packet_no)
+    )
+    [done] = alice.receive(real, B, 0.2)
+    assert isinstance(done, Delivered) and done.msg_id == msg_id and alice.pending == 0

@@ -41,6 +41,7 @@ from pigeon.proto.messenger import (
     PeerInfo,
     Released,
 )
+from pigeon.proto.records import record
 
 HISTORY_LIMIT = 1000
 
@@ -59,7 +60,7 @@ class TargetChanged:
     peer: PeerInfo
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HistoryEntry:
     """One message of the session; ``state`` is ``received``, ``sent``, ``delivered``,
     ``not delivered`` or ``sending``."""

@@ -165,7 +165,9 @@ class _DatagramPump:
             except OSError as exc:  # an ICMP error for an earlier send
                 self.on_error(exc, None)
                 continue
-            self.on_datagram(data, (str(addr[0]), int(addr[1])), now)
+            if len(addr) != 2:  # IPv6: (host, port, flowinfo, scope_id)
+                addr = (addr[0], addr[1])
+            self.on_datagram(data, addr, now)
             if self.closed:
                 return
 
@@ -236,6 +238,7 @@ class ChatNode:
         self.server = AttachmentServer(self.book, self.show, encoding="utf-8")
         self._tcp: asyncio.Server | None = None
         self._transfers: set[asyncio.Task[None]] = set()
+        self._now: Callable[[], float] = time.monotonic  # the loop's clock once entered
 
     async def __aenter__(self) -> ChatNode:
         sock, stream = _pair(
@@ -244,6 +247,7 @@ class ChatNode:
         self.port = int(sock.getsockname()[1])
         self.messenger.own_port = self.port
         self._pump = _DatagramPump(sock, self.on_datagram, self._send_failed)
+        self._now = self._pump.loop.time
         if stream is not None:
             self._tcp = await asyncio.start_server(self.server.on_connect, sock=stream)
         if self.cfg.discovery and self.family == socket.AF_INET:
@@ -297,11 +301,7 @@ class ChatNode:
     ) -> int:
         """``send_text`` for callers without a coroutine (``show`` callbacks may call it)."""
         msg_id, outputs = self.messenger.send_text(
-            addr,
-            text,
-            asyncio.get_running_loop().time(),
-            broadcast=broadcast,
-            noaddlist=noaddlist,
+            addr, text, self._now(), broadcast=broadcast, noaddlist=noaddlist
         )
         self._apply(outputs)
         return msg_id
@@ -363,16 +363,14 @@ class ChatNode:
                 self._transmit(item.data, item.addr)
             else:
                 self.show(item)
-        self._after()
-
-    def _after(self) -> None:
         if self.messenger.pending:
-            self._settled.clear()
+            if self._settled.is_set():
+                self._settled.clear()
             if self._sleeping_until is None:
                 # A new message's deadline is never earlier than one already waited for,
                 # so only an idle clock needs waking.
                 self._wake.set()
-        else:
+        elif not self._settled.is_set():
             self._settled.set()
 
     def report_error(self, exc: PigeonError) -> None:

@@ -193,7 +193,10 @@ def run_chat(args: argparse.Namespace) -> int:
     from pigeon.ui.chat_screen import LineView
 
     view = LineView(json_output=args.json)
-    return run_async(chat(cfg, view.lines(), view.show))
+    try:
+        return run_async(chat(cfg, view.lines(), view.show))
+    finally:
+        view.flush()
 
 
 def run_send(args: argparse.Namespace) -> int:
@@ -219,17 +222,20 @@ def run_send(args: argparse.Namespace) -> int:
         retry_interval=interval,
     )
     view = LineView(json_output=args.json)
-    return run_async(
-        send(
-            cfg,
-            args.target,
-            args.text,
-            within=args.timeout,
-            plain=args.plain,
-            show=view.show,
-            paths=tuple(Path(f).expanduser() for f in args.files),
+    try:
+        return run_async(
+            send(
+                cfg,
+                args.target,
+                args.text,
+                within=args.timeout,
+                plain=args.plain,
+                show=view.show,
+                paths=tuple(Path(f).expanduser() for f in args.files),
+            )
         )
-    )
+    finally:
+        view.flush()
 
 
 def run_peers(args: argparse.Namespace) -> int:
@@ -240,4 +246,7 @@ def run_peers(args: argparse.Namespace) -> int:
 
     cfg = _config(args, fallback=True)
     view = LineView(json_output=args.json)
-    return run_async(peers(cfg, within=args.timeout, show=view.show))
+    try:
+        return run_async(peers(cfg, within=args.timeout, show=view.show))
+    finally:
+        view.flush()

@@ -124,18 +124,23 @@ def parse_packet(data: bytes) -> Packet | None:
     decimal 32-bit command. Anything else is a plain datagram to the caller.
     """
     parts = data.split(b":", 5)
-    if len(parts) < 5:
+    if len(parts) == 6:
+        version, pktno, user, host, command, extra = parts
+    elif len(parts) == 5:
+        version, pktno, user, host, command = parts
+        extra = b""
+    else:
         return None
-    if len(parts) == 5:
-        parts.append(b"")
-    version, pktno, user, host, command, extra = parts
     if not _VERSION.fullmatch(version):  # iptux: "1_iptux 0.8.3"
         return None
     if not pktno.isdigit() or len(pktno) > _MAX_PKTNO_DIGITS:
         return None
-    if not command.isdigit() or len(command) > 10 or int(command) > _MAX_CMD:
+    if not command.isdigit() or len(command) > 10:
         return None
-    return Packet(version.decode("ascii"), int(pktno), user, host, int(command), extra)
+    number = int(command)
+    if number > _MAX_CMD:
+        return None
+    return Packet(version.decode("ascii"), int(pktno), user, host, number, extra)
 
 
 def packet_bytes(head: tuple[bytes, bytes], packet_no: int, command: int, extra: bytes) -> bytes:
@@ -274,7 +279,7 @@ def check_text_size(body: bytes) -> None:
 
 def ack_number(extra: bytes) -> int | None:
     """The packet number a RECVMSG (or READMSG) acknowledges, or None if unreadable."""
-    text = extra_fields(extra)[0].strip() if extra else b""
+    text = extra.partition(b"\0")[0].strip()
     if not text.isdigit() or len(text) > _MAX_PKTNO_DIGITS:
         return None
     return int(text)

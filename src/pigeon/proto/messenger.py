@@ -88,10 +88,18 @@ class _Peer:
     encoding: str | None = None
     line_end: str = ""  # a plain peer that ends its lines (nc) gets ours ended the same way
 
+    snapshot: tuple[tuple[object, ...], PeerInfo] | None = None
+    """The last ``info()`` and the fields it was made from (one is made per message)."""
+
     def info(self) -> PeerInfo:
+        key = (self.nick, self.user, self.host, self.group, self.version, self.utf8,
+               self.encoding, self.plain)  # fmt: skip
+        snapshot = self.snapshot
+        if snapshot is not None and snapshot[0] == key:
+            return snapshot[1]
         name = self.nick or self.user or format_endpoint(*self.addr)
         shown = UTF8 if self.utf8 else (self.encoding or "unknown")
-        return PeerInfo(
+        made = PeerInfo(
             self.addr,
             name,
             self.user,
@@ -101,6 +109,8 @@ class _Peer:
             shown,
             self.plain,
         )
+        self.snapshot = (key, made)
+        return made
 
 
 # --- outputs -----------------------------------------------------------------------------
@@ -341,29 +351,33 @@ class Messenger:
             body = encode_text(text + peer.line_end, self._plain_encoding(peer))
             ipmsg.check_text_size(body)
             return msg_id, [Transmit(body, addr), MessageOut(msg_id, peer.info(), text, False)]
-        encoding, flag = self._wire_encoding(peer)
+        if peer.utf8:
+            encoding, flag = UTF8, ipmsg.UTF8OPT
+        else:
+            encoding, flag = self._wire_encoding(peer)
         body = encode_text(text, encoding)
-        ipmsg.check_text_size(body)
-        options = flag | extra_options
+        if len(body) > ipmsg.MAX_TEXT_BYTES:
+            ipmsg.check_text_size(body)  # raises, saying why
         acked = check and not broadcast
-        if acked:
-            options |= ipmsg.SENDCHECKOPT
-        if broadcast:
-            options |= ipmsg.BROADCASTOPT
-        if noaddlist:
-            options |= ipmsg.NOADDLISTOPT
-        extra = body + (b"\0" + attachments if attachments else b"")
-        packet_no, data = self._packet(ipmsg.SENDMSG | options, extra, utf8=bool(flag))
-        outputs: list[Output] = [
-            Transmit(data, addr),
-            MessageOut(msg_id, peer.info(), text, acked, packet_no),
-        ]
+        options = (
+            flag
+            | extra_options
+            | (ipmsg.SENDCHECKOPT if acked else 0)
+            | (ipmsg.BROADCASTOPT if broadcast else 0)
+            | (ipmsg.NOADDLISTOPT if noaddlist else 0)
+        )
+        if attachments:
+            body += b"\0" + attachments
+        packet_no, data = self._packet(ipmsg.SENDMSG | options, body, utf8=bool(flag))
         if acked:
             self._pending[msg_id] = _Pending(
                 msg_id, packet_no, data, addr, 1, now + self.retry_interval
             )
             self._by_number[packet_no] = msg_id
-        return msg_id, outputs
+        return msg_id, [
+            Transmit(data, addr),
+            MessageOut(msg_id, peer.info(), text, acked, packet_no),
+        ]
 
     def tick(self, now: float) -> list[Output]:
         """Retransmit what is due; report messages that ran out of tries."""
@@ -386,21 +400,18 @@ class Messenger:
 
     def receive(self, data: bytes, addr: Addr, now: float) -> list[Output]:
         """Everything one received datagram causes."""
-        outputs: list[Output] = []
-        if not self._admit(addr, now, outputs):
-            return outputs
+        if not self._admit(addr, now):
+            return self._dropped(addr, now)
         packet = ipmsg.parse_packet(data)
         if packet is None:
-            outputs.extend(self._plain(data, addr))
-            return outputs
+            return self._plain(data, addr)
         if addr[1] == self.own_port and self._own.get(packet.packet_no) == hash(data):
-            return outputs  # our own broadcast, come back to us
-        handler = _HANDLERS.get(packet.mode)
+            return []  # our own broadcast, come back to us
+        handler = _HANDLERS.get(packet.command & ipmsg.MODE_MASK)
         if handler is None:
             self.ignored += 1  # FeiQ typing/shake packets, encryption, ...: ignored politely
-            return outputs
-        outputs.extend(handler(self, packet, addr))
-        return outputs
+            return []
+        return handler(self, packet, addr)
 
     # --- handlers ----------------------------------------------------------------------------
 
@@ -423,20 +434,30 @@ class Messenger:
         return [PeerChanged(peer.info(), "left")]
 
     def _on_message(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        # The hot path of a busy chat: option bits tested inline (every option is one bit).
+        command, number = packet.command, packet.packet_no
         outputs: list[Output] = []
-        no_reply = packet.has(ipmsg.BROADCASTOPT) or packet.has(ipmsg.AUTORETOPT)
-        if packet.has(ipmsg.SENDCHECKOPT) and not no_reply:
-            _no, ack = self._packet(ipmsg.RECVMSG, str(packet.packet_no).encode(), utf8=False)
-            outputs.append(Transmit(ack, addr))
-        key = (addr[0], addr[1], packet.packet_no)
-        if key in self._recent:
+        no_reply = command & (ipmsg.BROADCASTOPT | ipmsg.AUTORETOPT)
+        if command & ipmsg.SENDCHECKOPT and not no_reply:
+            outputs.append(Transmit(self._ack(ipmsg.RECVMSG, number), addr))
+        key = (addr[0], addr[1], number)
+        recent = self._recent
+        if key in recent:
             return outputs
-        self._remember(key)
-        known = addr in self._peers
-        if known or not packet.has(ipmsg.NOADDLISTOPT):
+        recent[key] = None
+        if len(recent) > RECENT_LIMIT:
+            recent.popitem(last=False)
+        peer = self._peers.get(addr)
+        change = ""
+        if peer is not None and peer.version and peer.user:  # a peer already introduced
+            self._peers.move_to_end(addr)
+            if command & (ipmsg.UTF8OPT | ipmsg.CAPUTF8OPT):
+                peer.utf8 = True
+            peer.plain = False
+        elif peer is not None or not command & ipmsg.NOADDLISTOPT:
             peer, change = self._learn_sender(packet, addr)
         else:
-            peer, change = self._transient(packet, addr), ""
+            peer = self._transient(packet, addr)
         if change == "joined":
             outputs.append(PeerChanged(peer.info(), change))
             # Ask the newcomer who it is; its ANSENTRY fills in nick and group.
@@ -444,25 +465,30 @@ class Messenger:
                 ipmsg.BR_ENTRY | ipmsg.CAPUTF8OPT | self._attach_cap(), self._entry(), utf8=False
             )
             outputs.append(Transmit(entry, addr))
-        text_bytes, attachments = ipmsg.message_body(packet.extra)
-        if not packet.has(ipmsg.FILEATTACHOPT):
-            attachments = b""
-        text, used = self._read_text(peer, text_bytes, packet.has(ipmsg.UTF8OPT))
+        text_bytes, _sep, rest = packet.extra.partition(b"\0")
+        attachments = rest.rstrip(b"\0") if command & ipmsg.FILEATTACHOPT else b""
+        if command & ipmsg.UTF8OPT:
+            peer.utf8 = True
+            try:
+                text, used = text_bytes.decode(UTF8), UTF8
+            except UnicodeDecodeError:
+                text, used = self._read_text(peer, text_bytes, False)
+        else:
+            text, used = self._read_text(peer, text_bytes, False)
         outputs.append(
             MessageIn(
                 peer.info(),
                 text,
                 used,
                 False,
-                broadcast=packet.has(ipmsg.BROADCASTOPT),
-                packet_no=packet.packet_no,
-                attachments=attachments,
+                bool(command & ipmsg.BROADCASTOPT),
+                number,
+                attachments,
             )
         )
-        if packet.has(ipmsg.SECRETOPT) and not no_reply:
+        if command & ipmsg.SECRETOPT and not no_reply:
             # Shown at once, so it counts as opened.
-            _no, read = self._packet(ipmsg.READMSG, str(packet.packet_no).encode(), utf8=False)
-            outputs.append(Transmit(read, addr))
+            outputs.append(Transmit(self._ack(ipmsg.READMSG, number), addr))
         return outputs
 
     def _on_ack(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
@@ -473,8 +499,11 @@ class Messenger:
         pending = self._pending.get(msg_id) if msg_id is not None else None
         if pending is None or pending.addr[0] != addr[0]:
             return []  # a late duplicate ack, or one from elsewhere
-        self._forget(pending)
-        return [Delivered(pending.msg_id, self._info(pending.addr), pending.tries)]
+        del self._pending[pending.msg_id]
+        del self._by_number[number]
+        peer = self._peers.get(pending.addr)
+        info = peer.info() if peer is not None else _Peer(pending.addr).info()
+        return [Delivered(pending.msg_id, info, pending.tries)]
 
     def _forget(self, pending: _Pending) -> None:
         del self._pending[pending.msg_id]
@@ -499,7 +528,8 @@ class Messenger:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _admit(self, addr: Addr, now: float, outputs: list[Output]) -> bool:
+    def _admit(self, addr: Addr, now: float) -> bool:
+        """Take a token from ``addr``'s bucket; False when it is empty (over the limit)."""
         bucket = self._buckets.get(addr)
         if bucket is None:
             bucket = _Bucket(self.burst, now)
@@ -508,18 +538,25 @@ class Messenger:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(addr)
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+            tokens = bucket.tokens + (now - bucket.stamp) * self.rate
+            bucket.tokens = tokens if tokens < self.burst else self.burst
             bucket.stamp = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return True
+        return False
+
+    def _dropped(self, addr: Addr, now: float) -> list[Output]:
+        """Count a datagram over ``addr``'s limit; report the count now and then."""
+        bucket = self._buckets[addr]
         bucket.dropped += 1
         self.dropped += 1
-        if now - bucket.reported >= FLOOD_REPORT_INTERVAL:
-            outputs.append(Flooded(addr, bucket.dropped))
-            bucket.dropped = 0
-            bucket.reported = now
-        return False
+        if now - bucket.reported < FLOOD_REPORT_INTERVAL:
+            return []
+        flooded = Flooded(addr, bucket.dropped)
+        bucket.dropped = 0
+        bucket.reported = now
+        return [flooded]
 
     def _plain(self, data: bytes, addr: Addr) -> list[Output]:
         peer = self._peers.get(addr)
@@ -672,9 +709,8 @@ class Messenger:
     def _attach_cap(self) -> int:
         return ipmsg.FILEATTACHOPT if self.identity.attachments else 0
 
-    def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
-        self._packet_no += 1
-        number = self._packet_no
+    def _head(self, utf8: bool) -> tuple[bytes, bytes]:
+        """Our header's fixed parts (names in UTF-8 or in the legacy charset), made once."""
         if self._heads_of is not self.identity:
             ident, legacy = self.identity, self._legacy()
             self._heads = (
@@ -686,11 +722,23 @@ class Messenger:
                 ipmsg.header_prefix(ident.version, ident.user.encode(), ident.host.encode()),
             )
             self._heads_of = ident
-        data = ipmsg.packet_bytes(self._heads[utf8], number, command, extra)
+        return self._heads[utf8]
+
+    def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
+        self._packet_no += 1
+        number = self._packet_no
+        data = ipmsg.packet_bytes(self._head(utf8), number, command, extra)
         self._own[number] = hash(data)
         if len(self._own) > RECENT_LIMIT:
             self._own.popitem(last=False)
         return number, data
+
+    def _ack(self, command: int, number: int) -> bytes:
+        """RECVMSG or READMSG for packet ``number``. It never comes back to us (we never
+        receive our own SENDMSG), so unlike ``_packet`` it is not remembered as ours."""
+        self._packet_no += 1
+        head = self._head(False)
+        return b"%s%d%s%d:%d\0" % (head[0], self._packet_no, head[1], command, number)
 
     def _to_all(self, targets: list[Addr], command: int, extra: bytes) -> list[Output]:
         _no, data = self._packet(command, extra, utf8=False)

@@ -63,23 +63,35 @@ def _peer_row(peer: PeerInfo) -> str:
     return f"  {_name(peer):<16} {peer.endpoint:<22}{group}{who}  {kind}, {peer.encoding}"
 
 
+def _tag(event: MessageIn) -> str:
+    tags = []
+    if event.plain:
+        tags.append("plain")
+    if event.broadcast:
+        tags.append("all")
+    if event.encoding not in ("utf-8", "ascii"):
+        tags.append("hex" if event.encoding == HEX else event.encoding)
+    return f" [{', '.join(tags)}]" if tags else ""
+
+
+def plain_line(event: SessionEvent, now: float) -> tuple[str, bool]:
+    """``plain_text(fragments(event, now))`` and whether it is data; a received message,
+    the common line of a busy chat, is put together directly."""
+    if type(event) is MessageIn:
+        return f"{clock(now)}  {_name(event.peer)}{_tag(event)}: {_text(event.text)}", True
+    parts, is_data = fragments(event, now)
+    return plain_text(parts), is_data
+
+
 def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
     """Styled pieces of the line for ``event`` and whether it is data (stdout)."""
     stamp = ("class:time", clock(now) + "  ")
     match event:
         case MessageIn():
-            tags = []
-            if event.plain:
-                tags.append("plain")
-            if event.broadcast:
-                tags.append("all")
-            if event.encoding not in ("utf-8", "ascii"):
-                tags.append("hex" if event.encoding == HEX else event.encoding)
-            tag = f" [{', '.join(tags)}]" if tags else ""
             return [
                 stamp,
                 (peer_style(event.peer), _name(event.peer)),
-                ("class:meta", tag),
+                ("class:meta", _tag(event)),
                 ("", ": " + _text(event.text)),
             ], True
         case MessageOut():

@@ -19,7 +19,7 @@ from pigeon.aio.chat import SessionEvent, TargetChanged
 from pigeon.aio.stdin import stdin_lines
 from pigeon.proto.messenger import PeerChanged
 from pigeon.proto.text import escape_controls
-from pigeon.ui.chat_lines import fragments, plain_text, to_json
+from pigeon.ui.chat_lines import fragments, plain_line, to_json
 
 if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import AnyFormattedText
@@ -34,33 +34,40 @@ class LineView:
         self.json_output = json_output
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self._held: tuple[list[str], list[str]] = ([], [])  # lines for out, lines for err
         self._flush_pending = False
 
     def show(self, event: SessionEvent) -> None:
-        """Print ``event``; flushed before the event loop next waits, so a pipe sees it at
-        once while a burst of messages costs one write, not one per line."""
+        """Print ``event``; written before the event loop next waits, so a pipe sees it at
+        once while a burst of messages costs one write, not one per line (also when Python
+        runs unbuffered)."""
         now = time.time()
         if self.json_output:
-            self.out.write(json.dumps(to_json(event, now), ensure_ascii=False) + "\n")
+            self._held[0].append(json.dumps(to_json(event, now), ensure_ascii=False) + "\n")
         else:
-            parts, is_data = fragments(event, now)
-            (self.out if is_data else self.err).write(plain_text(parts) + "\n")
-        self._flush_soon()
+            line, is_data = plain_line(event, now)
+            self._held[0 if is_data else 1].append(line + "\n")
+        if not self._flush_pending:
+            self._flush_soon()
 
     def _flush_soon(self) -> None:
-        if self._flush_pending:
-            return
         try:
-            asyncio.get_running_loop().call_soon(self._flush)
-        except RuntimeError:  # no loop (after the command ended): flush now
-            self._flush()
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop (after the command ended): write now
+            self.flush()
             return
         self._flush_pending = True
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write and flush the lines held so far."""
         self._flush_pending = False
-        for stream in (self.out, self.err):
+        for stream, held in zip((self.out, self.err), self._held, strict=True):
+            if not held:
+                continue
+            text = "".join(held)
+            held.clear()
             with contextlib.suppress(ValueError):  # closed at exit
+                stream.write(text)
                 stream.flush()
 
     async def lines(self) -> AsyncIterator[str]:
