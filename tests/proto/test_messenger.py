@@ -373,3 +373,18 @@ def test_ack_from_another_host_does_not_settle_a_message() -> None:
     )
     [done] = alice.receive(real, B, 0.2)
     assert isinstance(done, Delivered) and done.msg_id == msg_id and alice.pending == 0
+
+
+def test_token_bucket_admits_exactly_burst_then_rate() -> None:
+    bob = make("bob", rate=10.0, burst=20.0)
+    flood = ("10.0.0.66", 9999)
+
+    def admitted(count: int, now: float) -> int:
+        return sum(
+            len(events(bob.receive(f"m{i}".encode(), flood, now), MessageIn)) for i in range(count)
+        )
+
+    assert admitted(30, 0.0) == 20  # the burst, at one instant
+    assert admitted(30, 0.5) == 5  # half a second refills five
+    assert admitted(30, 100.0) == 20  # a long pause refills to the burst, never beyond
+    assert bob.dropped == 10 + 25 + 10

@@ -118,6 +118,11 @@ class ChatSession:
     def observe(self, event: ChatEvent | Notice | TransferNote) -> None:
         """Record ``event`` in the history, then show it."""
         now = time.time()
+        if type(event) is MessageIn and not event.attachments and self.target is not None:
+            # The common case of a busy chat, taken before the general dispatch below.
+            self.history.append(HistoryEntry(now, False, event.peer.name, event.text, "received"))
+            self._show(event)
+            return
         if isinstance(event, MessageIn) and event.attachments:
             self._offered_to_us(event)
             if not event.text:

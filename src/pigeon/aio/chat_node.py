@@ -239,6 +239,7 @@ class ChatNode:
         self._tcp: asyncio.Server | None = None
         self._transfers: set[asyncio.Task[None]] = set()
         self._now: Callable[[], float] = time.monotonic  # the loop's clock once entered
+        self._waiting = self.messenger.waiting
 
     async def __aenter__(self) -> ChatNode:
         sock, stream = _pair(
@@ -358,12 +359,17 @@ class ChatNode:
         self._apply(outputs)
 
     def _apply(self, outputs: list[Output]) -> None:
+        pump = self._pump
         for item in outputs:
             if isinstance(item, Transmit):
-                self._transmit(item.data, item.addr)
+                assert pump is not None
+                try:
+                    pump.sendto(item.data, item.addr)
+                except OSError as exc:
+                    self._send_failed(exc, item.addr)
             else:
                 self.show(item)
-        if self.messenger.pending:
+        if self._waiting:
             if self._settled.is_set():
                 self._settled.clear()
             if self._sleeping_until is None:
@@ -378,13 +384,6 @@ class ChatNode:
         self._send_errors += 1
         if self._send_errors <= 3:
             self.show(Notice(f"chat: {exc}"))
-
-    def _transmit(self, data: bytes, addr: Addr) -> None:
-        assert self._pump is not None
-        try:
-            self._pump.sendto(data, addr)
-        except OSError as exc:
-            self._send_failed(exc, addr)
 
     def _send_failed(self, exc: OSError, addr: Addr | None) -> None:
         peer = format_endpoint(*addr) if addr is not None else "peer"

@@ -131,8 +131,13 @@ def parse_packet(data: bytes) -> Packet | None:
         extra = b""
     else:
         return None
-    if not _VERSION.fullmatch(version):  # iptux: "1_iptux 0.8.3"
-        return None
+    text = _versions.get(version)
+    if text is None:
+        if not _VERSION.fullmatch(version):  # iptux: "1_iptux 0.8.3"
+            return None
+        text = version.decode("ascii")
+        if len(_versions) < _VERSIONS_KEPT:
+            _versions[version] = text
     if not pktno.isdigit() or len(pktno) > _MAX_PKTNO_DIGITS:
         return None
     if not command.isdigit() or len(command) > 10:
@@ -140,7 +145,13 @@ def parse_packet(data: bytes) -> Packet | None:
     number = int(command)
     if number > _MAX_CMD:
         return None
-    return Packet(version.decode("ascii"), int(pktno), user, host, number, extra)
+    # tuple.__new__ builds the NamedTuple without its Python-level __new__ (one per datagram).
+    return tuple.__new__(Packet, (text, int(pktno), user, host, number, extra))
+
+
+_VERSIONS_KEPT = 256
+_versions: dict[bytes, str] = {}
+"""Version fields already checked (a LAN has a handful), mapped to their text."""
 
 
 def packet_bytes(head: tuple[bytes, bytes], packet_no: int, command: int, extra: bytes) -> bytes:

@@ -18,6 +18,7 @@ Rules kept here (see reference ipmsg.md):
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pigeon.proto import ipmsg
@@ -285,6 +286,12 @@ class Messenger:
         """Messages still waiting for an acknowledgement."""
         return len(self._pending)
 
+    @property
+    def waiting(self) -> Mapping[int, object]:
+        """The messages awaiting an acknowledgement, by message id (a live, read-only view:
+        fetch it once, test its truth as often as needed)."""
+        return self._pending
+
     def next_deadline(self) -> float | None:
         """When ``tick`` must next be called, or None when nothing is waiting."""
         return min((p.deadline for p in self._pending.values()), default=None)
@@ -355,7 +362,10 @@ class Messenger:
             encoding, flag = UTF8, ipmsg.UTF8OPT
         else:
             encoding, flag = self._wire_encoding(peer)
-        body = encode_text(text, encoding)
+        try:
+            body = text.encode(encoding)
+        except UnicodeEncodeError:
+            body = encode_text(text, encoding)  # raises, naming the character
         if len(body) > ipmsg.MAX_TEXT_BYTES:
             ipmsg.check_text_size(body)  # raises, saying why
         acked = check and not broadcast
@@ -400,7 +410,13 @@ class Messenger:
 
     def receive(self, data: bytes, addr: Addr, now: float) -> list[Output]:
         """Everything one received datagram causes."""
-        if not self._admit(addr, now):
+        bucket = self._buckets.get(addr)
+        if bucket is not None and bucket.tokens >= 1.0:  # the common case of ``_admit``, inline
+            self._buckets.move_to_end(addr)
+            tokens = bucket.tokens + (now - bucket.stamp) * self.rate
+            bucket.tokens = (tokens if tokens < self.burst else self.burst) - 1.0
+            bucket.stamp = now
+        elif not self._admit(addr, now):
             return self._dropped(addr, now)
         packet = ipmsg.parse_packet(data)
         if packet is None:
@@ -727,7 +743,8 @@ class Messenger:
     def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
         self._packet_no += 1
         number = self._packet_no
-        data = ipmsg.packet_bytes(self._head(utf8), number, command, extra)
+        head = self._heads[utf8] if self._heads_of is self.identity else self._head(utf8)
+        data = ipmsg.packet_bytes(head, number, command, extra)
         self._own[number] = hash(data)
         if len(self._own) > RECENT_LIMIT:
             self._own.popitem(last=False)

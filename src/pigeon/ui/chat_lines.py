@@ -78,7 +78,9 @@ def plain_line(event: SessionEvent, now: float) -> tuple[str, bool]:
     """``plain_text(fragments(event, now))`` and whether it is data; a received message,
     the common line of a busy chat, is put together directly."""
     if type(event) is MessageIn:
-        return f"{clock(now)}  {_name(event.peer)}{_tag(event)}: {_text(event.text)}", True
+        text = event.text
+        shown = _text(text) if len(text) > SHOWN_CHARS else escape_controls(text)
+        return f"{clock(now)}  {escape_controls(event.peer.name)}{_tag(event)}: {shown}", True
     parts, is_data = fragments(event, now)
     return plain_text(parts), is_data
 
