@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import resource
 import subprocess
@@ -146,6 +147,7 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
                     measures.append(m)
         if avail["nc"]:
             measures.append(_nc_to_nc(cfg, path, sink_kind, label))
+    measures.append(_sha256_ceiling(cfg))
     targets: list[Target] = []
     by = {m.subject: m for m in measures}
     for label in ("sink /dev/null", "sink tmpfs"):
@@ -179,6 +181,23 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
                 )
             )
     return Outcome(measures, targets, skipped)
+
+
+def _sha256_ceiling(cfg: BenchConfig) -> Measure:
+    """SHA-256 alone on one core over as many bytes as the large file: no verified download
+    (pigeon get checks Repr-Digest) can be faster than this on this machine."""
+    m = Measure("large", "SHA-256 alone, one core (ceiling of a verified download)", "MB/s", [])
+    m.command = "hashlib.sha256().update() over 8 MiB blocks in memory, as many bytes as large.bin"
+    block = bytes(range(256)) * (32 << 10)  # 8 MiB
+    for _ in range(cfg.runs):
+        hasher = hashlib.sha256()
+        done = 0
+        start = time.perf_counter()
+        while done < cfg.large_size:
+            hasher.update(block)
+            done += len(block)
+        m.values.append(done / (time.perf_counter() - start) / MB)
+    return m
 
 
 def _nc_to_nc(cfg: BenchConfig, path: Path, sink_kind: str, label: str) -> Measure:

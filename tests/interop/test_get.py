@@ -312,3 +312,35 @@ def test_output_to_a_device_or_fifo_streams_and_never_replaces_it(
     reader.join(10)
     assert piped.returncode == 0, piped.stderr
     assert bytes(received) == b"hello pigeon\n" and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.parametrize(
+    ("case", "resumed_from", "notice"),
+    [
+        ("complete", (1 << 20) - 1, "resuming mib.bin from byte 1048575"),
+        ("longer", 0, None),
+        ("longer, size unknown", 0, "the partial download cannot be resumed; restarting"),
+    ],
+)
+def test_rerun_over_a_part_that_cannot_simply_continue(
+    served: Served, tmp_path: Path, case: str, resumed_from: int, notice: str | None
+) -> None:
+    """A .part as long as the file (stopped between the last write and the rename) or longer
+    than it (not the file's beginning): the rerun still ends with the verified file."""
+    port = free_port()
+    with tcp_server(cutting_proxy(served.port, cut_every=400_000), port=port):
+        assert get(f"127.0.0.1:{port}", "mib.bin", "--retries", "0", cwd=tmp_path).returncode == 14
+    part, sidecar = tmp_path / "mib.bin.part", tmp_path / "mib.bin.part.json"
+    whole = (served.root / "mib.bin").read_bytes()
+    part.write_bytes(whole if case == "complete" else whole + b"junk")
+    if case.endswith("size unknown"):
+        sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "size": None}))
+    with tcp_server(cutting_proxy(served.port), port=port):  # the same URL, nothing cut
+        rerun = get(f"127.0.0.1:{port}", "mib.bin", "--json", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    *notices, doc = [json.loads(line) for line in rerun.stdout.splitlines()]
+    assert doc["resumed_from"] == resumed_from and doc["verified"] is True
+    texts = [str(n.get("text", "")) for n in notices]
+    assert notice is None or any(notice in t for t in texts), texts
+    assert sha256(tmp_path / "mib.bin") == sha256(served.root / "mib.bin")
+    assert not part.exists() and not sidecar.exists()

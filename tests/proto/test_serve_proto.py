@@ -172,6 +172,14 @@ def test_http_fields() -> None:
     assert not wants_json("text/html,application/json", "") and not wants_json(None, "")
 
 
+@given(st.floats(min_value=0, max_value=253402300799, allow_nan=False))
+def test_http_date_is_imf_fixdate_as_the_standard_library_writes_it(ts: float) -> None:
+    from email.utils import formatdate
+
+    assert http_date(ts) == formatdate(ts, usegmt=True)
+    assert parse_http_date(http_date(ts)) == int(ts)
+
+
 def test_classifier_recognises_ip_messenger_file_requests() -> None:
     from pigeon.proto.classify import Protocol, classify
 

@@ -1,8 +1,9 @@
 """Moving a body of known length from a socket into a sink at wire speed.
 
 The event loop stays out of the way: one worker thread fills large buffers with ``recv_into``
-while a second one hashes and writes the previous buffer (``hashlib`` and ``os.write`` release
-the GIL), so receiving and hashing overlap. Memory is two fixed buffers, whatever the size.
+while a second one hashes and writes the filled ones in order (``hashlib`` and ``os.write``
+release the GIL), so receiving and hashing overlap. Memory is a ring of ``DEPTH`` buffers of
+``BLOCK`` bytes, whatever the size of the body.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-BLOCK = 4 << 20
-"""Bytes per buffer (two of them are in use)."""
+BLOCK = 8 << 20
+"""Bytes per buffer. Measured on loopback with SHA-256 (1 GiB, best of 4, three rounds):
+8 MiB x 2 took 0.59 s, 4 MiB x 2 0.66-0.69 s, 4 MiB x 3-4 0.65-0.67 s, 2 MiB 0.87 s."""
+DEPTH = 2
+"""Buffers in the ring (``DEPTH * BLOCK`` bytes of memory); deeper rings measured no faster."""
 
 Consume = Callable[[memoryview], None]
 Progress = Callable[[int], None]
@@ -31,13 +36,15 @@ def _pump(
     Returns the bytes received (less than ``length`` when the peer closed early).
     Raises whatever ``recv_into`` (TimeoutError, OSError) or ``consume`` raised.
     """
-    buffers = (memoryview(bytearray(BLOCK)), memoryview(bytearray(BLOCK)))
+    buffers = [memoryview(bytearray(BLOCK)) for _ in range(DEPTH)]
     got = 0
     turn = 0
-    pending: Future[None] | None = None
+    pending: deque[Future[None]] = deque()  # one per filled buffer, oldest first
     with ThreadPoolExecutor(1, thread_name_prefix="pigeon-sink") as sink:
         try:
             while got < length:
+                if len(pending) == DEPTH:
+                    pending.popleft().result()  # the oldest buffer is free again
                 view = buffers[turn]
                 want = min(BLOCK, length - got)
                 filled = 0
@@ -51,28 +58,24 @@ def _pump(
                         filled += n
                 except OSError:
                     if filled:  # keep what did arrive: a resume starts after it
-                        if pending is not None:
-                            pending.result()
-                            pending = None
+                        while pending:
+                            pending.popleft().result()
                         consume(view[:filled])
                         report(got + filled)
                     raise
-                if pending is not None:
-                    pending.result()  # the other buffer is free again, and order is kept
-                    pending = None
                 if filled:
-                    pending = sink.submit(consume, view[:filled])
+                    pending.append(sink.submit(consume, view[:filled]))
                     got += filled
                     report(got)
                 if closed:
                     break
-                turn ^= 1
-            if pending is not None:
-                pending.result()
+                turn = (turn + 1) % DEPTH
+            while pending:
+                pending.popleft().result()
         finally:
-            if pending is not None:
+            while pending:
                 with contextlib.suppress(BaseException):
-                    pending.result()
+                    pending.popleft().result()
     return got
 
 

@@ -245,7 +245,7 @@ async def _attempt(job: _Fetch, *, resume: bool) -> DownloadResult:
     source, final, within = job.source, job.final, job.within
     part = PartFile(final) if final is not None else None
     info = part.resumable(source.url) if part is not None and resume else None
-    have = part.part.stat().st_size if part is not None and info is not None else 0
+    have = part.usable_length(info) if part is not None and info is not None else 0
     headers = [("Want-Repr-Digest", "sha-256=1")]
     if have and info is not None and info.etag:
         headers += [("Range", f"bytes={have}-"), ("If-Range", info.etag)]
@@ -260,6 +260,13 @@ async def _attempt(job: _Fetch, *, resume: bool) -> DownloadResult:
     else:
         raise ProtocolError(f"{source.url}: more than {MAX_REDIRECTS} redirects")
     try:
+        if resp.status == 416 and have:
+            # The .part cannot be continued (not the file's beginning): start over.
+            job.emit(Notice(f"{source.url}: the partial download cannot be resumed; restarting"))
+            assert part is not None
+            part.discard()
+            resp.sock.close()
+            return await _attempt(job, resume=False)
         return await _receive(job, resp, current, part, info, have)
     finally:
         resp.sock.close()

@@ -132,6 +132,22 @@ class PartFile:
             finally:
                 os.close(dir_fd)
 
+    def usable_length(self, info: PartInfo) -> int:
+        """How much of the ``.part`` a resume can build on (0: start over).
+
+        A ``.part`` as long as the whole file (the run was stopped between the last write
+        and the rename) keeps all but its last byte, so the resumed request still gets an
+        answer, with the digest that verifies the whole file. One longer than the file
+        cannot be the file's beginning.
+        """
+        have = self.part.stat().st_size
+        if info.size is None or have < info.size:
+            return have
+        if have > info.size or have == 0:
+            return 0
+        os.truncate(self.part, have - 1)
+        return have - 1
+
     def discard(self) -> None:
         """Remove the .part and the sidecar (after a verification failure)."""
         self.close()

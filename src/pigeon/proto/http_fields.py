@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
-from email.utils import formatdate, parsedate_to_datetime
+from datetime import UTC, datetime
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def make_etag(dev: int, ino: int, size: int, mtime_ns: int) -> str:
@@ -12,12 +15,18 @@ def make_etag(dev: int, ino: int, size: int, mtime_ns: int) -> str:
 
 
 def http_date(ts: float) -> str:
-    """IMF-fixdate, as Last-Modified and Date use."""
-    return formatdate(ts, usegmt=True)
+    """IMF-fixdate, as Last-Modified and Date use (English names whatever the locale)."""
+    t = datetime.fromtimestamp(int(ts), UTC)
+    return (
+        f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year:04d} "
+        f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} GMT"
+    )
 
 
 def parse_http_date(value: str) -> float | None:
     """Seconds since the epoch, or None when the date cannot be read."""
+    from email.utils import parsedate_to_datetime  # 3-9 ms to import; one call per download
+
     try:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
