@@ -515,8 +515,7 @@ class Messenger:
         pending = self._pending.get(msg_id) if msg_id is not None else None
         if pending is None or pending.addr[0] != addr[0]:
             return []  # a late duplicate ack, or one from elsewhere
-        del self._pending[pending.msg_id]
-        del self._by_number[number]
+        self._forget(pending)
         peer = self._peers.get(pending.addr)
         info = peer.info() if peer is not None else _Peer(pending.addr).info()
         return [Delivered(pending.msg_id, info, pending.tries)]
@@ -743,8 +742,7 @@ class Messenger:
     def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
         self._packet_no += 1
         number = self._packet_no
-        head = self._heads[utf8] if self._heads_of is self.identity else self._head(utf8)
-        data = ipmsg.packet_bytes(head, number, command, extra)
+        data = ipmsg.packet_bytes(self._head(utf8), number, command, extra)
         self._own[number] = hash(data)
         if len(self._own) > RECENT_LIMIT:
             self._own.popitem(last=False)
