@@ -26,6 +26,7 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed: $(VENV)/bin/python pyproject.toml
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m compileall -q src  # as installing a package does: start-up without compiling
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

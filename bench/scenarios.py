@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import re
 import resource
@@ -117,8 +118,31 @@ def _timed_download(argv: list[str], sink: str, size: int) -> float:
     return size / wall / MB
 
 
+@dataclass
+class _Job:
+    """One measured pairing of tools: ``run(sink)`` does one transfer and returns MB/s."""
+
+    measure: Measure
+    run: Callable[[str], float]
+
+
+def _interleaved(jobs: list[_Job], sink_kind: str, runs: int) -> None:
+    """One warm-up each, then ``runs`` rounds in which every job runs once, the order
+    rotating each round: drift on a shared machine (and this VM's slow first touch of
+    freed memory) then falls on every tool alike instead of on whichever ran last."""
+    for job in jobs:
+        with _sink(sink_kind) as sink:
+            job.run(sink)  # warm-up: page cache, pigeon serve's digest
+    for round_ in range(runs):
+        turn = round_ % len(jobs)
+        for job in jobs[turn:] + jobs[:turn]:
+            with _sink(sink_kind) as sink:
+                job.measure.values.append(job.run(sink))
+
+
 def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
-    """1 GiB in page cache to /dev/null and to a tmpfs file, through every pair of tools."""
+    """1 GiB in page cache to /dev/null and to a tmpfs file, through every pair of tools,
+    their runs interleaved."""
     path = root / "large.bin"
     make_file(path, cfg.large_size)
     warm(path)
@@ -128,8 +152,10 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
     curl = avail["curl"]
     for sink_kind in ("/dev/null", "tmpfs"):
         label = f"sink {sink_kind}"
-        for start in _servers(avail):
-            with start(root) as server:
+        jobs: list[_Job] = []
+        with contextlib.ExitStack() as servers:
+            for start in _servers(avail):
+                server = servers.enter_context(start(root))
                 url = f"http://127.0.0.1:{server.port}/large.bin"
                 clients: list[tuple[str, list[str]]] = []
                 if server.name == "pigeon serve":
@@ -138,15 +164,16 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
                     clients.append(("curl", [curl, "-sf", "-o"]))
                 for client, argv in clients:
                     m = Measure("large", f"{server.name} → {client}, {label}", "MB/s", [])
-                    with _sink(sink_kind) as sink:
-                        full = [*argv, sink] if client == "pigeon get" else [*argv, sink, url]
-                        m.command = " ".join(["pigeon" if a == sys.executable else a for a in full])
-                        _timed_download(full, sink, size)  # warm-up (digest computed once)
-                        for _ in range(cfg.runs):
-                            m.values.append(_timed_download(full, sink, size))
-                    measures.append(m)
-        if avail["nc"]:
-            measures.append(_nc_to_nc(cfg, path, sink_kind, label))
+                    tail = [] if client == "pigeon get" else [url]
+                    shown = ["pigeon" if a == sys.executable else a for a in argv]
+                    m.command = " ".join([*shown, "SINK", *tail])
+                    jobs.append(_Job(m, _downloader(argv, tail, size)))
+            if avail["nc"]:
+                m = Measure("large", f"nc → nc, {label}", "MB/s", [])
+                m.command = "nc -l 127.0.0.1 PORT > SINK; nc -N 127.0.0.1 PORT < large.bin"
+                jobs.append(_Job(m, functools.partial(_nc_once, path, size)))
+            _interleaved(jobs, sink_kind, cfg.runs)
+        measures += [job.measure for job in jobs]
     measures.append(_sha256_ceiling(cfg))
     targets: list[Target] = []
     by = {m.subject: m for m in measures}
@@ -183,6 +210,15 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
     return Outcome(measures, targets, skipped)
 
 
+def _downloader(argv: list[str], tail: list[str], size: int) -> Callable[[str], float]:
+    """A job's ``run``: the client ``argv`` writing to the sink, then ``tail`` (the URL)."""
+
+    def run(sink: str) -> float:
+        return _timed_download([*argv, sink, *tail], sink, size)
+
+    return run
+
+
 def _sha256_ceiling(cfg: BenchConfig) -> Measure:
     """SHA-256 alone on one core over as many bytes as the large file: no verified download
     (pigeon get checks Repr-Digest) can be faster than this on this machine."""
@@ -200,22 +236,18 @@ def _sha256_ceiling(cfg: BenchConfig) -> Measure:
     return m
 
 
-def _nc_to_nc(cfg: BenchConfig, path: Path, sink_kind: str, label: str) -> Measure:
-    m = Measure("large", f"nc → nc, {label}", "MB/s", [])
-    m.command = "nc -l 127.0.0.1 PORT > SINK; nc -N 127.0.0.1 PORT < large.bin"
-    for _ in range(cfg.runs + 1):
-        port = free_port()
-        with _sink(sink_kind) as sink, Path(sink).open("wb") as out:
-            receiver = subprocess.Popen(["nc", "-l", "127.0.0.1", str(port)], stdout=out)
-            time.sleep(0.3)
-            start = time.perf_counter()
-            with path.open("rb") as src:
-                subprocess.run(["nc", "-N", "127.0.0.1", str(port)], stdin=src, check=True)
-            receiver.wait(timeout=120)
-            wall = time.perf_counter() - start
-        m.values.append(cfg.large_size / wall / MB)
-    m.values.pop(0)  # the first run warmed up
-    return m
+def _nc_once(path: Path, size: int, sink: str) -> float:
+    """One nc → nc transfer of ``path`` into ``sink``, in MB/s (timed from the sender's start)."""
+    port = free_port()
+    with Path(sink).open("wb") as out:
+        receiver = subprocess.Popen(["nc", "-l", "127.0.0.1", str(port)], stdout=out)
+        time.sleep(0.3)
+        start = time.perf_counter()
+        with path.open("rb") as src:
+            subprocess.run(["nc", "-N", "127.0.0.1", str(port)], stdin=src, check=True)
+        receiver.wait(timeout=120)
+        wall = time.perf_counter() - start
+    return size / wall / MB
 
 
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -472,12 +504,35 @@ def startup(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outco
             m.values.append((time.perf_counter() - begin) * 1000)
         results.append(m)
     bare, pigeon = results
+    results += _tiny_downloads(cfg, root, avail)
     ratio = pigeon.median / bare.median
     return Outcome(
         results,
         [Target("startup", "pigeon --version vs python -c pass (< 2x)", ratio, 2.0, ratio < 2.0)],
         [],
     )
+
+
+def _tiny_downloads(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> list[Measure]:
+    """Whole-run time of fetching a 1-byte file from pigeon serve (no target): what every
+    download pays before its first byte, which the large-file rates include."""
+    (root / "one.txt").write_bytes(b"1")
+    found: list[Measure] = []
+    with pigeon_serve(root) as server:
+        url = f"http://127.0.0.1:{server.port}/one.txt"
+        clients = [("pigeon get", [*PIGEON, "get", url, "-q", "--force", "-o", "/dev/null"])]
+        if avail["curl"]:
+            clients.append(("curl", [avail["curl"], "-sf", "-o", "/dev/null", url]))
+        for client, argv in clients:
+            subject = f"{client} of a 1-byte file from pigeon serve"
+            m = Measure("startup", subject, "ms", [], higher_is_better=False)
+            m.command = " ".join(["pigeon" if a == sys.executable else a for a in argv])
+            for _ in range(cfg.startup_runs):
+                begin = time.perf_counter()
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+                m.values.append((time.perf_counter() - begin) * 1000)
+            found.append(m)
+    return found
 
 
 SCENARIOS: dict[str, Callable[[BenchConfig, Path, dict[str, str | None]], Outcome]] = {

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 
 import pytest
 
 from pigeon import __version__
-from pigeon.cli.main import main
+from pigeon.cli.main import COMMAND_MODULES, main
 
 COMMANDS = [
     ["udp", "send"],
@@ -17,6 +20,10 @@ COMMANDS = [
     ["ip"],
     ["serve"],
     ["ping"],
+    ["get"],
+    ["chat"],
+    ["send"],
+    ["peers"],
 ]
 
 
@@ -36,6 +43,31 @@ def test_every_command_help_ends_with_an_example(
     example = out.rsplit("example:", 1)
     assert len(example) == 2, out
     assert example[1].strip().startswith("pigeon " + command[0])
+
+
+def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--debug", "--help"])
+    listed = capsys.readouterr().out.split("positional arguments:", 1)[1]
+    for command in COMMAND_MODULES:
+        assert f"\n    {command} " in listed, command
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_MODULES))
+def test_a_command_imports_only_its_own_module(command: str) -> None:
+    """Start-up: building the parser for one command leaves the other CLI modules unloaded."""
+    probe = (
+        "import sys\n"
+        "from pigeon.cli.main import build_parser\n"
+        f"build_parser(['--debug', {command!r}, '--help-not-parsed'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pigeon.cli.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    own = f"pigeon.cli.{COMMAND_MODULES[command]}"
+    loaded = set(ast.literal_eval(out)) - {"pigeon.cli.common", "pigeon.cli.main"}
+    assert loaded == {own}
 
 
 def test_top_level_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,14 +8,17 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pigeon.aio.announce import listening
 from pigeon.aio.events import ClientConnected, ClientDisconnected, Emit, Notice, StreamReceived
 from pigeon.aio.oserrors import connect_error
 from pigeon.aio.sockets import Resolved, bound_socket, peer_text, resolve
 from pigeon.aio.stdin import stdin_chunks
-from pigeon.config import TcpConnectConfig, TcpListenConfig
 from pigeon.errors import NetworkError, TimedOut
+
+if TYPE_CHECKING:  # the configs are annotations only; pigeon.config costs start-up
+    from pigeon.config import TcpConnectConfig, TcpListenConfig
 
 READ_SIZE = 65_536
 STREAM_LIMIT = 65_536

@@ -17,11 +17,36 @@ exit codes:
   16 HTTP error     17 destination exists 18 cannot write     130 interrupted"""
 
 
-def build_parser() -> object:
-    """The full argument parser (imports argparse and the command modules)."""
-    import argparse
+# Which module registers each command, in the order ``pigeon --help`` lists them.
+COMMAND_MODULES = {
+    "serve": "serve",
+    "get": "get",
+    "chat": "chat",
+    "send": "chat",
+    "peers": "chat",
+    "udp": "udp",
+    "tcp": "tcp",
+    "ip": "net",
+    "ping": "net",
+}
 
-    from pigeon.cli import chat, get, net, serve, tcp, udp
+
+def _invoked(args: Sequence[str]) -> str | None:
+    """The command word in ``args`` (global options take no values), if it is one."""
+    word = next((a for a in args if not a.startswith("-")), None)
+    return word if word in COMMAND_MODULES else None
+
+
+def build_parser(args: Sequence[str] = ()) -> object:
+    """The argument parser (imports argparse and the command modules).
+
+    When ``args`` names a command, only that command's module is imported and registered:
+    building every subcommand's parser is a measurable part of start-up. Otherwise (help,
+    a typo) every command is registered so the usage lists them all.
+    """
+    import argparse
+    import importlib
+
     from pigeon.cli.common import PigeonParser
 
     parser = PigeonParser(
@@ -33,12 +58,10 @@ def build_parser() -> object:
     parser.add_argument("--version", "-V", action="version", version=f"pigeon {__version__}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve.register(sub)
-    get.register(sub)
-    chat.register(sub)
-    udp.register(sub)
-    tcp.register(sub)
-    net.register(sub)
+    invoked = _invoked(args)
+    every = list(dict.fromkeys(COMMAND_MODULES.values()))
+    for name in [COMMAND_MODULES[invoked]] if invoked else every:
+        importlib.import_module(f"pigeon.cli.{name}").register(sub)
     return parser
 
 
@@ -63,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pigeon.errors import EXIT_INTERRUPTED, PigeonError
 
-    parser = build_parser()
+    parser = build_parser(args_list)
     assert isinstance(parser, argparse.ArgumentParser)
     args = parser.parse_args(args_list)
     debug = bool(getattr(args, "debug", False))
