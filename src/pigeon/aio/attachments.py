@@ -384,7 +384,7 @@ async def _fetch_once(
 
         try:
             got = await receive_exactly(
-                sock, entry.size - have, part.write, within=STALL_TIMEOUT, progress=progress
+                sock, entry.size - have, part.stages(), within=STALL_TIMEOUT, progress=progress
             )
         except TimeoutError:
             raise TimedOut(

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import h11
 
 from pigeon import __version__
-from pigeon.aio.bulk import receive_exactly, unexpected_bytes
+from pigeon.aio.bulk import Consume, receive_exactly, unexpected_bytes
 from pigeon.aio.events import Emit, Notice
 from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import connect_socket, open_tcp
@@ -157,6 +157,14 @@ def _sink(
     return to_stream
 
 
+def _stages(part: PartFile | None, hasher: Any, stream: BinaryIO | None) -> list[Consume]:
+    """``_sink`` split for ``bulk``: writing and hashing, to run side by side."""
+    if part is not None:
+        return list(part.stages())
+    assert stream is not None
+    return [stream.write, hasher.update]
+
+
 def _counted(resp: _Response) -> bool:
     """True when the body is framed by Content-Length alone (no transfer coding)."""
     return "transfer-encoding" not in resp.headers and "content-length" in resp.headers
@@ -166,7 +174,7 @@ async def _receive_rest(
     sock: socket.socket,
     base: int,
     total: int,
-    consume: Callable[[memoryview], None],
+    stages: list[Consume],
     job: _Fetch,
     source: Source,
 ) -> int:
@@ -179,7 +187,7 @@ async def _receive_rest(
 
     try:
         return await receive_exactly(
-            sock, total - base, consume, within=job.within, progress=report if progress else None
+            sock, total - base, stages, within=job.within, progress=report if progress else None
         )
     except TimeoutError:
         raise TimedOut(f"{source.url}: the server sent nothing for {job.within:g}s") from None
@@ -335,7 +343,8 @@ async def _receive(
             elif event is h11.NEED_DATA and total is not None:
                 # Content-Length framing, and h11 (which parsed the head) holds no more body:
                 # the rest is a known number of raw bytes, received off the event loop.
-                written += await _receive_rest(resp.sock, written, total, consume, job, source)
+                stages = _stages(part, hasher, stream)
+                written += await _receive_rest(resp.sock, written, total, stages, job, source)
                 longer = unexpected_bytes(resp.sock)
                 break
     finally:

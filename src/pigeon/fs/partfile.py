@@ -12,6 +12,7 @@ import errno
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -92,6 +93,15 @@ class PartFile:
             LocalWriteError: disk full or another write failure (the .part is kept, so a rerun
                 after freeing space resumes).
         """
+        self.append(data)
+        self.hasher.update(data)
+
+    def append(self, data: bytes | memoryview) -> None:
+        """Append ``data`` without hashing it (the hash is fed separately: ``stages``).
+
+        Raises:
+            LocalWriteError: as ``write``.
+        """
         assert self._fd is not None
         view = memoryview(data)
         try:
@@ -100,8 +110,12 @@ class PartFile:
                 view = view[n:]
         except OSError as exc:
             raise self._error(exc) from exc
-        self.hasher.update(data)
         self.written += len(data)
+
+    def stages(self) -> tuple[Callable[[memoryview], None], Callable[[memoryview], None]]:
+        """Appending and hashing as two callables that may run side by side, each in order
+        (``aio.bulk``): together they do what ``write`` does. Call after ``open``."""
+        return self.append, self.hasher.update
 
     def close(self) -> None:
         """Close the descriptor (the .part and sidecar stay for a later resume)."""
