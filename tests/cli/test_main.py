@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 
@@ -137,3 +138,27 @@ def test_ip_text_marks_the_lan_address(capsys: pytest.CaptureFixture[str]) -> No
     assert "lo: up, mtu" in out
     assert "127.0.0.1/8" in out
     assert out.rstrip().splitlines()[-1].startswith(("* other machines", "no LAN address"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "stream", "expected"),
+    [
+        (["--version"], 0, "stdout", f"pigeon {__version__}\n"),
+        (["ip", "--json"], 0, "stdout", '"interfaces"'),
+        (["tcp", "connect", "127.0.0.1", "1", "--send", "x"], 6, "stderr", "refused"),
+    ],
+)
+def test_the_console_entry_exits_at_once_with_output_flushed(
+    argv: list[str], code: int, stream: str, expected: str
+) -> None:
+    """``run`` leaves through os._exit: buffered output (no PYTHONUNBUFFERED) must still
+    arrive whole, and the exit code must be main's."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pigeon", *argv], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == code, done.stderr
+    text = getattr(done, stream)
+    assert expected in text
+    if argv == ["ip", "--json"]:
+        assert "interfaces" in json.loads(text)

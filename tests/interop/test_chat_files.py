@@ -215,6 +215,8 @@ def test_send_file_one_shot_waits_until_fetched(tmp_path: Path) -> None:
         say(bob, f"/get {offer['index']} {dest}")
         _out, err = sender.communicate(timeout=30)
         assert sender.returncode == 0, err
+        # The sender is done once every byte is sent; the receiver may still be committing.
+        wait_events(bob, of_type("transfer", state="received"), timeout=30)
     assert sha256(dest / "doc.bin") == sha256(doc)
 
 
