@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs:
         from dataclasses import replace
 
-        cfg = replace(cfg, runs=args.runs)
+        cfg = replace(cfg, runs=args.runs, large_runs=args.runs)
     ahead = _compile_pigeon()
     print(f"bench: {ahead}", file=sys.stderr)
     avail = tools()

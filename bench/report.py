@@ -101,6 +101,7 @@ def markdown(
     analysis: str,
 ) -> str:
     """The whole docs/benchmarks.md."""
+    large = next((len(m.values) for m in measures if m.scenario == "large"), runs)
     out = [
         "# Benchmarks",
         "",
@@ -108,8 +109,9 @@ def markdown(
         "end comes from `bench/analysis.md`. Every tool ran **in the same run, on the same",
         "machine**, loopback only. The machine is shared and noisy: read the ratios.",
         f"Each figure is the median of {runs} runs, with the minimum and maximum. The large-file",
-        "downloads run interleaved (every tool once per round, the order rotating) and are timed",
-        "without a memory sampler; pigeon's bytecode is compiled ahead, as installing does.",
+        f"downloads ({large} rounds) run interleaved (every tool once per round, the order",
+        "rotating) and are timed without a memory sampler; the test file is written back to disk",
+        "before they start; pigeon's bytecode is compiled ahead, as installing does.",
         "",
         "| machine | |",
         "|---|---|",
