@@ -5,9 +5,9 @@ while each *stage* (writing, hashing) takes the filled ones in order in a thread
 (``os.write`` and ``hashlib`` release the GIL), so receiving, writing and hashing overlap and a
 slow disk write hides behind the hash instead of adding to it. A buffer is reused once every
 stage is done with it. Memory is a ring of ``DEPTH`` buffers of ``BLOCK`` bytes, whatever the
-size of the body. On a slow link a buffer is handed over after
-``HAND_OVER_AFTER`` seconds even when not full, so progress keeps moving and a killed run
-leaves on disk nearly everything that arrived.
+size of the body. On a slow link a buffer is handed over after ``HAND_OVER_AFTER`` seconds
+even when not full, so progress keeps moving and a killed run leaves on disk nearly everything
+that arrived.
 """
 
 from __future__ import annotations

@@ -142,27 +142,24 @@ async def _next_event(
         conn.receive_data(data)
 
 
-def _sink(
-    part: PartFile | None, hasher: Any, stream: BinaryIO | None
-) -> Callable[[bytes | memoryview], None]:
-    """Where received bytes go: the .part (which hashes), or ``stream`` plus ``hasher``."""
-    if part is not None:
-        return part.write
-
-    def to_stream(data: bytes | memoryview) -> None:
-        hasher.update(data)
-        assert stream is not None
-        stream.write(data)
-
-    return to_stream
-
-
 def _stages(part: PartFile | None, hasher: Any, stream: BinaryIO | None) -> list[Consume]:
-    """``_sink`` split for ``bulk``: writing and hashing, to run side by side."""
+    """Where received bytes go: the .part's writing and hashing, or ``stream`` and ``hasher``.
+    ``bulk`` runs them side by side; ``_in_turn`` runs them one after the other."""
     if part is not None:
         return list(part.stages())
     assert stream is not None
     return [stream.write, hasher.update]
+
+
+def _in_turn(stages: list[Consume]) -> Callable[[bytes | memoryview], None]:
+    """Every stage on ``data``, in order, on this thread (bodies that h11 hands over)."""
+
+    def consume(data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        for stage in stages:
+            stage(view)
+
+    return consume
 
 
 def _counted(resp: _Response) -> bool:
@@ -325,7 +322,8 @@ async def _receive(
     else:
         hasher = hashlib.sha256()
 
-    consume = _sink(part, hasher, stream)
+    stages = _stages(part, hasher, stream)
+    consume = _in_turn(stages)
     written = offset
     longer = False
     counted = total is not None and _counted(resp)
@@ -343,7 +341,6 @@ async def _receive(
             elif event is h11.NEED_DATA and total is not None:
                 # Content-Length framing, and h11 (which parsed the head) holds no more body:
                 # the rest is a known number of raw bytes, received off the event loop.
-                stages = _stages(part, hasher, stream)
                 written += await _receive_rest(resp.sock, written, total, stages, job, source)
                 longer = unexpected_bytes(resp.sock)
                 break
@@ -505,7 +502,7 @@ async def download_legacy(
         if part is not None:
             part.open(resume=False)
             hasher = part.hasher
-        consume = _sink(part, hasher, stream)
+        consume = _in_turn(_stages(part, hasher, stream))
         while True:
             try:
                 async with asyncio.timeout(stall_timeout):

@@ -90,17 +90,17 @@ class PartFile:
         """Append ``data`` and hash it.
 
         Raises:
-            LocalWriteError: disk full or another write failure (the .part is kept, so a rerun
-                after freeing space resumes).
+            LocalWriteError: as ``append``.
         """
         self.append(data)
         self.hasher.update(data)
 
     def append(self, data: bytes | memoryview) -> None:
-        """Append ``data`` without hashing it (the hash is fed separately: ``stages``).
+        """Append ``data`` without hashing it (``hasher`` is fed separately: ``stages``).
 
         Raises:
-            LocalWriteError: as ``write``.
+            LocalWriteError: disk full or another write failure (the .part is kept, so a rerun
+                after freeing space resumes).
         """
         assert self._fd is not None
         view = memoryview(data)
@@ -113,8 +113,8 @@ class PartFile:
         self.written += len(data)
 
     def stages(self) -> tuple[Callable[[memoryview], None], Callable[[memoryview], None]]:
-        """Appending and hashing as two callables that may run side by side, each in order
-        (``aio.bulk``): together they do what ``write`` does. Call after ``open``."""
+        """Appending and hashing: every byte goes through both, each in order, side by side
+        (``aio.bulk``) or one after the other. Call after ``open``."""
         return self.append, self.hasher.update
 
     def close(self) -> None:
