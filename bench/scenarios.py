@@ -109,10 +109,28 @@ def _sink(kind: str) -> Iterator[str]:
             leftover.unlink(missing_ok=True)
 
 
-def _timed_download(argv: list[str], sink: str, size: int) -> float:
-    """One download's rate in MB/s. Timed bare: ``run_measured`` samples the memory of the
-    process tree every 10 ms (psutil scans /proc for children), which takes CPU from the
-    transfer on a 2-core machine, the most from whichever client keeps both cores busy."""
+def _shown(argv: list[str]) -> str:
+    """``argv`` as the report shows it: ``pigeon`` instead of this interpreter's path."""
+    return " ".join(["pigeon" if a == sys.executable else a for a in argv])
+
+
+def _wall_ms(argv: list[str], runs: int) -> list[float]:
+    """Whole-run times of ``argv``, in milliseconds."""
+    times = []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        times.append((time.perf_counter() - begin) * 1000)
+    return times
+
+
+def _timed_download(argv: list[str], tail: list[str], size: int, sink: str) -> float:
+    """One download (``argv``, the sink, then ``tail``) and its rate in MB/s.
+
+    Timed bare: ``run_measured`` samples the memory of the process tree every 10 ms (psutil
+    scans /proc for children), which takes CPU from the transfer on a 2-core machine, the
+    most from whichever client keeps both cores busy."""
+    argv = [*argv, sink, *tail]
     start = time.perf_counter()
     code = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
     wall = time.perf_counter() - start
@@ -173,9 +191,8 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
                 for client, argv in clients:
                     m = Measure("large", f"{server.name} → {client}, {label}", "MB/s", [])
                     tail = [] if client == "pigeon get" else [url]
-                    shown = ["pigeon" if a == sys.executable else a for a in argv]
-                    m.command = " ".join([*shown, "SINK", *tail])
-                    jobs.append(_Job(m, _downloader(argv, tail, size)))
+                    m.command = _shown([*argv, "SINK", *tail])
+                    jobs.append(_Job(m, functools.partial(_timed_download, argv, tail, size)))
             if avail["nc"]:
                 m = Measure("large", f"nc → nc, {label}", "MB/s", [])
                 m.command = "nc -l 127.0.0.1 PORT > SINK; nc -N 127.0.0.1 PORT < large.bin"
@@ -216,15 +233,6 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
                 )
             )
     return Outcome(measures, targets, skipped)
-
-
-def _downloader(argv: list[str], tail: list[str], size: int) -> Callable[[str], float]:
-    """A job's ``run``: the client ``argv`` writing to the sink, then ``tail`` (the URL)."""
-
-    def run(sink: str) -> float:
-        return _timed_download([*argv, sink, *tail], sink, size)
-
-    return run
 
 
 def _sha256_ceiling(cfg: BenchConfig) -> Measure:
@@ -381,9 +389,7 @@ def client_memory(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) ->
             clients.append(("curl", [str(avail["curl"]), "-sf", "-o", "/dev/null", url]))
         for name, argv in clients:
             m = Measure("client memory", name, "MB", [], higher_is_better=False)
-            m.command = " ".join(["pigeon" if a == sys.executable else a for a in argv]).replace(
-                str(server.port), "PORT"
-            )
+            m.command = _shown(argv).replace(str(server.port), "PORT")
             run_measured(argv, stdout=subprocess.DEVNULL)  # warm-up: the server hashes once
             for _ in range(cfg.runs):
                 _wall, peak, code = run_measured(argv, stdout=subprocess.DEVNULL)
@@ -505,12 +511,8 @@ def startup(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outco
         ("python -c pass", [sys.executable, "-c", "pass"]),
         ("pigeon --version", [*pigeon_argv, "--version"]),
     ):
-        m = Measure("startup", subject, "ms", [], higher_is_better=False, command=subject)
-        for _ in range(cfg.startup_runs):
-            begin = time.perf_counter()
-            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-            m.values.append((time.perf_counter() - begin) * 1000)
-        results.append(m)
+        times = _wall_ms(argv, cfg.startup_runs)
+        results.append(Measure("startup", subject, "ms", times, False, command=subject))
     bare, pigeon = results
     results += _tiny_downloads(cfg, root, avail)
     ratio = pigeon.median / bare.median
@@ -533,13 +535,8 @@ def _tiny_downloads(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) 
             clients.append(("curl", [avail["curl"], "-sf", "-o", "/dev/null", url]))
         for client, argv in clients:
             subject = f"{client} of a 1-byte file from pigeon serve"
-            m = Measure("startup", subject, "ms", [], higher_is_better=False)
-            m.command = " ".join(["pigeon" if a == sys.executable else a for a in argv])
-            for _ in range(cfg.startup_runs):
-                begin = time.perf_counter()
-                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-                m.values.append((time.perf_counter() - begin) * 1000)
-            found.append(m)
+            times = _wall_ms(argv, cfg.startup_runs)
+            found.append(Measure("startup", subject, "ms", times, False, command=_shown(argv)))
     return found
 
 
