@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from pigeon.errors import DatagramTooLong
 from pigeon.proto import ipmsg
 from pigeon.proto.messenger import (
+    PACKET_NO_LIMIT,
     Delivered,
     Flooded,
     Identity,
@@ -19,6 +20,7 @@ from pigeon.proto.messenger import (
     Output,
     PeerChanged,
     Transmit,
+    packet_seed,
 )
 
 A = ("10.0.0.1", 2425)
@@ -319,9 +321,9 @@ def test_ack_bytes_are_a_plain_recvmsg_packet_naming_the_number() -> None:
     data = ipmsg.encode_packet(
         ipmsg.Packet("1_x", 77, b"f", b"h", ipmsg.SENDMSG | ipmsg.SENDCHECKOPT, b"hi")
     )
-    ack, entry = sent(bob.receive(data, A, 0.0))  # an unknown sender is also asked who it is
-    assert ack.data == b"1_test:1001:bob:bob-pc:33:77\0"
-    assert ack.addr == A and entry.data.startswith(b"1_test:1002:bob:bob-pc:")
+    entry, ack = sent(bob.receive(data, A, 0.0))  # an unknown sender is also asked who it is
+    assert entry.data.startswith(b"1_test:1001:bob:bob-pc:")
+    assert ack.data == b"1_test:1002:bob:bob-pc:33:77\0" and ack.addr == A
     [again] = sent(bob.receive(data, A, 0.1))  # the duplicate: acked again, a new number
     assert again.data == b"1_test:1003:bob:bob-pc:33:77\0"
 
@@ -332,8 +334,8 @@ def test_secret_message_is_acked_then_marked_read() -> None:
     data = ipmsg.encode_packet(ipmsg.Packet("1_x", 5, b"f", b"h", command, b"psst"))
     out = bob.receive(data, A, 0.0)
     assert [(p.mode, ipmsg.ack_number(p.extra)) for p in packets(out)] == [
-        (ipmsg.RECVMSG, 5),
         (ipmsg.BR_ENTRY, None),  # who is this?
+        (ipmsg.RECVMSG, 5),
         (ipmsg.READMSG, 5),
     ]
 
@@ -388,3 +390,86 @@ def test_token_bucket_admits_exactly_burst_then_rate() -> None:
     assert admitted(30, 0.5) == 5  # half a second refills five
     assert admitted(30, 100.0) == 20  # a long pause refills to the burst, never beyond
     assert bob.dropped == 10 + 25 + 10
+
+
+# --- packet numbers across processes, and dedupe that cannot swallow a new message ----------
+
+
+def _message(number: int, text: bytes, *, options: int = ipmsg.SENDCHECKOPT) -> bytes:
+    command = ipmsg.SENDMSG | ipmsg.NOADDLISTOPT | ipmsg.UTF8OPT | options
+    return ipmsg.encode_packet(ipmsg.Packet("1_x", number, b"f", b"h", command, text))
+
+
+def _acked(outputs: list[Output]) -> list[int | None]:
+    return [ipmsg.ack_number(p.extra) for p in packets(outputs) if p.mode == ipmsg.RECVMSG]
+
+
+def test_restarted_sender_reusing_a_number_with_new_text_is_shown_and_acked() -> None:
+    """A new process on the same address and port that starts from the same number (two
+    one-shots within one clock second, as IP Messenger numbers them): its message is new."""
+    bob = make("bob")
+    first = bob.receive(_message(1_700_000_001, b"first"), A, 0.0)
+    second = bob.receive(_message(1_700_000_001, b"second"), A, 0.1)
+    assert [m.text for m in events(first + second, MessageIn)] == ["first", "second"]  # type: ignore[attr-defined]
+    assert _acked(first) == _acked(second) == [1_700_000_001]
+
+
+def test_true_duplicate_is_reacked_but_not_shown_twice_even_after_a_reused_number() -> None:
+    bob = make("bob")
+    old, new = _message(42, b"old"), _message(42, b"new")
+    outs = [bob.receive(data, A, i / 10) for i, data in enumerate([old, old, new, new, old])]
+    assert [len(events(out, MessageIn)) for out in outs] == [1, 0, 1, 0, 0]
+    assert [_acked(out) for out in outs] == [[42]] * 5  # each copy acked: an ack may be lost
+    assert [packets(out)[-1].mode for out in outs] == [ipmsg.RECVMSG] * 5
+
+
+def test_duplicate_with_a_rebuilt_header_is_still_a_duplicate() -> None:
+    bob = make("bob")
+    first = bob.receive(_message(9, b"same text"), A, 0.0)
+    again = bob.receive(_message(9, b"same text", options=ipmsg.SENDCHECKOPT | 0x100000), A, 0.1)
+    assert len(events(first, MessageIn)) == 1 and events(again, MessageIn) == []
+    assert _acked(again) == [9]
+
+
+def test_same_number_from_another_port_is_another_sender() -> None:
+    bob = make("bob")
+    data = _message(7, b"hi")
+    assert len(events(bob.receive(data, A, 0.0), MessageIn)) == 1
+    assert len(events(bob.receive(data, (A[0], A[1] + 1), 0.0), MessageIn)) == 1
+
+
+def test_ack_follows_the_message_it_acknowledges() -> None:
+    """The shell acts on outputs in order: the message is shown before "received" is sent."""
+    bob = make("bob")
+    out = bob.receive(_message(5, b"shown first"), A, 0.0)
+    shown = next(i for i, o in enumerate(out) if isinstance(o, MessageIn))
+    acks = [i for i, o in enumerate(out) if isinstance(o, Transmit) and b":33:5\0" in o.data]
+    assert len(acks) == 1 and acks[0] > shown
+
+
+def test_packet_seeds_of_processes_started_one_after_another_never_meet() -> None:
+    """One-shots started 1 ms or more apart on one port: each one's numbers start beyond
+    every number the one before could have used in between (256 per millisecond), whatever
+    the random bits; the same millisecond differs by the random bits alone."""
+    clock = 1_764_000_000.0
+    for noise_a in (0, 1, 255, 2**32 - 1):
+        for noise_b in (0, 1, 255, 2**32 - 1):
+            a = packet_seed(clock, noise_a)
+            assert packet_seed(clock + 0.001, noise_b) > a
+            later = packet_seed(clock + 0.120, noise_b)  # about a one-shot's lifetime
+            assert later - a > 119 * 256 - 256  # numbers the first could use before it
+    assert len({packet_seed(clock, n) for n in range(256)}) == 256
+
+
+@given(st.floats(0, 2**33), st.integers(0, 2**32 - 1))
+def test_packet_seeds_leave_headroom_below_what_peers_read(clock: float, noise: int) -> None:
+    seed = packet_seed(clock, noise)
+    assert 1 <= seed <= 2**30 and PACKET_NO_LIMIT - seed >= 2**30 - 1
+
+
+def test_packet_numbers_wrap_below_the_limit_and_stay_decimal() -> None:
+    ident = Identity(user="u", host="h", nick="n", version="1_test")
+    m = Messenger(ident, first_packet_no=PACKET_NO_LIMIT - 2)
+    numbers = [packets(m.send_text(B, f"m{i}", 0.0)[1])[0].packet_no for i in range(3)]
+    assert numbers == [PACKET_NO_LIMIT - 1, 1, 2]
+    assert Messenger(ident, first_packet_no=PACKET_NO_LIMIT + 5)._packet_no == 5

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import socket
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from pigeon.proto.messenger import (
     Messenger,
     Output,
     Transmit,
+    packet_seed,
 )
 
 BROADCAST_ALL = "255.255.255.255"
@@ -216,7 +218,9 @@ class ChatNode:
         self.show = show
         self.messenger = Messenger(
             identity_for(cfg, attachments=attachments),
-            first_packet_no=int(time.time()),
+            # Clock milliseconds and random bits: a process started after this one on the
+            # same port (a loop of `pigeon send`) never reuses our numbers (see packet_seed).
+            first_packet_no=packet_seed(time.time(), int.from_bytes(os.urandom(4))),
             retry_interval=cfg.retry_interval,
             tries=cfg.tries,
             rate=cfg.rate,

@@ -21,6 +21,7 @@ from pigeon.proto.messenger import (
     Addr,
     ChatEvent,
     Delivered,
+    MessageIn,
     NotDelivered,
     PeerChanged,
     Released,
@@ -111,7 +112,8 @@ async def run_peers(cfg: ChatConfig, *, within: float, show: ShowSession) -> int
     """Announce ourselves, list the IP Messenger peers that answer within ``within``."""
 
     def quiet(event: SessionEvent) -> None:
-        if isinstance(event, Notice):
+        # A message that arrives meanwhile was acknowledged, so it is shown, not dropped.
+        if isinstance(event, Notice | MessageIn):
             show(event)
 
     async with ChatNode(cfg, quiet) as node:

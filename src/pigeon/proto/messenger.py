@@ -6,9 +6,14 @@ No sockets, no sleeps: the shell owns the clock and calls ``tick`` at ``next_dea
 
 Rules kept here (see reference ipmsg.md):
 - SENDMSG with SENDCHECKOPT is acknowledged with RECVMSG, again for every duplicate (the
-  first ack may have been lost); BROADCASTOPT and AUTORETOPT messages never are.
+  first ack may have been lost); BROADCASTOPT and AUTORETOPT messages never are. The ack
+  follows the ``MessageIn`` in the outputs, so the shell shows a message before it says
+  "received": an ack means shown, now or earlier.
 - Our messages are retransmitted every ``retry_interval`` up to ``tries`` times, then
-  reported not delivered. Duplicates are dropped by (address, packet number) in a bounded set.
+  reported not delivered. Duplicates are dropped by (address, packet number, content) in a
+  bounded set: a new message from a restarted sender that reused a number is still shown.
+- Packet numbers start from ``packet_seed`` (clock milliseconds and random bits the shell
+  passes in), so processes started one after another on one port never reuse a number.
 - A datagram that is not an IP Messenger packet comes from a *plain* peer (the tutorial's
   chat, ``nc -u``) and is answered in plain text.
 - A peer's legacy encoding is learned only from evidence; UTF-8 is used when it says so.
@@ -33,7 +38,14 @@ RETRY_INTERVAL = 0.75
 TRIES = 6
 """Transmissions of one message before it is reported not delivered."""
 RECENT_LIMIT = 4096
-"""(address, packet number) pairs remembered for dedupe."""
+"""(address, packet number, content hash) keys remembered for dedupe."""
+PACKET_NO_LIMIT = 2**31
+"""Packet numbers stay below this: peers (iptux, FeiQ) read them as integers, and below
+2**31 a 32-bit integer, signed or not, gives them back unchanged."""
+SEED_SLOTS = 2**8
+"""Packet numbers per millisecond of the seed's clock; the low bits of a seed are random."""
+SEED_CYCLE_MS = 2**22
+"""The seed's clock repeats every 2**22 ms (about 70 minutes): seeds fill [1, 2**30]."""
 PEER_LIMIT = 1024
 """Peers kept; the least recently heard is forgotten first."""
 RATE_PER_SECOND = 200.0
@@ -112,6 +124,24 @@ class _Peer:
         )
         self.snapshot = (key, made)
         return made
+
+
+def packet_seed(clock: float, noise: int) -> int:
+    """The first packet number of a process started at Unix time ``clock`` (``noise``: random
+    bits from the shell, e.g. ``os.urandom``).
+
+    IP Messenger starts from the clock second, so two one-shot senders started within one
+    second on one port reused each other's numbers, and the receiver swallowed the second as
+    a duplicate. Here the clock counts milliseconds, each worth ``SEED_SLOTS`` numbers with
+    the start among them at random: a process would have to send more than 256,000 packets a
+    second to reach the numbers of one started after it on the same port. Two started in the
+    same millisecond, after the clock was set back, or a whole ~70-minute cycle apart meet
+    only by chance (random starts), and then the receiver's dedupe still tells them apart
+    by content. Seeds are at most 2**30, leaving 2**30 numbers of headroom below
+    ``PACKET_NO_LIMIT`` (after that the numbers wrap to 1).
+    """
+    millis = int(clock * 1000) % SEED_CYCLE_MS
+    return 1 + millis * SEED_SLOTS + noise % SEED_SLOTS
 
 
 # --- outputs -----------------------------------------------------------------------------
@@ -228,7 +258,8 @@ class Messenger:
     ) -> None:
         """Args:
         identity: our names and encoding.
-        first_packet_no: seed for packet numbers (IP Messenger uses the Unix time).
+        first_packet_no: seed for packet numbers, ``packet_seed(...)`` (IP Messenger uses
+            the Unix time); the first packet is numbered one more.
         retry_interval: seconds between retransmissions.
         tries: transmissions before a message is reported not delivered.
         rate, burst: per-address token bucket (datagrams per second, bucket size).
@@ -240,10 +271,11 @@ class Messenger:
         self.tries = max(1, tries)
         self.rate = rate
         self.burst = burst
-        self._packet_no = first_packet_no
+        self._packet_no = first_packet_no % PACKET_NO_LIMIT
         self._msg_id = 0
         self._peers: OrderedDict[Addr, _Peer] = OrderedDict()
-        self._recent: OrderedDict[tuple[str, int, int], None] = OrderedDict()
+        self._recent: OrderedDict[tuple[str, int, int, int], None] = OrderedDict()
+        """Dedupe: (ip, port, packet number, hash of EXTRA) of the messages shown."""
         self._own: OrderedDict[int, int] = OrderedDict()
         """Packet numbers we sent, with a hash of the bytes: recognises our own echo even
         when another peer on a same-named host happens to use the same number."""
@@ -452,17 +484,25 @@ class Messenger:
     def _on_message(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
         # The hot path of a busy chat: option bits tested inline (every option is one bit).
         command, number = packet.command, packet.packet_no
-        outputs: list[Output] = []
         no_reply = command & (ipmsg.BROADCASTOPT | ipmsg.AUTORETOPT)
-        if command & ipmsg.SENDCHECKOPT and not no_reply:
-            outputs.append(Transmit(self._ack(ipmsg.RECVMSG, number), addr))
-        key = (addr[0], addr[1], number)
+        ack = command & ipmsg.SENDCHECKOPT and not no_reply
+        # A duplicate is the same message again: same sender, same number *and* same content
+        # (EXTRA: text and file list). A retransmission repeats its content; a new process on
+        # the same address and port that reuses a number sends other content, and keyed by
+        # the number alone that new message was acked and never shown. Content, not the whole
+        # datagram: the header (options, version) does not say which message it is, and a
+        # peer that rebuilds its packet for a retry must still be recognised. A key per
+        # (number, content), not the latest content per number, so a late retransmission of
+        # the older message is still known. hash() of bytes: 64 bits, stable in this process.
+        key = (addr[0], addr[1], number, hash(packet.extra))
         recent = self._recent
         if key in recent:
-            return outputs
+            # Shown already: ack it again (the first ack may have been lost), show nothing.
+            return [Transmit(self._ack(ipmsg.RECVMSG, number), addr)] if ack else []
         recent[key] = None
         if len(recent) > RECENT_LIMIT:
             recent.popitem(last=False)
+        outputs: list[Output] = []
         peer = self._peers.get(addr)
         change = ""
         if peer is not None and peer.version and peer.user:  # a peer already introduced
@@ -502,6 +542,8 @@ class Messenger:
                 attachments,
             )
         )
+        if ack:  # after the MessageIn: the shell shows the message, then acknowledges it
+            outputs.append(Transmit(self._ack(ipmsg.RECVMSG, number), addr))
         if command & ipmsg.SECRETOPT and not no_reply:
             # Shown at once, so it counts as opened.
             outputs.append(Transmit(self._ack(ipmsg.READMSG, number), addr))
@@ -691,11 +733,6 @@ class Messenger:
         peer = self._peers.get(addr)
         return peer.info() if peer else _Peer(addr).info()
 
-    def _remember(self, key: tuple[str, int, int]) -> None:
-        self._recent[key] = None
-        if len(self._recent) > RECENT_LIMIT:
-            self._recent.popitem(last=False)
-
     def _wire_encoding(self, peer: _Peer) -> tuple[str, int]:
         """The charset for a message to an IP Messenger peer, and UTF8OPT when UTF-8."""
         if peer.utf8:
@@ -739,9 +776,16 @@ class Messenger:
             self._heads_of = ident
         return self._heads[utf8]
 
+    def _next_no(self) -> int:
+        """The next packet number: one more than the last, wrapping to 1 at the limit."""
+        number = self._packet_no + 1
+        if number >= PACKET_NO_LIMIT:
+            number = 1
+        self._packet_no = number
+        return number
+
     def _packet(self, command: int, extra: bytes, *, utf8: bool) -> tuple[int, bytes]:
-        self._packet_no += 1
-        number = self._packet_no
+        number = self._next_no()
         data = ipmsg.packet_bytes(self._head(utf8), number, command, extra)
         self._own[number] = hash(data)
         if len(self._own) > RECENT_LIMIT:
@@ -751,9 +795,8 @@ class Messenger:
     def _ack(self, command: int, number: int) -> bytes:
         """RECVMSG or READMSG for packet ``number``. It never comes back to us (we never
         receive our own SENDMSG), so unlike ``_packet`` it is not remembered as ours."""
-        self._packet_no += 1
         head = self._head(False)
-        return b"%s%d%s%d:%d\0" % (head[0], self._packet_no, head[1], command, number)
+        return b"%s%d%s%d:%d\0" % (head[0], self._next_no(), head[1], command, number)
 
     def _to_all(self, targets: list[Addr], command: int, extra: bytes) -> list[Output]:
         _no, data = self._packet(command, extra, utf8=False)
