@@ -11,7 +11,16 @@ import contextlib
 from collections.abc import Callable
 
 from pigeon.errors import PigeonError
-from pigeon.proto import chat_commands, ipmsg, ipmsg_files, messenger, ranges
+from pigeon.proto import (
+    chat_commands,
+    chunked,
+    fetch,
+    html_listing,
+    ipmsg,
+    ipmsg_files,
+    messenger,
+    ranges,
+)
 from pigeon.proto.classify import classify
 from pigeon.proto.remote_names import legacy_name_segments, url_path_segments
 from pigeon.proto.source import parse_source
@@ -85,6 +94,39 @@ def _source(data: bytes) -> None:
         parse_source(data.decode("utf-8", "replace"))
 
 
+def _chunked(data: bytes) -> None:
+    reader = chunked.ChunkedReader()
+    with contextlib.suppress(PigeonError):
+        for cut in range(0, len(data) + 1, max(1, len(data) // 3)):
+            reader.feed(data[cut : cut + max(1, len(data) // 3)])
+            step = reader.next()
+            while isinstance(step, chunked.Payload):
+                reader.take(step.size)
+                reader.payload_done()
+                step = reader.next()
+            if isinstance(step, chunked.End):
+                return
+
+
+def _answer(data: bytes) -> None:
+    """An answer's fields as a server could send them, judged for a fresh and a resumed
+    download (lengths, ranges, digests of any length, oversized values included)."""
+    text = data.decode("latin-1")
+    names = ["content-length", "content-range", "repr-digest", "etag"]
+    fields = dict(zip(names, text.split("\n"), strict=False))
+    state = fetch.PartState("http://h/f", fields.get("etag"), 10, None)
+    for status in (200, 206, 416, 301):
+        for have in (0, 5):
+            fetch.judge(status, fields, have, state)
+    fetch.parse_repr_digest(text)
+    fetch.parse_content_range(text)
+    fetch.parse_count(text)
+
+
+def _html_listing(data: bytes) -> None:
+    html_listing.folder_links(data.decode("utf-8", "replace"), "/a/")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "classify": _classify,
     "legacy-name": _legacy,
@@ -97,4 +139,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "folder-records": _folder,
     "chat-line": _chat_line,
     "source": _source,
+    "chunked": _chunked,
+    "answer": _answer,
+    "html-listing": _html_listing,
 }

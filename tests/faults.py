@@ -50,13 +50,19 @@ def cutting_proxy(
     flip_at: int = -1,
     drip: float = 0.0,
     stall_at: int = -1,
+    cut_first: int = 0,
 ) -> Handler:
     """A proxy to 127.0.0.1:``upstream`` that drops each connection after ``cut_every`` bytes
-    from the server (0: never), flips one bit of the byte at stream offset ``flip_at``, with
+    from the server (0: never; with ``cut_first``, only the first that many connections),
+    flips one bit of the byte at stream offset ``flip_at``, with
     ``drip`` relays 16 KiB then sleeps that many seconds (a slow link), and from stream offset
     ``stall_at`` on forwards nothing more while keeping the connection open (a stall)."""
 
+    seen = [0]
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen[0] += 1
+        cut = cut_every if not cut_first or seen[0] <= cut_first else 0
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
         except OSError:
@@ -75,8 +81,8 @@ def cutting_proxy(
             while data := await up_reader.read(16384 if drip else 65536):
                 if drip:
                     await asyncio.sleep(drip)
-                if cut_every and passed + len(data) >= cut_every:
-                    writer.write(data[: cut_every - passed])
+                if cut and passed + len(data) >= cut:
+                    writer.write(data[: cut - passed])
                     await writer.drain()
                     break
                 if 0 <= stall_at < passed + len(data):

@@ -26,7 +26,8 @@ Nothing here imports anything heavier than the standard library's ``typing``.
     ├── ProtocolError                13  the peer broke the protocol (sans-I/O parsers raise it)
     ├── IntegrityError               15  a download's size or digest is wrong; nothing kept
     ├── HttpStatusError              16  the server answered with an error status (404, ...)
-    └── LocalWriteError              18  the destination cannot be written (disk full, ...)
+    ├── LocalWriteError              18  the destination cannot be written (disk full, ...)
+    └── DownloadBusy                 19  another download is writing the same destination
 """
 
 from __future__ import annotations
@@ -150,6 +151,16 @@ class LocalWriteError(PigeonError):
     """Writing the destination failed (disk full, read-only, permission)."""
 
     exit_code = 18
+
+
+class DownloadBusy(PigeonError):
+    """Another process holds the destination's ``.part``; ``pid`` is its process, if known."""
+
+    exit_code = 19
+
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 EXIT_INTERRUPTED = 130

@@ -319,7 +319,7 @@ def test_output_to_a_device_or_fifo_streams_and_never_replaces_it(
     [
         ("complete", (1 << 20) - 1, "resuming mib.bin from byte 1048575"),
         ("longer", 0, None),
-        ("longer, size unknown", 0, "the partial download cannot be resumed; restarting"),
+        ("longer, size unknown", 0, "the partial download cannot be resumed; starting over"),
     ],
 )
 def test_rerun_over_a_part_that_cannot_simply_continue(

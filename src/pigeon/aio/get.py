@@ -1,54 +1,67 @@
-"""``pigeon get``: download over HTTP/1.1 (h11 on pigeon's own socket), resumable and verified.
+"""``pigeon get``: download over HTTP/1.1, resumable and verified.
 
-Bytes go to ``<name>.part`` while hashed; the size must match Content-Length and, when the
-server sends ``Repr-Digest``, the SHA-256 must match; only then fsync and an atomic rename.
-A connection lost mid-body keeps the .part and its sidecar; the next attempt (automatic
-retries with exponential backoff, or a later run) continues with Range + If-Range.
+Bytes go to ``<name>.part`` (held exclusively: one writer per destination) while hashed; the
+size must match and, when the server sends ``Repr-Digest`` as a header or as a trailer after
+a chunked body, so must the SHA-256; only then fsync and an atomic rename. A connection lost
+before or during the answer keeps the .part and its sidecar; the next attempt (automatic
+retries with backoff, or a later run) continues with Range + If-Range. The decisions (what to
+ask, what an answer means) are ``proto.fetch``'s; the connection is ``aio.http_client``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import hashlib
-import json
 import os
 import socket
 import stat
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
-from urllib.parse import quote
 
-import h11
-
-from pigeon import __version__
-from pigeon.aio.bulk import Consume, receive_exactly, unexpected_bytes
 from pigeon.aio.events import Emit, Notice
+from pigeon.aio.http_client import Framing, Head, HttpChannel, in_turn
 from pigeon.aio.sockets import resolve
-from pigeon.aio.tcp import connect_socket, open_tcp
+from pigeon.aio.tcp import open_tcp
 from pigeon.errors import (
     ConnectionLost,
     ConnectionRefused,
     DestinationExists,
+    DownloadBusy,
     HttpStatusError,
     IntegrityError,
     NetworkError,
+    PigeonError,
     ProtocolError,
     TimedOut,
+    UsageError,
 )
-from pigeon.fs.partfile import PartFile, PartInfo, make_folder
+from pigeon.fs.partfile import PartFile, PartInfo
+from pigeon.fs.sinks import StreamOutput, write_failure
+from pigeon.proto.fetch import (
+    PartState,
+    Verdict,
+    judge,
+    parse_repr_digest,
+    restart_note,
+    resume_headers,
+    usable_length,
+)
 from pigeon.proto.http_fields import parse_http_date
 from pigeon.proto.local_names import safe_local_name
-from pigeon.proto.source import Source, parse_source, resolve_location
+from pigeon.proto.source import Source, is_folder_target, resolve_location
 
 READ_SIZE = 1 << 20
-MAX_HEAD = 64 * 1024
 MAX_REDIRECTS = 5
 RETRYABLE = (ConnectionLost, TimedOut, ConnectionRefused)
+LOCK_POLL = 0.2
+SIDECAR_FROM = 1 << 20
+"""A body longer than this gets a sidecar, so a cut download resumes; a shorter one is
+fetched again whole (creating and removing the sidecar would cost more than that)."""
 Progress = Callable[[int, int | None], None]
+Commit = Callable[[PartFile, float | None], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,319 +83,321 @@ class DownloadResult:
     verified: bool
 
 
-@dataclass(slots=True)
-class _Response:
-    status: int
-    headers: dict[str, str]
-    conn: h11.Connection
-    sock: socket.socket
+class Connections:
+    """Where attempts get their connection: a new one each time, or (``keep_alive``) one
+    left open by an earlier answer to the same server."""
+
+    def __init__(self, within: float, *, keep_alive: bool = False) -> None:
+        self.within = within
+        self.keep_alive = keep_alive
+        self._idle: list[HttpChannel] = []
+
+    async def take(self, source: Source) -> HttpChannel:
+        key = (source.host, source.port)
+        for channel in self._idle:
+            if channel.key == key:
+                self._idle.remove(channel)
+                return channel
+        return await HttpChannel.connect(source, self.within)
+
+    def give_back(self, channel: HttpChannel) -> None:
+        if self.keep_alive and channel.reusable:
+            self._idle.append(channel)
+        else:
+            channel.close()
+
+    def close(self) -> None:
+        for channel in self._idle:
+            channel.close()
+        self._idle.clear()
 
 
-async def _request(source: Source, headers: list[tuple[str, str]], within: float) -> _Response:
-    target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
-    sock = await connect_socket(target, within)
-    try:
-        return await _exchange(sock, source, headers, within)
-    except BaseException:
-        sock.close()
-        raise
-
-
-async def _exchange(
-    sock: socket.socket, source: Source, headers: list[tuple[str, str]], within: float
-) -> _Response:
-    loop = asyncio.get_running_loop()
-    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
-    all_headers = [
-        ("Host", source.host_header),
-        ("User-Agent", f"pigeon/{__version__}"),
-        ("Accept-Encoding", "identity"),
-        ("Connection", "close"),
-        *headers,
-    ]
-    request = conn.send(h11.Request(method="GET", target=source.target, headers=all_headers))
-    request += conn.send(h11.EndOfMessage()) or b""
-    try:
-        async with asyncio.timeout(within):
-            await loop.sock_sendall(sock, request or b"")
-    except TimeoutError:
-        raise TimedOut(f"{source.url}: the server took no request for {within:g}s") from None
-    except OSError as exc:
-        raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
-    while True:
-        event = await _next_event(conn, sock, within, source)
-        if isinstance(event, h11.Response):
-            fields = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
-            return _Response(event.status_code, fields, conn, sock)
-        if isinstance(event, h11.ConnectionClosed):
-            raise ConnectionLost(f"{source.url}: the server closed without answering")
-
-
-async def _next_event(
-    conn: h11.Connection, sock: socket.socket, within: float, source: Source, *, fill: bool = True
-) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-    """The next h11 event, reading from ``sock`` as needed (with ``fill`` off, NEED_DATA
-    comes back instead of a read)."""
-    while True:
-        try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            if "without sending complete message body" in str(exc) or "peer closed" in str(exc):
-                raise ConnectionLost(f"{source.url}: connection lost mid-transfer") from exc
-            raise ProtocolError(f"{source.url}: bad HTTP from the server ({exc})") from exc
-        if event is not h11.NEED_DATA or not fill:
-            return event
-        try:
-            async with asyncio.timeout(within):
-                data = await asyncio.get_running_loop().sock_recv(sock, READ_SIZE)
-        except TimeoutError:
-            raise TimedOut(f"{source.url}: the server sent nothing for {within:g}s") from None
-        except OSError as exc:
-            raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
-        conn.receive_data(data)
-
-
-def _stages(part: PartFile | None, hasher: Any, stream: BinaryIO | None) -> list[Consume]:
-    """Where received bytes go: the .part's writing and hashing, or ``stream`` and ``hasher``.
-    ``bulk`` runs them side by side; ``_in_turn`` runs them one after the other."""
-    if part is not None:
-        return list(part.stages())
-    assert stream is not None
-    return [stream.write, hasher.update]
-
-
-def _in_turn(stages: list[Consume]) -> Callable[[bytes | memoryview], None]:
-    """Every stage on ``data``, in order, on this thread (bodies that h11 hands over)."""
-
-    def consume(data: bytes | memoryview) -> None:
-        view = memoryview(data)
-        for stage in stages:
-            stage(view)
-
-    return consume
-
-
-def _counted(resp: _Response) -> bool:
-    """True when the body is framed by Content-Length alone (no transfer coding)."""
-    return "transfer-encoding" not in resp.headers and "content-length" in resp.headers
-
-
-async def _receive_rest(
-    sock: socket.socket,
-    base: int,
-    total: int,
-    stages: list[Consume],
-    job: _Fetch,
-    source: Source,
-) -> int:
-    """Receive body bytes ``base`` to ``total`` with ``bulk``; errors become pigeon errors."""
-    progress = job.progress
-
-    def report(got: int) -> None:
-        if progress is not None:
-            progress(base + got, total)
-
-    try:
-        return await receive_exactly(
-            sock, total - base, stages, within=job.within, progress=report if progress else None
-        )
-    except TimeoutError:
-        raise TimedOut(f"{source.url}: the server sent nothing for {job.within:g}s") from None
-    except BrokenPipeError:
-        raise  # our own output (stdout) went away: main() handles it quietly
-    except OSError as exc:
-        raise ConnectionLost(f"{source.url}: connection lost ({exc.strerror})") from exc
-
-
-def _destination(source: Source, dest: str | Path | None) -> Path | None:
-    if dest is not None and str(dest) == "-":
-        return None
-    name = safe_local_name(source.name)
-    if dest is None:
-        return Path.cwd() / name
-    path = Path(dest)
-    return path / name if path.is_dir() else path
-
-
-def _stream_target(dest: str | Path | None) -> BinaryIO | None:
-    """Where to stream instead of writing a file: stdout for ``-``, or an existing device or
-    FIFO such as /dev/null (never replaced by a rename, as a .part would do)."""
-    if dest is None:
-        return None
-    if str(dest) == "-":
-        return sys.stdout.buffer
-    path = Path(dest)
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISBLK(mode):
-        return path.open("wb", buffering=0)
-    return None
-
-
-def _expected_digest(headers: dict[str, str]) -> bytes | None:
-    for item in headers.get("repr-digest", "").split(","):
-        algo, _, value = item.strip().partition("=")
-        if algo.strip().lower() == "sha-256" and value.startswith(":") and value.endswith(":"):
-            try:
-                return base64.b64decode(value[1:-1], validate=True)
-            except ValueError:
-                return None
-    return None
+async def _commit(part: PartFile, mtime: float | None) -> None:
+    part.commit(mtime)
 
 
 @dataclass(frozen=True, slots=True)
-class _Fetch:
-    """One download's fixed settings, shared by every attempt and its receive step."""
+class Fetch:
+    """One download's fixed settings, shared by every attempt."""
 
     source: Source
     final: Path | None  # None: streamed into ``stream`` instead
-    stream: BinaryIO | None
-    verify: bool
-    force: bool
-    progress: Progress | None
+    stream: StreamOutput | None
     emit: Emit
     within: float
+    verify: bool = True
+    force: bool = False
+    wait_lock: bool = False
+    progress: Progress | None = None
+    commit: Commit = field(default=_commit)
+    mtime: float | None = None  # the modification time to give the file (else Last-Modified)
 
 
-async def _attempt(job: _Fetch, *, resume: bool) -> DownloadResult:
-    source, final, within = job.source, job.final, job.within
-    part = PartFile(final) if final is not None else None
-    info = part.resumable(source.url) if part is not None and resume else None
-    have = part.usable_length(info) if part is not None and info is not None else 0
-    headers = [("Want-Repr-Digest", "sha-256=1")]
-    if have and info is not None and info.etag:
-        headers += [("Range", f"bytes={have}-"), ("If-Range", info.etag)]
-    current = source
-    for _ in range(MAX_REDIRECTS + 1):
-        resp = await _request(current, headers, within)
-        if resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
-            resp.sock.close()
-            current = resolve_location(current, resp.headers["location"])
-            continue
-        break
-    else:
-        raise ProtocolError(f"{source.url}: more than {MAX_REDIRECTS} redirects")
+def is_folder_error(source: Source) -> UsageError:
+    """The one line for a folder asked for without ``-r``."""
+    return UsageError(f"{source.url} is a folder: use -r to mirror it")
+
+
+async def _claim(part: PartFile, job: Fetch) -> None:
+    """Hold the .part; with ``wait_lock``, wait for the other download to let go."""
+    told = False
+    while True:
+        try:
+            part.claim()
+            return
+        except DownloadBusy as exc:
+            if not job.wait_lock:
+                raise
+            if not told:
+                who = f"pid {exc.pid}" if exc.pid is not None else "another process"
+                job.emit(Notice(f"{part.final} is being downloaded by {who}; waiting"))
+                told = True
+        await asyncio.sleep(LOCK_POLL)
+
+
+async def attempt(job: Fetch, pool: Connections, *, resume: bool) -> DownloadResult:
+    """One request (following redirects) and its answer, into the .part or the stream."""
+    if is_folder_target(job.source.target):
+        raise is_folder_error(job.source)
+    part = PartFile(job.final) if job.final is not None else None
+    if part is not None:
+        await _claim(part, job)
     try:
-        if resp.status == 416 and have:
-            # The .part cannot be continued (not the file's beginning): start over.
-            job.emit(Notice(f"{source.url}: the partial download cannot be resumed; restarting"))
-            assert part is not None
-            part.discard()
-            resp.sock.close()
-            return await _attempt(job, resume=False)
-        return await _receive(job, resp, current, part, info, have)
+        return await _exchange(job, pool, part, resume=resume)
     finally:
-        resp.sock.close()
+        if part is not None:
+            part.release()
+
+
+async def _ask(
+    job: Fetch, pool: Connections, headers: list[tuple[str, str]]
+) -> tuple[HttpChannel, Head, Source]:
+    """Send the request, following redirects (validated before use)."""
+    current = job.source
+    for _ in range(MAX_REDIRECTS + 1):
+        channel = await pool.take(current)
+        try:
+            head = await channel.request("GET", current, headers, keep_alive=pool.keep_alive)
+        except BaseException:
+            channel.close()
+            raise
+        if head.status not in (301, 302, 303, 307, 308) or "location" not in head.headers:
+            return channel, head, current
+        channel.close()
+        current = _follow(current, head.headers["location"])
+        if is_folder_target(current.target):
+            raise is_folder_error(current)
+    raise ProtocolError(f"{job.source.url}: more than {MAX_REDIRECTS} redirects")
+
+
+def _follow(current: Source, location: str) -> Source:
+    """Where a redirect points; a location that is not a plain http:// URL or path is the
+    server's mistake (exit 13), said in one line."""
+    shown = location.encode("unicode_escape").decode("ascii")[:200]
+    if not location.isascii() or not location.isprintable() or " " in location:
+        raise ProtocolError(
+            f"{current.url}: the server redirected to a malformed location {shown!r}"
+        )
+    try:
+        return resolve_location(current, location)
+    except UsageError as exc:
+        raise ProtocolError(f"{current.url}: the server redirected to {shown!r}: {exc}") from None
+
+
+async def _exchange(
+    job: Fetch, pool: Connections, part: PartFile | None, *, resume: bool
+) -> DownloadResult:
+    url = job.source.url
+    info = part.resumable(url) if part is not None and resume else None
+    have = 0
+    if part is not None and info is not None:
+        have = usable_length(part.length(), info.size)
+        if have != part.length():
+            part.truncate(have)
+    asked = resume_headers(info, have)
+    if not asked:  # nothing to resume, or no validator to resume it safely: from zero
+        have, info = 0, None
+    headers = [("Want-Repr-Digest", "sha-256=1"), *asked]
+    channel, head, current = await _ask(job, pool, headers)
+    try:
+        answer = judge(head.status, head.headers, have, info)
+        if answer.verdict is Verdict.RESTART_UNSATISFIABLE and part is not None:
+            job.emit(Notice(f"{url}: {restart_note(answer.verdict)}"))
+            part.truncate(0)
+            channel.close()
+            channel, head, current = await _ask(job, pool, headers[:1])
+            have, info = 0, None
+            answer = judge(head.status, head.headers, 0, None)
+        if answer.verdict in (Verdict.STATUS_ERROR, Verdict.RESTART_UNSATISFIABLE):
+            channel.close()
+            raise HttpStatusError(f"{current.url}: the server answered {head.status}", head.status)
+        if answer.verdict is Verdict.BAD_RANGE:
+            channel.close()
+            raise ProtocolError(f"{current.url}: the server sent a range that was not asked for")
+        if answer.verdict in (Verdict.RESTART_CHANGED, Verdict.RESTART_NO_RANGE):
+            job.emit(Notice(f"{url}: {restart_note(answer.verdict)}"))
+        result = await _receive(job, channel, head, current, part, answer.offset, answer.total)
+        pool.give_back(channel)
+        return result
+    except BaseException:
+        channel.close()
+        raise
 
 
 async def _receive(
-    job: _Fetch,
-    resp: _Response,
+    job: Fetch,
+    channel: HttpChannel,
+    head: Head,
     source: Source,
     part: PartFile | None,
-    info: PartInfo | None,
-    have: int,
+    offset: int,
+    total: int | None,
 ) -> DownloadResult:
-    """Check the response, stream the body into the .part (or stream), verify, commit.
-
-    ``source`` is where the request finally went (after redirects), not ``job.source``.
-    """
-    stream, verify, force, progress = job.stream, job.verify, job.force, job.progress
-    emit, within = job.emit, job.within
-    if resp.status not in (200, 206):
-        raise HttpStatusError(f"{source.url}: the server answered {resp.status}", resp.status)
-    length_text = resp.headers.get("content-length")
-    length = int(length_text) if length_text and length_text.isdigit() else None
-    offset = 0
-    if resp.status == 206:
-        unit, _, spec = resp.headers.get("content-range", "").partition(" ")
-        start = spec.partition("-")[0]
-        if unit != "bytes" or not start.isdigit() or int(start) != have:
-            raise ProtocolError(f"{source.url}: the server sent a range that was not asked for")
-        offset = have
-    elif have:
-        emit(Notice(f"{source.url}: the file changed on the server; restarting from zero"))
-    total = None if length is None else offset + length
-    etag = resp.headers.get("etag")
-    expected = _expected_digest(resp.headers) if verify else None
-    if part is not None:
-        if part.final.exists() and not force and offset == 0:
-            same = _same_file(part.final, total, expected)
-            if same is not None:
-                emit(Notice(f"{part.final.name} is already here and identical (sha256)"))
-                return DownloadResult(part.final, same[0], same[1].hex(), 0, True)
+    """Stream the body into the .part (or the stream), verify, commit."""
+    expected = parse_repr_digest(head.headers.get("repr-digest")) if job.verify else None
+    local: bytes | None = None  # the digest of a file already under the final name
+    if part is not None and offset == 0 and not job.force and part.final.exists():
+        local = _existing(part.final, total, expected, head)
+        if local is not None and expected is not None and expected != local:
             raise DestinationExists(f"{part.final} exists and differs; use --force to replace it")
+        if local is not None and expected == local:
+            channel.close()
+            job.emit(Notice(f"{part.final.name} is already here and identical (sha256)"))
+            return DownloadResult(part.final, part.final.stat().st_size, local.hex(), 0, True)
+    if part is not None:
         part.open(resume=offset > 0)
         if offset:
-            emit(Notice(f"resuming {part.final.name} from byte {offset}"))
-        part.record(PartInfo(source.url, etag, total))
+            job.emit(Notice(f"resuming {part.final.name} from byte {offset}"))
+        state: PartState | None = PartState(
+            job.source.url, head.headers.get("etag"), total, head.headers.get("last-modified")
+        )
+        if state is not None and (total is None or total - offset > SIDECAR_FROM):
+            part.record(state)
+            state = None
+        stages = list(part.stages())
         hasher = part.hasher
     else:
+        state = None
+        assert job.stream is not None
         hasher = hashlib.sha256()
-
-    stages = _stages(part, hasher, stream)
-    consume = _in_turn(stages)
-    written = offset
-    longer = False
-    counted = total is not None and _counted(resp)
+        stages = [job.stream.append, hasher.update]
+    progress = job.progress
     try:
-        while True:
-            event = await _next_event(resp.conn, resp.sock, within, source, fill=not counted)
-            if isinstance(event, h11.Data):
-                consume(event.data)
-                written += len(event.data)
-                if progress is not None:
-                    progress(written, total)
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                longer = bool(resp.conn.trailing_data[0])
-                break
-            elif event is h11.NEED_DATA and total is not None:
-                # Content-Length framing, and h11 (which parsed the head) holds no more body:
-                # the rest is a known number of raw bytes, received off the event loop.
-                written += await _receive_rest(resp.sock, written, total, stages, job, source)
-                longer = unexpected_bytes(resp.sock)
-                break
-    finally:
-        if part is not None:
-            part.close()
-    if stream is not None:
-        stream.flush()
-    if longer:
+        body = await channel.body(
+            stages, (lambda n: progress(offset + n, total)) if progress is not None else None
+        )
+        written = offset + body.received
+        if head.framing is Framing.LENGTH and body.received < (head.length or 0):
+            raise ConnectionLost(
+                f"{source.url}: connection lost after {written:,} of {total or 0:,} bytes"
+            )
+    except (ConnectionLost, TimedOut):
+        if part is not None and state is not None:  # a cut small file resumes too
+            with contextlib.suppress(PigeonError):
+                part.record(state)
+        raise
+    if body.longer:
         _fail(part)
         raise IntegrityError(f"{source.url}: the server sent more bytes than it announced")
     if total is not None and written != total:
-        raise ConnectionLost(f"{source.url}: connection lost after {written} of {total} bytes")
+        _fail(part)
+        raise IntegrityError(
+            f"{source.url}: {written:,} bytes arrived where the server announced {total:,}"
+        )
     digest = hasher.digest()
+    if expected is None and job.verify:
+        expected = parse_repr_digest(body.trailers.get("repr-digest"))
     if expected is not None and digest != expected:
         _fail(part)
         raise IntegrityError(
             f"{source.url}: SHA-256 mismatch: the download is corrupt and was deleted"
         )
     if part is not None:
-        modified = parse_http_date(resp.headers.get("last-modified", ""))
-        part.commit(modified)
+        if local is not None:  # a file was already there: keep it only if it is this one
+            part.discard()
+            if local == digest and expected is not None:
+                job.emit(Notice(f"{part.final.name} is already here and identical (sha256)"))
+                return DownloadResult(part.final, written, digest.hex(), 0, True)
+            raise DestinationExists(f"{part.final} exists and differs; use --force to replace it")
+        mtime = job.mtime if job.mtime is not None else _modified(head)
+        await job.commit(part, mtime)
     return DownloadResult(
         part.final if part else None, written, digest.hex(), offset, expected is not None
     )
 
 
-def _same_file(path: Path, total: int | None, expected: bytes | None) -> tuple[int, bytes] | None:
-    """(size, digest) when ``path`` is provably the server's file: same size and SHA-256."""
-    if expected is None or total is None or not path.is_file() or path.stat().st_size != total:
+def _modified(head: Head) -> float | None:
+    """The answer's Last-Modified, when it is a believable time."""
+    stamp = parse_http_date(head.headers.get("last-modified", ""))
+    return stamp if stamp is not None and 0 <= stamp < 2.0**33 else None
+
+
+def _existing(final: Path, total: int | None, expected: bytes | None, head: Head) -> bytes | None:
+    """The SHA-256 of the file already under the final name, when it may be the server's
+    file; raises ``DestinationExists`` when it provably is not or cannot be checked."""
+    differs = DestinationExists(f"{final} exists and differs; use --force to replace it")
+    try:
+        st = final.stat()
+    except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode) or (total is not None and st.st_size != total):
+        raise differs
+    trailer = "repr-digest" in head.headers.get("trailer", "").lower()
+    if expected is None and not trailer:
+        raise differs  # nothing to prove it is the same file
+    return sha256_file(final)
+
+
+def sha256_file(path: Path) -> bytes:
+    """SHA-256 of a local file."""
     hasher = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(READ_SIZE):
             hasher.update(chunk)
-    digest = hasher.digest()
-    return (total, digest) if digest == expected else None
+    return hasher.digest()
 
 
 def _fail(part: PartFile | None) -> None:
     if part is not None:
         part.discard()
+
+
+def destination(source: Source, dest: str | Path | None) -> Path | None:
+    """The final path for ``source`` given ``-o`` (None for stdout): a folder when ``dest``
+    ends with a separator or is an existing folder (the name then comes from the URL)."""
+    if dest is not None and str(dest) == "-":
+        return None
+    name = safe_local_name(source.name)
+    if dest is None:
+        return Path.cwd() / name
+    text = str(dest)
+    path = Path(dest)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return path / name
+    return path
+
+
+def open_stream(dest: str | Path | None) -> StreamOutput | None:
+    """Where to stream instead of writing a file: stdout for ``-``, or an existing device or
+    FIFO such as /dev/null (never replaced by a rename, as a .part would do)."""
+    if dest is None:
+        return None
+    if str(dest) == "-":
+        with contextlib.suppress(AttributeError, ValueError):
+            sys.stdout.flush()
+        return StreamOutput(1, "to stdout", owned=False)
+    path = Path(dest)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISBLK(mode):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise write_failure(exc, str(path), 0, resumable=False) from exc
+        return StreamOutput(fd, str(path), owned=True)
+    return None
 
 
 async def download_async(
@@ -395,49 +410,85 @@ async def download_async(
     retries: int = 4,
     force: bool = False,
     stall_timeout: float = 30.0,
+    wait_lock: bool = False,
     emit: Emit | None = None,
 ) -> DownloadResult:
     """Download ``source`` to ``dest`` (a file, a folder, ``"-"`` for stdout, or None: here).
 
     Args:
         source: ``host``, ``host:port/path`` parsed already, or an ``http://`` URL.
-        dest: where to write; the name comes from the URL, made safe, when a folder is given.
+        dest: where to write; the name comes from the URL, made safe, when a folder is given
+            (an existing folder, or a path ending in ``/``, created if missing).
         resume: continue a ``.part`` left by an earlier run of the same URL.
         verify: check the server's Repr-Digest (SHA-256) when it sends one.
         progress: called with (bytes so far, total or None).
         retries: attempts after a lost connection or a timeout, with exponential backoff.
         force: replace an existing file of the same name.
         stall_timeout: seconds of silence before an attempt counts as failed.
+        wait_lock: when another download writes the same destination, wait for it
+            (otherwise ``DownloadBusy``).
         emit: receives notices (resuming, retrying, restarting).
 
     Returns:
         DownloadResult.
 
     Raises:
-        IntegrityError, HttpStatusError, DestinationExists, NetworkError, ProtocolError.
+        IntegrityError, HttpStatusError, DestinationExists, DownloadBusy, NetworkError,
+        ProtocolError, LocalWriteError, UsageError (a folder, without -r).
     """
-    src = parse_source(source) if isinstance(source, str) else source
+    src = parse_source_arg(source)
     report: Emit = emit or (lambda _event: None)
-    stream = _stream_target(dest)
-    final = None if stream is not None else _destination(src, dest)
+    stream = open_stream(dest)
+    final = None if stream is not None else destination(src, dest)
+    if final is not None:
+        prepare_folder(final.parent, create=dest is not None and str(dest).endswith(("/", os.sep)))
+    pool = Connections(stall_timeout)
     try:
-        job = _Fetch(src, final, stream, verify, force, progress, report, stall_timeout)
-        return await _download_with_retries(job, resume=resume, retries=retries)
+        job = Fetch(src, final, stream, report, stall_timeout, verify, force, wait_lock, progress)
+        return await with_retries(job, pool, resume=resume, retries=retries)
     finally:
-        if stream is not None and stream is not sys.stdout.buffer:
+        pool.close()
+        if stream is not None:
             stream.close()
 
 
-async def _download_with_retries(job: _Fetch, *, resume: bool, retries: int) -> DownloadResult:
+def parse_source_arg(source: str | Source) -> Source:
+    """A ``Source`` from what the API was given."""
+    if isinstance(source, Source):
+        return source
+    from pigeon.proto.source import parse_source
+
+    return parse_source(source)
+
+
+def prepare_folder(folder: Path, *, create: bool) -> None:
+    """The destination's folder: created (with parents) when ``create``, else it must exist.
+
+    Raises:
+        LocalWriteError: it cannot be created; UsageError: it is missing.
+    """
+    if folder.is_dir():
+        return
+    if not create:
+        raise UsageError(f"the folder {folder} does not exist (end -o with / to create it)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failure(exc, f"the folder {folder}", 0, resumable=False) from exc
+
+
+async def with_retries(
+    job: Fetch, pool: Connections, *, resume: bool, retries: int
+) -> DownloadResult:
     """Attempts with exponential backoff; every retry resumes from the .part."""
     delay = 0.5
-    for attempt in range(retries + 1):
+    for tries in range(retries + 1):
         try:
-            return await _attempt(job, resume=resume or attempt > 0)
+            return await attempt(job, pool, resume=resume or tries > 0)
         except RETRYABLE as exc:
-            if attempt == retries or job.final is None:
+            if tries == retries or job.final is None:
                 raise
-            job.emit(Notice(f"{exc}; retrying in {delay:g}s ({attempt + 1}/{retries})"))
+            job.emit(Notice(f"{exc}; retrying in {delay:g}s ({tries + 1}/{retries})"))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 8.0)
     raise NetworkError("unreachable")  # the loop always returns or raises
@@ -453,6 +504,7 @@ def download(
     retries: int = 4,
     force: bool = False,
     stall_timeout: float = 30.0,
+    wait_lock: bool = False,
 ) -> DownloadResult:
     """Blocking twin of ``download_async``; same arguments, same result and errors."""
     return asyncio.run(
@@ -465,6 +517,7 @@ def download(
             retries=retries,
             force=force,
             stall_timeout=stall_timeout,
+            wait_lock=wait_lock,
         )
     )
 
@@ -487,8 +540,8 @@ async def download_legacy(
         HttpStatusError (404): nothing came back. DestinationExists, NetworkError.
     """
     report: Emit = emit or (lambda _event: None)
-    stream = _stream_target(dest)
-    final = None if stream else _destination(Source(source.host, source.port, "/" + name), dest)
+    stream = open_stream(dest)
+    final = None if stream else destination(Source(source.host, source.port, "/" + name), dest)
     if final is not None and final.exists() and not force:
         raise DestinationExists(f"{final} exists; use --force to replace it")
     target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
@@ -502,7 +555,10 @@ async def download_legacy(
         if part is not None:
             part.open(resume=False)
             hasher = part.hasher
-        consume = _in_turn(_stages(part, hasher, stream))
+            consume = in_turn(part.stages())
+        else:
+            assert stream is not None
+            consume = in_turn([stream.append, hasher.update])
         while True:
             try:
                 async with asyncio.timeout(stall_timeout):
@@ -513,14 +569,14 @@ async def download_legacy(
                 ) from None
             if not data:
                 break
-            consume(data)
+            consume(memoryview(data))
             written += len(data)
     except BaseException:
         _fail(part)
         raise
     finally:
         writer.close()
-        if stream is not None and stream is not sys.stdout.buffer:
+        if stream is not None:
             stream.close()
     if written == 0:
         _fail(part)
@@ -532,115 +588,7 @@ async def download_legacy(
     report(Notice("legacy protocol: the download cannot be verified (no size, no digest)"))
     if part is not None:
         part.commit()
-    elif stream is sys.stdout.buffer:
-        stream.flush()
     return DownloadResult(final, written, hasher.digest().hex(), 0, False)
 
 
-MAX_LISTING = 16 << 20
-MAX_DEPTH = 32
-
-
-async def _fetch_listing(source: Source, within: float) -> list[dict[str, object]]:
-    """The JSON listing of a folder (``?format=json&digest=sha-256``), bounded in size."""
-    target = source.target.partition("?")[0].rstrip("/") + "/?format=json&digest=sha-256"
-    listing_source = Source(source.host, source.port, target)
-    resp = await _request(listing_source, [("Accept", "application/json")], within)
-    try:
-        if resp.status != 200:
-            raise HttpStatusError(f"{source.url}: the listing answered {resp.status}", resp.status)
-        body = bytearray()
-        while True:
-            event = await _next_event(resp.conn, resp.sock, within, listing_source)
-            if isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_LISTING:
-                    raise ProtocolError(f"{source.url}: listing larger than {MAX_LISTING} bytes")
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                break
-    finally:
-        resp.sock.close()
-    try:
-        doc = json.loads(bytes(body))
-        entries = doc["entries"]
-        if not isinstance(entries, list):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise ProtocolError(f"{source.url}: not a pigeon JSON listing") from None
-    return [e for e in entries if isinstance(e, dict)]
-
-
-def _local_digest(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(READ_SIZE):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
-async def mirror_async(
-    source: Source,
-    dest: Path,
-    *,
-    force: bool = False,
-    retries: int = 4,
-    stall_timeout: float = 30.0,
-    emit: Emit | None = None,
-    progress_for: Callable[[str], Progress | None] | None = None,
-    _depth: int = 0,
-) -> list[DownloadResult]:
-    """Mirror the folder at ``source`` into ``dest`` through its JSON listing.
-
-    Creates the tree, skips files already complete and identical (size, and SHA-256 when the
-    listing offers it), keeps modification times. Names that are not plain file names
-    (``..``, ``/``, control characters) are refused and reported, never written.
-
-    Raises:
-        HttpStatusError, ProtocolError, NetworkError, IntegrityError, LocalWriteError.
-    """
-    report: Emit = emit or (lambda _event: None)
-    if _depth > MAX_DEPTH:
-        raise ProtocolError(f"{source.url}: folders nested deeper than {MAX_DEPTH}")
-    make_folder(dest)
-    results: list[DownloadResult] = []
-    base = source.target.partition("?")[0].rstrip("/") + "/"
-    for entry in await _fetch_listing(source, stall_timeout):
-        name = entry.get("name")
-        if not isinstance(name, str) or safe_local_name(name) != name:
-            report(Notice(f"{source.url}: refused the listed name {name!r}: not a plain name"))
-            continue
-        child = Source(source.host, source.port, base + quote(name))
-        local = dest / name
-        if entry.get("type") == "dir":
-            results += await mirror_async(
-                child,
-                local,
-                force=force,
-                retries=retries,
-                stall_timeout=stall_timeout,
-                emit=report,
-                progress_for=progress_for,
-                _depth=_depth + 1,
-            )
-            continue
-        size, digest, mtime = entry.get("size"), entry.get("sha256"), entry.get("mtime")
-        if (
-            local.is_file()
-            and local.stat().st_size == size
-            and (digest is None or _local_digest(local) == digest)
-        ):
-            report(Notice(f"{local}: up to date"))
-            continue
-        result = await download_async(
-            child,
-            local,
-            force=force,
-            retries=retries,
-            stall_timeout=stall_timeout,
-            emit=report,
-            progress=progress_for(name) if progress_for else None,
-        )
-        if isinstance(mtime, int | float):
-            os.utime(local, (mtime, mtime))
-        results.append(result)
-    return results
+__all__ = ["DownloadResult", "PartInfo", "download", "download_async", "download_legacy"]

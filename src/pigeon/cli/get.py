@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from pigeon.cli.common import PigeonParser, command, json_flag, seconds
 
 if TYPE_CHECKING:
+    from pigeon.errors import PigeonError
     from pigeon.ui.progress import TransferDisplay
     from pigeon.ui.report import Reporter
 
@@ -30,14 +32,30 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         help="host, host:port, [v6]:port or http:// URL (none, on a terminal: asks)",
     )
     get.add_argument("paths", metavar="PATH", nargs="*", help="files on the server")
-    get.add_argument("-o", "--output", metavar="OUT", help="file, folder, or - for stdout")
+    get.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="file, folder (existing, or ending in / to create it), or - for stdout",
+    )
     get.add_argument("--retries", type=int, default=4, metavar="N", help="default 4")
     get.add_argument("--timeout", type=seconds, default=30.0, metavar="S", help="default 30")
     get.add_argument("--force", action="store_true", help="replace an existing file")
     get.add_argument("--no-resume", action="store_true", help="ignore a .part from before")
     get.add_argument("--quiet", "-q", action="store_true", help="no progress or notices")
     get.add_argument(
-        "-r", "--recursive", action="store_true", help="mirror a folder (its JSON listing)"
+        "-r",
+        "--recursive",
+        action="store_true",
+        help="mirror a folder (pigeon serve's listing, or any HTML listing as wget -r -np)",
+    )
+    get.add_argument(
+        "--hidden", action="store_true", help="with -r: also dot-files and dot-folders"
+    )
+    get.add_argument(
+        "--wait-lock",
+        action="store_true",
+        help="when another pigeon get is writing the same file, wait for it (else exit 19)",
     )
     get.add_argument(
         "--legacy",
@@ -48,59 +66,112 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 
 
 def run_get(args: argparse.Namespace) -> int:
-    """Download each PATH (or the SOURCE URL itself) in turn."""
+    """Download each PATH (or the SOURCE URL itself); a failed one does not stop the rest."""
 
-    from pigeon.errors import UsageError
+    from pigeon.errors import PigeonError
     from pigeon.ui.progress import TransferDisplay
     from pigeon.ui.report import Reporter
 
     if args.source is None:
         args.source, args.paths = _ask()
     paths = args.paths or [None]
-    if args.output == "-" and len(paths) > 1:
-        raise UsageError("-o - takes exactly one file")
-    if args.retries < 0:
-        raise UsageError("--retries must be 0 or more")
+    _check_arguments(args, paths)
     reporter = Reporter(json_output=args.json, quiet=args.quiet)
-    if args.legacy and paths == [None]:
-        raise UsageError("--legacy needs the file name: pigeon get HOST:PORT NAME --legacy")
+    failures: list[tuple[str, PigeonError]] = []
     with TransferDisplay(json_output=args.json, quiet=args.quiet) as display:
         for path in paths:
-            _get_one(args, path, display, reporter)
+            try:
+                failures += _get_one(args, path, display, reporter)
+            except PigeonError as exc:
+                if len(paths) == 1:
+                    raise
+                failures.append((path or args.source, exc))
+                print(f"pigeon: {exc}", file=sys.stderr)
+    if failures:
+        raise _summary(failures, len(paths) if not args.recursive else None)
     return 0
+
+
+def _check_arguments(args: argparse.Namespace, paths: list[str | None]) -> None:
+    """Everything that can be wrong with the command line, before any request."""
+    from pigeon.errors import UsageError
+
+    if args.retries < 0:
+        raise UsageError("--retries must be 0 or more")
+    if args.legacy and paths == [None]:
+        raise UsageError("--legacy needs the file name: pigeon get HOST:PORT NAME --legacy")
+    out = args.output
+    if out == "-" and (len(paths) > 1 or args.recursive):
+        raise UsageError(
+            "-o - takes exactly one file" if len(paths) > 1 else "-r cannot write to stdout"
+        )
+    several = len(paths) > 1 or args.recursive
+    if several and out is not None and not _names_folder(out):
+        from pathlib import Path
+
+        if Path(out).exists() or not args.recursive:
+            raise UsageError(
+                f"-o {out} is not a folder: with several files, -o names a folder (end it with /)"
+            )
+
+
+def _names_folder(out: str) -> bool:
+    import os
+    from pathlib import Path
+
+    return out.endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+def _summary(failures: list[tuple[str, PigeonError]], total: int | None) -> PigeonError:
+    """One line naming every failure; the exit code is the first failure's."""
+    from pigeon.errors import PigeonError
+
+    names = ", ".join(name for name, _ in failures[:20])
+    more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""
+    counted = f"{len(failures)} of {total}" if total is not None else str(len(failures))
+    error = PigeonError(f"{counted} failed: {names}{more}")
+    error.exit_code = failures[0][1].exit_code
+    return error
 
 
 def _get_one(
     args: argparse.Namespace, path: str | None, display: TransferDisplay, reporter: Reporter
-) -> None:
-    """Download one PATH: a file, a folder with -r, or a name with --legacy."""
+) -> list[tuple[str, PigeonError]]:
+    """Download one PATH: a file, a folder with -r, or a name with --legacy. Returns the
+    failures inside a mirror (a single file raises instead)."""
     from pathlib import Path
 
-    from pigeon.aio.get import download_async, download_legacy, mirror_async
+    from pigeon.aio.get import download_async, download_legacy
     from pigeon.cli.common import run_async
-    from pigeon.errors import UsageError
+    from pigeon.errors import ProtocolError
     from pigeon.proto.local_names import safe_local_name
     from pigeon.proto.source import parse_source
 
     source = parse_source(args.source, path)
     if args.recursive:
-        if args.output == "-":
-            raise UsageError("-r cannot write to stdout")
+        from pigeon.aio.mirror import mirror_async
+
         folder = Path(args.output or ".") / (safe_local_name(source.name) if path else "")
-        mirrored = run_async(
+        outcome = run_async(
             mirror_async(
                 source,
                 folder,
                 force=args.force,
                 retries=args.retries,
                 stall_timeout=args.timeout,
+                hidden=args.hidden,
+                wait_lock=args.wait_lock,
                 emit=reporter,
                 progress_for=display.for_file,
             )
         )
-        for result in mirrored:
+        for result in outcome.results:
             _report(args, source.url, result)
-        return
+        failures = [(url, exc) for url, exc in outcome.failures]
+        failures += [
+            (name, ProtocolError(f"refused the listed name {name}")) for name in outcome.refused
+        ]
+        return failures
     if args.legacy:
         result = run_async(
             download_legacy(
@@ -122,16 +193,17 @@ def _get_one(
                 retries=args.retries,
                 force=args.force,
                 stall_timeout=args.timeout,
+                wait_lock=args.wait_lock,
                 emit=reporter,
             )
         )
     _report(args, source.url, result)
+    return []
 
 
 def _report(args: argparse.Namespace, url: str, result: object) -> None:
     """The closing line for one download (JSON with --json)."""
     import json
-    import sys
 
     from pigeon.aio.get import DownloadResult
 

@@ -1,33 +1,50 @@
 """Writing a download beside its destination so a wrong file never takes the final name.
 
 Bytes go to ``<name>.part`` while being hashed; a sidecar ``<name>.part.json`` remembers the
-URL, ETag and size so a later run can resume. ``commit`` fsyncs, renames atomically onto the
-final name and removes the sidecar; ``discard`` removes both.
+URL and the answer's validators so a later run can resume. ``commit`` fsyncs, renames
+atomically onto the final name and removes the sidecar; ``discard`` removes both.
+
+One writer per destination: the ``.part`` is held under an exclusive ``flock`` from ``claim``
+until ``commit``, ``discard`` or ``release``, so a second download of the same destination
+is told who holds it instead of interleaving its bytes into the same file. A holder renames
+or removes the ``.part`` before letting go, so a waiter checks, once it has the lock, that
+the name still leads to the file it locked, and starts again otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import fcntl
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from pigeon.errors import LocalWriteError
+from pigeon.errors import DownloadBusy, LocalWriteError
+from pigeon.fs.sinks import write_failure
+from pigeon.proto.fetch import PartState
 
 READ_CHUNK = 1 << 20
+PartInfo = PartState
+"""What the sidecar records (the name the chat's attachments know it by)."""
 
 
-@dataclass(frozen=True, slots=True)
-class PartInfo:
-    """What the sidecar records about a partial download."""
-
-    url: str
-    etag: str | None
-    size: int | None
+def lock_holder(fd: int) -> int | None:
+    """The pid holding a ``flock`` on the file open at ``fd``, from /proc/locks (Linux)."""
+    st = os.fstat(fd)
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:  # noqa: PTH123
+            for line in locks:
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == ident:
+                    return int(fields[4]) if fields[4].isdigit() else None
+    except OSError:
+        return None
+    return None
 
 
 class PartFile:
@@ -40,51 +57,130 @@ class PartFile:
         self.hasher = hashlib.sha256()
         self.written = 0
         self._fd: int | None = None
+        self.deferred = False  # a batch commit holds it (``release`` must not let go)
+
+    # ----- the lock ----------------------------------------------------------------------
+
+    def claim(self) -> None:
+        """Open the ``.part`` (created empty if missing) and hold it exclusively.
+
+        Raises:
+            DownloadBusy: another process is writing it (its pid in the message).
+            LocalWriteError: the folder cannot be written.
+        """
+        while self._fd is None:
+            try:
+                fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise write_failure(exc, str(self.part), 0, resumable=False) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = lock_holder(fd)
+                os.close(fd)
+                who = f"pid {pid}" if pid is not None else "another process"
+                raise DownloadBusy(
+                    f"{self.final} is already being downloaded ({who}); "
+                    "use --wait-lock to wait for it",
+                    pid,
+                ) from None
+            try:
+                here = self.part.stat()
+                mine = os.fstat(fd)
+                same = (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+            else:  # the previous holder renamed or removed it before letting go: again
+                os.close(fd)
+
+    @property
+    def claimed(self) -> bool:
+        """True while this object holds the ``.part``."""
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Let go of the ``.part``, keeping it for a resume; an empty one with no sidecar
+        (nothing was received) is removed, so a failed request leaves nothing behind."""
+        if self._fd is None or self.deferred:
+            return
+        with contextlib.suppress(OSError):
+            if os.fstat(self._fd).st_size == 0 and not self.sidecar.exists():
+                self.part.unlink()
+        self.close()
+
+    # ----- resuming ----------------------------------------------------------------------
 
     def resumable(self, url: str) -> PartInfo | None:
         """The sidecar's record when a ``.part`` of the same URL is there to continue."""
         try:
             data = json.loads(self.sidecar.read_text(encoding="utf-8"))
-            info = PartInfo(str(data["url"]), data.get("etag"), data.get("size"))
-        except (OSError, ValueError, KeyError, TypeError):
+            size = data.get("size")
+            info = PartInfo(
+                str(data["url"]),
+                data.get("etag") if isinstance(data.get("etag"), str) else None,
+                size if isinstance(size, int) and not isinstance(size, bool) else None,
+                data.get("last_modified") if isinstance(data.get("last_modified"), str) else None,
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         if info.url != url or not self.part.is_file():
             return None
         return info
 
+    def length(self) -> int:
+        """Bytes in the ``.part`` now."""
+        if self._fd is not None:
+            return os.fstat(self._fd).st_size
+        try:
+            return self.part.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def truncate(self, length: int) -> None:
+        """Cut the held ``.part`` to ``length`` bytes (a resume builds on what is left)."""
+        assert self._fd is not None
+        os.ftruncate(self._fd, length)
+
     def _error(self, exc: OSError) -> LocalWriteError:
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
-        return LocalWriteError(
-            f"cannot write {self.part} after {self.written} bytes: {reason}; "
-            "nothing else was changed (free space and rerun to resume)"
-        )
+        return write_failure(exc, str(self.part), self.written, resumable=True)
 
     def open(self, *, resume: bool) -> int:
-        """Open for writing; when resuming, hash what is already there. Returns the offset.
+        """Claim the ``.part`` for writing; when resuming, hash what is already there.
+        Returns the offset writing continues from.
 
         Raises:
+            DownloadBusy: another process holds it.
             LocalWriteError: the folder cannot be written.
         """
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (0 if resume else os.O_TRUNC)
-        try:
-            self._fd = os.open(self.part, flags, 0o644)
-        except OSError as exc:
-            raise self._error(exc) from exc
+        self.claim()
+        assert self._fd is not None
         self.hasher = hashlib.sha256()
         self.written = 0
-        if resume:
-            with self.part.open("rb") as existing:
-                while chunk := existing.read(READ_CHUNK):
-                    self.hasher.update(chunk)
-                    self.written += len(chunk)
-            os.lseek(self._fd, self.written, os.SEEK_SET)
+        if not resume:
+            os.ftruncate(self._fd, 0)
+        else:
+            while chunk := os.pread(self._fd, READ_CHUNK, self.written):
+                self.hasher.update(chunk)
+                self.written += len(chunk)
+        os.lseek(self._fd, self.written, os.SEEK_SET)
         return self.written
 
     def record(self, info: PartInfo) -> None:
-        """Write the sidecar (small, replaced atomically)."""
-        tmp = self.sidecar.with_name(self.sidecar.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(info)), encoding="utf-8")
-        tmp.replace(self.sidecar)
+        """Write the sidecar: a private temporary file renamed over it (atomic, no shared
+        temporary name two writers could collide on)."""
+        fd, tmp = tempfile.mkstemp(prefix=self.sidecar.name + ".", dir=self.sidecar.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(asdict(info), out)
+            Path(tmp).replace(self.sidecar)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise self._error(exc) from exc
+
+    # ----- writing -----------------------------------------------------------------------
 
     def write(self, data: bytes | memoryview) -> None:
         """Append ``data`` and hash it.
@@ -99,18 +195,18 @@ class PartFile:
         """Append ``data`` without hashing it (``hasher`` is fed separately: ``stages``).
 
         Raises:
-            LocalWriteError: disk full or another write failure (the .part is kept, so a rerun
-                after freeing space resumes).
+            LocalWriteError: disk full or another write failure, with the exact number of
+                bytes in the ``.part`` (it is kept, so a rerun resumes).
         """
         assert self._fd is not None
         view = memoryview(data)
         try:
             while view:
                 n = os.write(self._fd, view)
+                self.written += n
                 view = view[n:]
         except OSError as exc:
             raise self._error(exc) from exc
-        self.written += len(data)
 
     def stages(self) -> tuple[Callable[[memoryview], None], Callable[[memoryview], None]]:
         """Appending and hashing: every byte goes through both, each in order, side by side
@@ -118,27 +214,35 @@ class PartFile:
         return self.append, self.hasher.update
 
     def close(self) -> None:
-        """Close the descriptor (the .part and sidecar stay for a later resume)."""
+        """Close the descriptor and let go of the lock (the .part and sidecar stay for a
+        later resume)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
-    def commit(self, mtime: float | None = None) -> None:
-        """fsync, set the modification time, rename onto the final name, drop the sidecar."""
-        self.close()
+    def commit(self, mtime: float | None = None, *, synced: bool = False) -> None:
+        """fsync, set the modification time, rename onto the final name, drop the sidecar;
+        all while holding the ``.part``, so no other writer can touch it in between.
+
+        ``synced``: the caller has already flushed the data to disk (one ``os.sync`` for a
+        batch of files) and will flush the renames the same way; no fsync here.
+        """
+        self.claim()
+        assert self._fd is not None
         try:
-            fd = os.open(self.part, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            if not synced:
+                os.fsync(self._fd)
+            if mtime is not None:
+                os.utime(self._fd, (mtime, mtime))
+            self.part.replace(self.final)
         except OSError as exc:
+            self.close()
             raise self._error(exc) from exc
-        if mtime is not None:
-            os.utime(self.part, (mtime, mtime))
-        self.part.replace(self.final)
         with contextlib.suppress(OSError):
             self.sidecar.unlink()
+        self.close()
+        if synced:
+            return
         with contextlib.suppress(OSError):
             dir_fd = os.open(self.final.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
@@ -146,28 +250,12 @@ class PartFile:
             finally:
                 os.close(dir_fd)
 
-    def usable_length(self, info: PartInfo) -> int:
-        """How much of the ``.part`` a resume can build on (0: start over).
-
-        A ``.part`` as long as the whole file (the run was stopped between the last write
-        and the rename) keeps all but its last byte, so the resumed request still gets an
-        answer, with the digest that verifies the whole file. One longer than the file
-        cannot be the file's beginning.
-        """
-        have = self.part.stat().st_size
-        if info.size is None or have < info.size:
-            return have
-        if have > info.size or have == 0:
-            return 0
-        os.truncate(self.part, have - 1)
-        return have - 1
-
     def discard(self) -> None:
         """Remove the .part and the sidecar (after a verification failure)."""
-        self.close()
         for path in (self.part, self.sidecar):
             with contextlib.suppress(OSError):
                 path.unlink()
+        self.close()
 
 
 def make_folder(path: Path) -> None:

@@ -7,6 +7,7 @@ server can never make ``pigeon get`` write outside the destination folder.
 
 from __future__ import annotations
 
+import enum
 import unicodedata
 
 RESERVED = {
@@ -32,6 +33,37 @@ def safe_local_name(name: str) -> str:
         return FALLBACK
     if cleaned.split(".")[0].upper() in RESERVED:
         cleaned = "_" + cleaned
-    while len(cleaned.encode("utf-8")) > MAX_NAME_BYTES:
-        cleaned = cleaned[:-1]
+    encoded = cleaned.encode("utf-8")
+    if len(encoded) > MAX_NAME_BYTES:  # cut once, at a character boundary (linear)
+        cleaned = encoded[:MAX_NAME_BYTES].decode("utf-8", "ignore")
     return cleaned
+
+
+class Listed(enum.Enum):
+    """What a mirror does with a name a server listed."""
+
+    TAKE = "take"
+    HIDDEN = "hidden"  # a dot-file or dot-folder: skipped unless asked for (--hidden)
+    REFUSED = "refused"  # dangerous here: a path, a dot-segment, control characters, too long
+
+
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def listed_name(name: object, *, hidden: bool = False) -> Listed:
+    """Whether a name from a folder listing may be written as it is into the mirror.
+
+    Any name the local file system can hold is taken as it is (quotes, ``#``, ``?``,
+    spaces); refused are only those that would leave the folder or mislead: separators,
+    ``.``/``..``, NUL and other control characters, bidirectional overrides, more than 255
+    bytes. Dot-names are ``HIDDEN``: a server must not plant ``.ssh`` or ``.bashrc``.
+    """
+    if not isinstance(name, str) or name in ("", ".", ".."):
+        return Listed.REFUSED
+    if "/" in name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return Listed.REFUSED
+    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI for ch in name):
+        return Listed.REFUSED
+    if name.startswith(".") and not hidden:
+        return Listed.HIDDEN
+    return Listed.TAKE

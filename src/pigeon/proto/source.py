@@ -68,6 +68,11 @@ def parse_source(text: str, path: str | None = None) -> Source:
     return Source(host, port, target)
 
 
+def is_folder_target(target: str) -> bool:
+    """True when a request target names a folder (its path ends with ``/``)."""
+    return target.partition("?")[0].endswith("/")
+
+
 def resolve_location(current: Source, location: str) -> Source:
     """Where a redirect's ``Location`` points, relative to ``current``.
 

@@ -1,0 +1,348 @@
+"""One HTTP/1.1 client connection: h11 writes each request and parses each answer's head;
+the body is framed here (Content-Length, chunked, or until close) so its bytes go from the
+socket straight to the download's stages, off the event loop when there are many of them.
+
+A connection carries requests one after the other (keep-alive, for mirrors) with a fresh h11
+state machine per exchange and the bytes that followed the last body carried over. Every
+wait is bounded by ``within``; socket errors become pigeon's errors here, once: a timeout is
+``TimedOut``, a connection closed or reset before or during an answer is ``ConnectionLost``
+(never a parser's internal state), malformed framing is ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+import h11
+
+from pigeon import __version__
+from pigeon.aio.bulk import Consume, receive_exactly, unexpected_bytes
+from pigeon.aio.sockets import resolve
+from pigeon.aio.tcp import connect_socket
+from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
+from pigeon.proto.chunked import ChunkedReader, End, NeedData, Payload
+from pigeon.proto.fetch import parse_count
+from pigeon.proto.source import Source
+
+READ_SIZE = 1 << 20
+MAX_HEAD = 64 * 1024
+BULK_MIN = 1 << 20
+"""A body part at least this long is received by ``aio.bulk`` (threads, large buffers);
+shorter ones on the event loop, where a thread hand-off would cost more than it saves."""
+UNTIL_CLOSE = 1 << 62
+USER_AGENT = f"pigeon/{__version__}"
+
+
+class Framing(enum.Enum):
+    """How an answer's body is delimited."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """An answer's status and fields (names lower-case; repeated fields joined by ``, ``)."""
+
+    status: int
+    headers: dict[str, str]
+    framing: Framing
+    length: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """What a body brought: its byte count, trailer fields, and whether more bytes followed
+    it on a connection that was to close (a body longer than announced)."""
+
+    received: int
+    trailers: dict[str, str]
+    longer: bool
+
+
+def in_turn(stages: Sequence[Consume]) -> Consume:
+    """Every stage on ``data``, in order, on this thread."""
+
+    def consume(data: memoryview) -> None:
+        for stage in stages:
+            stage(data)
+
+    return consume
+
+
+def _reason(exc: h11.RemoteProtocolError) -> str:
+    """h11's words for what was malformed, unless they speak of its own states."""
+    text = str(exc)
+    if "state=" in text or "role=" in text or len(text) > 120:
+        return "a malformed answer head"
+    return text
+
+
+def _shifted(progress: Callable[[int], None], start: int, n: int) -> None:
+    progress(start + n)
+
+
+class HttpChannel:
+    """A TCP connection to one server, used for one request at a time."""
+
+    def __init__(self, sock: socket.socket, key: tuple[str, int], within: float) -> None:
+        self.sock = sock
+        self.key = key
+        self.within = within
+        self.reusable = False
+        self._buffer = b""
+        self._eof = False
+        self._keep_alive = False
+        self._framing = Framing.NONE
+        self._length: int | None = None
+        self._label = ""
+
+    @classmethod
+    async def connect(cls, source: Source, within: float) -> HttpChannel:
+        """Open a connection to ``source``'s server.
+
+        Raises:
+            UnknownHost, ConnectionRefused, NetworkUnreachable, TimedOut.
+        """
+        target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
+        sock = await connect_socket(target, within)
+        return cls(sock, (source.host, source.port), within)
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.reusable = False
+        self.sock.close()
+
+    # ----- errors ------------------------------------------------------------------------
+
+    def _timed_out(self) -> TimedOut:
+        return TimedOut(f"{self._label}: the server sent nothing for {self.within:g}s")
+
+    def _lost(self, exc: OSError | None = None, when: str = "mid-transfer") -> ConnectionLost:
+        why = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
+        return ConnectionLost(f"{self._label}: connection lost {when}{why}")
+
+    async def _recv(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.within):
+                data = await loop.sock_recv(self.sock, READ_SIZE)
+        except TimeoutError:
+            raise self._timed_out() from None
+        except OSError as exc:
+            raise self._lost(exc) from exc
+        if not data:
+            self._eof = True
+        return data
+
+    # ----- request and head --------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        source: Source,
+        headers: Sequence[tuple[str, str]],
+        *,
+        keep_alive: bool = False,
+    ) -> Head:
+        """Send a request and read the answer's head (1xx answers are skipped).
+
+        Raises:
+            ConnectionLost: the server closed or reset before the head was complete.
+            TimedOut, ProtocolError.
+        """
+        self._label = source.url
+        self._keep_alive = keep_alive
+        self.reusable = False
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        fields = [
+            ("Host", source.host_header),
+            ("User-Agent", USER_AGENT),
+            ("Accept-Encoding", "identity"),
+            *([] if keep_alive else [("Connection", "close")]),
+            *headers,
+        ]
+        data = conn.send(h11.Request(method=method, target=source.target, headers=fields))
+        data += conn.send(h11.EndOfMessage()) or b""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.within):
+                await loop.sock_sendall(self.sock, data)
+        except TimeoutError:
+            raise TimedOut(
+                f"{source.url}: the server took no request for {self.within:g}s"
+            ) from None
+        except OSError as exc:
+            raise self._lost(exc, "before the answer") from exc
+        if self._buffer:
+            conn.receive_data(self._buffer)
+            self._buffer = b""
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                if self._eof:
+                    raise self._lost(when="before the answer was complete") from exc
+                raise ProtocolError(
+                    f"{source.url}: bad HTTP from the server ({_reason(exc)})"
+                ) from exc
+            except ValueError as exc:  # a number beyond Python's digit limit in a field
+                raise ProtocolError(
+                    f"{source.url}: bad HTTP from the server (a bad number)"
+                ) from exc
+            if event is h11.NEED_DATA:
+                if self._eof:
+                    raise self._lost(when="before the answer was complete")
+                conn.receive_data(await self._recv())
+                continue
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                raise self._lost(when="before answering")
+            if isinstance(event, h11.Response):
+                break
+            raise ProtocolError(f"{source.url}: bad HTTP from the server")
+        headers_out: dict[str, str] = {}
+        for key, value in event.headers:
+            name = key.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers_out[name] = f"{headers_out[name]}, {text}" if name in headers_out else text
+        self._buffer = conn.trailing_data[0]
+        status = event.status_code
+        length = parse_count(headers_out.get("content-length"))
+        if method == "HEAD" or status in (204, 304):
+            framing = Framing.NONE
+        elif "transfer-encoding" in headers_out:
+            framing = Framing.CHUNKED  # h11 refuses any final coding but chunked
+        elif "content-length" in headers_out:
+            if length is None:
+                raise ProtocolError(f"{source.url}: the server sent a bad Content-Length")
+            framing = Framing.LENGTH
+        else:
+            framing = Framing.CLOSE
+        self._framing, self._length = framing, length
+        closing = (
+            "close" in headers_out.get("connection", "").lower() or event.http_version == b"1.0"
+        )
+        self.reusable = keep_alive and not closing and framing is not Framing.CLOSE
+        return Head(status, headers_out, framing, length)
+
+    # ----- bodies ------------------------------------------------------------------------
+
+    async def body(
+        self, stages: Sequence[Consume], progress: Callable[[int], None] | None = None
+    ) -> Body:
+        """Receive the body of the answer whose head ``request`` returned into ``stages``.
+
+        Returns:
+            ``Body``; ``received`` short of Content-Length means the connection was lost
+            (the caller says how far it got).
+
+        Raises:
+            TimedOut, ConnectionLost (a reset), ProtocolError (broken chunked framing),
+            and whatever a stage raises (LocalWriteError).
+        """
+        if self._framing is Framing.NONE:
+            return Body(0, {}, False)
+        if self._framing is Framing.CHUNKED:
+            return await self._chunked(stages, progress)
+        want = self._length if self._framing is Framing.LENGTH else UNTIL_CLOSE
+        assert want is not None
+        got = await self._exactly(want, stages, progress, 0)
+        longer = False
+        if self._framing is Framing.LENGTH and not self._keep_alive and got == want:
+            longer = bool(self._buffer) or unexpected_bytes(self.sock)
+        if got != want and self._framing is Framing.LENGTH:
+            self.reusable = False
+        return Body(got, {}, longer)
+
+    async def _exactly(
+        self,
+        want: int,
+        stages: Sequence[Consume],
+        progress: Callable[[int], None] | None,
+        base: int,
+    ) -> int:
+        """``want`` bytes (or until the peer closes): the buffered ones, then the socket's."""
+        consume = in_turn(stages)
+        got = 0
+        if self._buffer:
+            piece, self._buffer = self._buffer[:want], self._buffer[want:]
+            consume(memoryview(piece))
+            got = len(piece)
+            if progress is not None:
+                progress(base + got)
+        while got < want and not self._eof:
+            left = want - got
+            if left >= BULK_MIN:
+                report = None
+                if progress is not None:
+                    report = functools.partial(_shifted, progress, base + got)
+                try:
+                    n = await receive_exactly(
+                        self.sock, left, stages, within=self.within, progress=report
+                    )
+                except TimeoutError:
+                    raise self._timed_out() from None
+                except BrokenPipeError:
+                    raise  # our own output (stdout) went away: main() handles it quietly
+                except OSError as exc:
+                    if want == UNTIL_CLOSE:  # a reset ends a body that ends at close
+                        break
+                    raise self._lost(exc) from exc
+                got += n
+                if n < left:
+                    self._eof = True
+                break
+            data = await self._recv()
+            if not data:
+                break
+            if len(data) > left:
+                data, self._buffer = data[:left], data[left:]
+            consume(memoryview(data))
+            got += len(data)
+            if progress is not None:
+                progress(base + got)
+        return got
+
+    async def _chunked(
+        self, stages: Sequence[Consume], progress: Callable[[int], None] | None
+    ) -> Body:
+        reader = ChunkedReader()
+        reader.feed(self._buffer)
+        self._buffer = b""
+        got = 0
+        while True:
+            step = reader.next()
+            if isinstance(step, NeedData):
+                data = await self._recv()
+                if not data:
+                    self._cut(got)
+                reader.feed(data)
+            elif isinstance(step, Payload):
+                self._buffer = reader.take(step.size)
+                n = await self._exactly(step.size, stages, progress, got)
+                got += n
+                if n < step.size:
+                    self._cut(got)
+                reader.feed(self._buffer)
+                self._buffer = b""
+                reader.payload_done()
+            elif isinstance(step, End):
+                self._buffer = reader.leftover()
+                longer = not self._keep_alive and (
+                    bool(self._buffer) or unexpected_bytes(self.sock)
+                )
+                return Body(got, step.trailers, longer)
+
+    def _cut(self, got: int) -> NoReturn:
+        self.reusable = False
+        raise ConnectionLost(f"{self._label}: connection lost after {got:,} bytes of the body")

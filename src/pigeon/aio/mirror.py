@@ -1,0 +1,343 @@
+"""``pigeon get -r``: mirror a folder tree, from pigeon's JSON listings or any HTML listing.
+
+A few workers, each over its own keep-alive connection, take folders and files from one
+queue; every file goes through the same verified download as ``pigeon get`` (``aio.get``).
+A failed file is reported and the rest goes on. Names are checked before anything is
+written (``proto.local_names.listed_name``): dangerous ones are refused, dot-names skipped
+unless ``hidden``. Files take their final names in batches after one ``os.sync`` of their
+data (``BatchCommit``), so a name never points at bytes that are not on disk, without one
+fsync per file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from pigeon.aio.events import Emit, Notice
+from pigeon.aio.get import (
+    Connections,
+    DownloadResult,
+    Fetch,
+    Progress,
+    sha256_file,
+    with_retries,
+)
+from pigeon.errors import HttpStatusError, PigeonError, ProtocolError
+from pigeon.fs.partfile import PartFile, make_folder
+from pigeon.proto.html_listing import folder_links
+from pigeon.proto.local_names import Listed, listed_name
+from pigeon.proto.source import Source
+
+MAX_LISTING = 64 << 20
+MAX_DEPTH = 32
+WORKERS = 4
+BATCH_FILES = 256
+BATCH_SECONDS = 0.5
+MAX_MTIME = 2.0**33  # the year 2242: later (or NaN, or negative) is not a real timestamp
+SHOWN_FROM = 1 << 20
+"""Files at least this large get a progress row; a row per small file would cost more than
+the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One listed entry, its fields checked (None: not given, or not believable)."""
+
+    name: str
+    is_dir: bool
+    size: int | None = None
+    sha256: str | None = None
+    mtime: float | None = None
+
+
+@dataclass
+class MirrorOutcome:
+    """What a mirror did: files fetched, files already there, failures, names left out."""
+
+    results: list[DownloadResult] = field(default_factory=list)
+    up_to_date: int = 0
+    failures: list[tuple[str, PigeonError]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    hidden: int = 0
+
+
+class BatchCommit:
+    """Final names for verified files, a batch at a time, after one sync of their data.
+
+    A power loss can then cost only the batch in flight: its ``.part`` files stay (the next
+    run fetches them again); a final name never holds data that had not reached the disk.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[PartFile, float | None]] = []
+        self._since = 0.0
+        self._lock = asyncio.Lock()
+
+    async def add(self, part: PartFile, mtime: float | None) -> None:
+        if not self._pending:
+            self._since = time.monotonic()
+        part.deferred = True
+        self._pending.append((part, mtime))
+        if len(self._pending) >= BATCH_FILES or time.monotonic() - self._since > BATCH_SECONDS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            await asyncio.to_thread(os.sync)
+            for part, mtime in batch:
+                part.deferred = False
+                part.commit(mtime, synced=True)
+
+    async def finish(self) -> None:
+        """Commit what is left, and make the renames themselves durable."""
+        await self.flush()
+        await asyncio.to_thread(os.sync)
+
+
+def _entries_from_json(doc: object) -> list[Entry] | None:
+    if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
+        return None
+    out: list[Entry] = []
+    for item in doc["entries"]:
+        if not isinstance(item, dict):
+            continue
+        size = item.get("size")
+        digest = item.get("sha256")
+        mtime = item.get("mtime")
+        out.append(
+            Entry(
+                item.get("name"),  # type: ignore[arg-type]  # checked by listed_name
+                item.get("type") == "dir",
+                size
+                if isinstance(size, int) and not isinstance(size, bool) and size >= 0
+                else None,
+                digest.lower() if isinstance(digest, str) and len(digest) == 64 else None,
+                _mtime(mtime),
+            )
+        )
+    return out
+
+
+def _mtime(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    stamp = float(value)
+    return stamp if math.isfinite(stamp) and 0 <= stamp < MAX_MTIME else None
+
+
+async def _listing(pool: Connections, folder: Source, *, digests: bool) -> list[Entry]:
+    """The entries of the folder at ``folder`` (its target ends with ``/``)."""
+    query = "?format=json&digest=sha-256" if digests else "?format=json"
+    asked = Source(folder.host, folder.port, folder.target + query)
+    channel = await pool.take(asked)
+    try:
+        head = await channel.request(
+            "GET", asked, [("Accept", "application/json, text/html;q=0.9")], keep_alive=True
+        )
+        if head.status != 200:
+            raise HttpStatusError(f"{folder.url}: the listing answered {head.status}", head.status)
+        if (head.length or 0) > MAX_LISTING:
+            raise ProtocolError(f"{folder.url}: listing larger than {MAX_LISTING >> 20} MiB")
+        body = bytearray()
+
+        def collect(data: memoryview) -> None:
+            body.extend(data)
+            if len(body) > MAX_LISTING:
+                raise ProtocolError(f"{folder.url}: listing larger than {MAX_LISTING >> 20} MiB")
+
+        await channel.body([collect])
+        pool.give_back(channel)
+    except BaseException:
+        channel.close()
+        raise
+    kind = head.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json" or (not kind and bytes(body[:1]) == b"{"):
+        try:
+            found = _entries_from_json(json.loads(bytes(body)))
+        except ValueError:
+            found = None
+        if found is None:
+            raise ProtocolError(f"{folder.url}: the JSON listing is not one pigeon can read")
+        return found
+    if kind in ("text/html", "application/xhtml+xml", ""):
+        text = bytes(body).decode("utf-8", "replace")
+        return [Entry(link.name, link.is_dir) for link in folder_links(text, folder.target)]
+    raise ProtocolError(f"{folder.url}: not a folder listing ({kind})")
+
+
+def _has_files(folder: Path) -> bool:
+    """True when ``folder`` exists and holds anything (a mirror run before: worth asking the
+    listing for digests, to recognise what is already here)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
+
+
+def _up_to_date(local: Path, entry: Entry) -> bool:
+    """True when ``local`` is provably the listed file (same size, and same SHA-256 when the
+    listing gives one)."""
+    try:
+        st = local.stat()
+    except OSError:
+        return False
+    if entry.size is None or st.st_size != entry.size:
+        return False
+    try:
+        return entry.sha256 is None or sha256_file(local).hex() == entry.sha256
+    except OSError:
+        return False
+
+
+@dataclass
+class _Mirror:
+    dest_root: Path
+    emit: Emit
+    within: float
+    retries: int
+    force: bool
+    hidden: bool
+    wait_lock: bool
+    progress_for: Callable[[str], Progress | None] | None
+    outcome: MirrorOutcome = field(default_factory=MirrorOutcome)
+    queue: asyncio.Queue[tuple[Source, Path, Entry | None, int]] = field(
+        default_factory=asyncio.Queue
+    )
+    commits: BatchCommit = field(default_factory=BatchCommit)
+
+    async def worker(self) -> None:
+        pool = Connections(self.within, keep_alive=True)
+        try:
+            while True:
+                source, local, entry, depth = await self.queue.get()
+                try:
+                    if entry is None:
+                        await self.folder(pool, source, local, depth)
+                    else:
+                        await self.file(pool, source, local, entry)
+                except PigeonError as exc:
+                    self.outcome.failures.append((source.url, exc))
+                    self.emit(Notice(f"failed: {exc}"))
+                finally:
+                    self.queue.task_done()
+        finally:
+            pool.close()
+
+    async def folder(self, pool: Connections, source: Source, local: Path, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"{source.url}: folders nested deeper than {MAX_DEPTH}")
+        digests = _has_files(local)
+        entries = await _listing(pool, source, digests=digests)
+        make_folder(local)
+        hidden = 0
+        for entry in entries:
+            verdict = listed_name(entry.name, hidden=self.hidden)
+            if verdict is Listed.HIDDEN:
+                hidden += 1
+                continue
+            if verdict is Listed.REFUSED:
+                shown = repr(entry.name).encode("unicode_escape").decode("ascii")[:120]
+                self.outcome.refused.append(f"{source.url}{shown}")
+                self.emit(
+                    Notice(f"{source.url}: refused the listed name {shown}: not a plain name")
+                )
+                continue
+            child = Source(
+                source.host,
+                source.port,
+                source.target + quote(entry.name) + ("/" if entry.is_dir else ""),
+            )
+            self.queue.put_nowait(
+                (child, local / entry.name, None if entry.is_dir else entry, depth + 1)
+            )
+        self.outcome.hidden += hidden
+
+    async def file(self, pool: Connections, source: Source, local: Path, entry: Entry) -> None:
+        if not self.force and _up_to_date(local, entry):
+            self.outcome.up_to_date += 1
+            self.emit(Notice(f"{local}: up to date"))
+            return
+        shown = entry.size is None or entry.size >= SHOWN_FROM
+        progress = self.progress_for(entry.name) if self.progress_for and shown else None
+        job = Fetch(
+            source,
+            local,
+            None,
+            self.emit,
+            self.within,
+            force=self.force,
+            wait_lock=self.wait_lock,
+            progress=progress,
+            commit=self.commits.add,
+            mtime=entry.mtime,
+        )
+        self.outcome.results.append(
+            await with_retries(job, pool, resume=True, retries=self.retries)
+        )
+
+
+async def mirror_async(
+    source: Source,
+    dest: Path,
+    *,
+    force: bool = False,
+    retries: int = 4,
+    stall_timeout: float = 30.0,
+    hidden: bool = False,
+    wait_lock: bool = False,
+    emit: Emit | None = None,
+    progress_for: Callable[[str], Progress | None] | None = None,
+    workers: int = WORKERS,
+) -> MirrorOutcome:
+    """Mirror the folder at ``source`` into ``dest``.
+
+    Creates the tree, skips files already complete and identical (size, and SHA-256 when the
+    listing offers it), keeps modification times. Failures are collected, not raised: the
+    caller reports them (``MirrorOutcome.failures``, ``refused``).
+
+    Raises:
+        PigeonError: only when the top folder itself cannot be listed.
+    """
+    report: Emit = emit or (lambda _event: None)
+    top = (
+        source
+        if source.target.partition("?")[0].endswith("/")
+        else Source(source.host, source.port, source.target.partition("?")[0] + "/")
+    )
+    job = _Mirror(dest, report, stall_timeout, retries, force, hidden, wait_lock, progress_for)
+    pool = Connections(stall_timeout, keep_alive=True)
+    try:
+        await job.folder(pool, top, dest, 0)  # the top listing's errors are the command's
+    finally:
+        pool.close()
+    tasks = [asyncio.create_task(job.worker()) for _ in range(max(1, workers))]
+    done = asyncio.create_task(job.queue.join())
+    try:
+        await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                task.result()  # a worker only ends by raising: a bug, not a file's failure
+        await job.commits.finish()
+    finally:
+        for task in [done, *tasks]:
+            task.cancel()
+        await asyncio.gather(done, *tasks, return_exceptions=True)
+    if job.outcome.hidden:
+        count = job.outcome.hidden
+        report(
+            Notice(
+                f"skipped {count} hidden {'entry' if count == 1 else 'entries'} "
+                "(dot-files and dot-folders; --hidden includes them)"
+            )
+        )
+    return job.outcome
