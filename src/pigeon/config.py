@@ -88,6 +88,8 @@ class ServeConfig:
     legacy_wait: float = 0.25
     grace: float = 5.0
     use_sendfile: bool = True
+    digest_cache: str | None = None
+    """sqlite3 file keeping SHA-256 digests across restarts; None: in memory only."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

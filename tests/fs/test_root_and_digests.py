@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -73,20 +74,25 @@ def test_root_must_be_a_directory(tree: tuple[Path, Path]) -> None:
         ConfinedRoot(tree[0] / "small.txt")
 
 
-def test_digest_cache_computes_once_per_version(tree: tuple[Path, Path]) -> None:
+def test_digest_cache_keeps_settled_versions_only(tree: tuple[Path, Path]) -> None:
     root, _ = tree
     cache = DigestCache(limit=2)
     path = root / "mib.bin"
     with path.open("rb") as f:
         st = os.fstat(f.fileno())
         digest = sha256_fd(f.fileno(), st.st_size)
-        cache.put(digest_key(st), digest)
     assert digest == hashlib.sha256(path.read_bytes()).digest()
-    assert cache.get(digest_key(st)) == digest and cache.computed == 1
+    # just written: it could change again within one timestamp step, so it is not kept
+    assert not cache.put(digest_key(st), digest, time.time())
+    assert cache.get(digest_key(st)) is None
+    assert cache.put(digest_key(st), digest, time.time() + 2.5)  # read 2.5 s after the write
+    assert cache.get(digest_key(st)) == digest
     path.write_bytes(b"changed")  # a new version is a new key: the old digest is never served
     assert cache.get(digest_key(path.stat())) is None
+    path.chmod(0o600)  # metadata too: the key holds ctime
+    assert digest_key(path.stat()) != digest_key(st)
     for i in range(3):
-        cache.put((0, 0, i, 0), b"x")
+        cache.put((0, 0, i, 0, 0), b"x", 10.0)
     assert cache.get(digest_key(st)) is None  # evicted: the cache is bounded
 
 

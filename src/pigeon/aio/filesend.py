@@ -2,6 +2,7 @@
 
 The one file-sending path of pigeon: ``pigeon serve`` (HTTP and the tutorial's protocol) and
 chat attachments (IP Messenger GETFILEDATA / GETDIRFILES) all send through ``send_span``.
+A span being hashed alongside its send (``aio.digesting``) is reported after each step.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from pigeon.fs.root import OpenFile
 
@@ -37,10 +38,14 @@ def _corked(writer: asyncio.StreamWriter) -> Iterator[None]:
 
 
 class FileSpan:
-    """A byte range of an open file, passed through h11 as if it were body bytes."""
+    """A byte range of an open file, passed through h11 as if it were body bytes.
+
+    ``sent`` counts the bytes ``send_span`` handed to the kernel so far (also when cut).
+    """
 
     def __init__(self, file: OpenFile, offset: int, count: int) -> None:
         self.file, self.offset, self.count = file, offset, count
+        self.sent = 0
 
     def __len__(self) -> int:
         return self.count
@@ -51,9 +56,17 @@ class ShortBody(Exception):
 
 
 async def send_span(
-    writer: asyncio.StreamWriter, span: FileSpan, *, use_sendfile: bool, stall_timeout: float
+    writer: asyncio.StreamWriter,
+    span: FileSpan,
+    *,
+    use_sendfile: bool,
+    stall_timeout: float,
+    progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> int:
     """Send ``span`` to ``writer``; each step bounded by ``stall_timeout``.
+
+    ``progress`` is awaited with the bytes sent so far after each step (it may hold the
+    next step back).
 
     Raises:
         ShortBody: the file ended early (truncated meanwhile).
@@ -68,13 +81,23 @@ async def send_span(
         with os.fdopen(os.dup(span.file.fd), "rb", buffering=0) as fileobj, _corked(writer):
             while sent < span.count:
                 count = min(SENDFILE_CHUNK, span.count - sent)
-                async with asyncio.timeout(stall_timeout):
-                    n = await loop.sendfile(
-                        writer.transport, fileobj, span.offset + sent, count, fallback=True
-                    )
+                step = span.offset + sent
+                fileobj.seek(step)
+                try:
+                    async with asyncio.timeout(stall_timeout):
+                        n = await loop.sendfile(
+                            writer.transport, fileobj, step, count, fallback=True
+                        )
+                except BaseException:
+                    # asyncio moves the file position past what a failed step had sent
+                    span.sent = sent + max(0, min(count, fileobj.tell() - step))
+                    raise
                 sent += n
+                span.sent = sent
                 if n < count:
                     raise ShortBody
+                if progress is not None:
+                    await progress(sent)
     else:
         while sent < span.count:
             count = min(FALLBACK_CHUNK, span.count - sent)
@@ -85,4 +108,7 @@ async def send_span(
             async with asyncio.timeout(stall_timeout):
                 await writer.drain()
             sent += len(chunk)
+            span.sent = sent
+            if progress is not None:
+                await progress(sent)
     return sent

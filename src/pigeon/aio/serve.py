@@ -4,6 +4,8 @@ A connection's first bytes pick the protocol (``proto.classify``): HTTP/1.1 thro
 the tutorial's bare file name (answered with the raw bytes, or closed with nothing sent).
 Every read has a timeout, every buffer a bound; one slow or vanished client costs the others
 nothing. SIGINT/SIGTERM stop accepting and give transfers in flight ``grace`` seconds.
+Digests (``Want-Repr-Digest``) never delay the first byte: ``aio.digesting`` says whether an
+answer carries a known digest as a header or, chunked, the one hashed alongside as a trailer.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import h11
 
 from pigeon import __version__
 from pigeon.aio.announce import listening
+from pigeon.aio.digesting import Digests, Follow
 from pigeon.aio.events import Emit, Notice
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
 from pigeon.aio.sockets import bound_socket, peer_text
 from pigeon.config import ServeConfig
-from pigeon.fs.digests import DigestCache, digest_key, sha256_fd
+from pigeon.fs.digest_store import DigestStore
+from pigeon.fs.digests import DigestCache
 from pigeon.fs.root import ConfinedRoot, Directory, NotServed, OpenFile, content_type
 from pigeon.proto.classify import Protocol, classify
 from pigeon.proto.http_fields import (
@@ -80,6 +84,20 @@ def _version(st: os.stat_result) -> Version:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+class _Exchange:
+    """One request and how far its answer got (what the access log says if it is cut)."""
+
+    __slots__ = ("logged", "method", "peer", "sent", "span", "start", "status", "target")
+
+    def __init__(self, peer: str, method: str, target: str) -> None:
+        self.peer, self.method, self.target = peer, method, target
+        self.start = time.perf_counter()
+        self.status = 0  # no head sent yet
+        self.sent = 0
+        self.span: FileSpan | None = None
+        self.logged = False
+
+
 class _Lane(asyncio.StreamReaderProtocol):
     """A connection's protocol: a StreamReader's, plus a fast lane for remembered answers.
 
@@ -114,7 +132,10 @@ class FileServer:
         self.cfg = cfg
         self.emit = emit
         self.root = ConfinedRoot(cfg.root, follow_symlinks=cfg.follow_symlinks, hidden=cfg.hidden)
-        self.digests = DigestCache()
+        store = None
+        if cfg.digest_cache:
+            store = DigestStore(cfg.digest_cache, lambda text: emit(Notice(f"warning: {text}")))
+        self.digests = Digests(DigestCache(store=store))
         self.memo = ResponseMemo()
         self.connections: dict[asyncio.Task[None], bool] = {}  # task -> idle between requests
         self.stopping = False
@@ -131,8 +152,13 @@ class FileServer:
         sent: int,
         start: float,
         remembered: bool = False,
+        cut: bool = False,
     ) -> None:
-        """One access-log line on stderr (JSON marks answers sent from ``self.memo``)."""
+        """One access-log line on stderr (JSON marks answers sent from ``self.memo``).
+
+        A ``cut`` answer ended before it was complete (client gone, file changed, server
+        stopping); ``sent`` is what had been sent of its body and status 0 means no head.
+        """
         self.requests += 1
         if self.cfg.quiet:
             return
@@ -148,6 +174,7 @@ class FileServer:
                     "bytes": sent,
                     "ms": round(ms, 3),
                     **({"remembered": True} if remembered else {}),
+                    **({"cut": True} if cut else {}),
                 },
                 ensure_ascii=False,
             )
@@ -155,7 +182,7 @@ class FileServer:
             shown = (
                 path.encode("unicode_escape").decode("ascii") if not path.isprintable() else path
             )
-            line = f'{peer} "{method} {shown}" {status} {sent} {ms:.1f}ms'
+            line = f'{peer} "{method} {shown}" {status} {sent} {ms:.1f}ms' + (" cut" if cut else "")
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
@@ -491,10 +518,27 @@ class FileServer:
         req: h11.Request,
         fresh: bytes | None = None,
     ) -> None:
-        start = time.perf_counter()
+        ex = _Exchange(
+            peer, req.method.decode("ascii", "replace"), req.target.decode("utf-8", "replace")
+        )
+        try:
+            await self._answer(conn, writer, req, fresh, ex)
+        except BaseException:
+            if not ex.logged:
+                sent = ex.span.sent if ex.span is not None else ex.sent
+                self.log(peer, ex.method, ex.target, ex.status, sent, ex.start, cut=True)
+            raise
+
+    async def _answer(
+        self,
+        conn: h11.Connection,
+        writer: asyncio.StreamWriter,
+        req: h11.Request,
+        fresh: bytes | None,
+        ex: _Exchange,
+    ) -> None:
         served: tuple[OpenFile, str] | None = None  # the file answered from, and its path
-        method = req.method.decode("ascii", "replace")
-        target = req.target.decode("utf-8", "replace")
+        method, peer = ex.method, ex.peer
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
         base: list[tuple[bytes, bytes]] = [(b"Server", SERVER_HEADER)]
         if self.stopping:
@@ -505,42 +549,54 @@ class FileServer:
             extra: list[tuple[str, str]],
             body: bytes | FileSpan | None,
             length: int | None = None,
+            follow: Follow | None = None,
         ) -> int:
-            if isinstance(body, FileSpan) and (method == "HEAD" or body.count <= SMALL_BODY):
+            """Send an answer; with ``follow``, chunked with the digest as its trailer."""
+            small = follow is None and isinstance(body, FileSpan) and body.count <= SMALL_BODY
+            if isinstance(body, FileSpan) and (method == "HEAD" or small):
                 length = body.count
                 body = None if method == "HEAD" else self._read_small(body)
             hdrs = base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
             size = len(body) if body is not None else (length or 0)
             out = bytearray()
-            if not any(k.lower() == "content-length" for k, _ in extra):
+            if follow is None and not any(k.lower() == "content-length" for k, _ in extra):
                 hdrs.append((b"Content-Length", str(size).encode()))
             out += conn.send(
                 h11.Response(
                     status_code=status, headers=hdrs, reason=REASONS.get(status, "").encode()
                 )
             )
-            sent = 0
+            ex.status = status
             whole = True  # the answer is all in ``out``
+            end = h11.EndOfMessage()
             if body is not None and method != "HEAD" and len(body):
                 if isinstance(body, FileSpan):
                     whole = False
+                    ex.span = body
                     writer.write(out)
                     out = bytearray()
                     data = h11.Data(data=cast(bytes, body))
                     for part in conn.send_with_data_passthrough(data) or []:
                         if cast(object, part) is body:
-                            sent += await self._send_span(writer, body)
+                            await self._send_span(writer, body, follow)
                         else:
                             writer.write(part)
+                    if follow is not None:  # cut when the file changed meanwhile: no trailer
+                        digest = await follow.digest(body.file, self.cfg.stall_timeout)
+                        if digest is None:
+                            raise ShortBody  # never a false "verified"
+                        end = h11.EndOfMessage(headers=[("Repr-Digest", repr_digest(digest))])
                 else:
                     out += conn.send(h11.Data(data=body))
-                    sent = len(body)
-            out += conn.send(h11.EndOfMessage())
+                    ex.sent = len(body)
+            out += conn.send(end)
             writer.write(out)  # one write: head, small body and end together
+            sent = ex.span.sent if ex.span is not None else ex.sent
             if whole and served and fresh and conn.our_state is h11.DONE and not self.stopping:
                 self._remember(fresh, req, served[0], served[1], bytes(out), sent)
             await writer.drain()
-            self.log(peer, method, target, status, sent, start)
+            ex.logged = True
+            self.log(peer, method, ex.target, status, sent, ex.start)
             return sent
 
         def text(status: int) -> bytes:
@@ -587,7 +643,8 @@ class FileServer:
             return
         served = (found, str(self.root.path.joinpath(*segments)))
         try:
-            await self._respond_file(found, headers, reply)
+            chunked_ok = method == "GET" and req.http_version == b"1.1"
+            await self._respond_file(found, headers, reply, chunked_ok)
         finally:
             found.close()
 
@@ -605,20 +662,14 @@ class FileServer:
         if isinstance(found, Directory):
             return entry
         try:
-            digest = await self._digest(found)
+            digest = await self.digests.digest(found, None)
         finally:
             found.close()
-        return dataclasses.replace(entry, digest=digest.hex())
+        return entry if digest is None else dataclasses.replace(entry, digest=digest.hex())
 
-    async def _digest(self, file: OpenFile) -> bytes:
-        key = digest_key(file.st)
-        cached = self.digests.get(key)
-        if cached is None:
-            cached = await asyncio.to_thread(sha256_fd, file.fd, file.st.st_size)
-            self.digests.put(key, cached)
-        return cached
-
-    async def _respond_file(self, file: OpenFile, headers: dict[str, str], reply: Any) -> None:
+    async def _respond_file(
+        self, file: OpenFile, headers: dict[str, str], reply: Any, chunked_ok: bool
+    ) -> None:
         st = file.st
         size = st.st_size
         etag = make_etag(st.st_dev, st.st_ino, size, st.st_mtime_ns)
@@ -636,8 +687,10 @@ class FileServer:
         if not_modified:
             await reply(304, common, None, 0)
             return
-        if "want-repr-digest" in headers:
-            common.append(("Repr-Digest", repr_digest(await self._digest(file))))
+        want_digest = "want-repr-digest" in headers
+        known = self.digests.known(file) if want_digest else None
+        if known is not None:
+            common.append(("Repr-Digest", repr_digest(known)))
         range_header = headers.get("range")
         if_range = headers.get("if-range")
         if range_header is not None and if_range is not None:
@@ -663,13 +716,24 @@ class FileServer:
             )
             return
         if byte_range is None:
-            await reply(200, [*common, ctype], FileSpan(file, 0, size))
+            span, extra = FileSpan(file, 0, size), [ctype]
         else:
-            await reply(
-                206,
-                [*common, ctype, ("Content-Range", byte_range.content_range())],
-                FileSpan(file, byte_range.start, byte_range.length),
+            span = FileSpan(file, byte_range.start, byte_range.length)
+            extra = [ctype, ("Content-Range", byte_range.content_range())]
+        follow = None
+        if want_digest and known is None:  # never a whole-file hash before the first byte
+            known, follow = await self.digests.for_answer(
+                file, span.offset, span.count, chunked_ok and span.count > 0
             )
+            if known is not None:
+                common.append(("Repr-Digest", repr_digest(known)))
+            elif follow is not None:  # chunked: the size as a header, the digest as trailer
+                common += [("Repr-Length", str(size)), ("Trailer", "Repr-Digest")]
+        try:
+            await reply(200 if byte_range is None else 206, [*common, *extra], span, follow=follow)
+        finally:
+            if follow is not None:
+                follow.leave()
 
     # ----- bodies ------------------------------------------------------------------------------
 
@@ -680,10 +744,16 @@ class FileServer:
             raise ShortBody
         return data
 
-    async def _send_span(self, writer: asyncio.StreamWriter, span: FileSpan) -> int:
+    async def _send_span(
+        self, writer: asyncio.StreamWriter, span: FileSpan, follow: Follow | None = None
+    ) -> int:
         """Send a file span; raises ShortBody when the file ends early (truncated meanwhile)."""
         return await send_span(
-            writer, span, use_sendfile=self.cfg.use_sendfile, stall_timeout=self.cfg.stall_timeout
+            writer,
+            span,
+            use_sendfile=self.cfg.use_sendfile,
+            stall_timeout=self.cfg.stall_timeout,
+            progress=None if follow is None else follow.sent,
         )
 
     # ----- lifetime --------------------------------------------------------------------------
@@ -701,6 +771,7 @@ class FileServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2)
+        await self.digests.close()
 
 
 class _AcceptPressure:

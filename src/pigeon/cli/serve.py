@@ -77,6 +77,18 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         action="store_true",
         help="copy with read/write instead of zero-copy sendfile",
     )
+    cache = serve.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--digest-cache",
+        metavar="PATH",
+        help="where SHA-256 digests are kept across restarts "
+        "(default $XDG_CACHE_HOME/pigeon/digests.sqlite3, else ~/.cache/pigeon/...)",
+    )
+    cache.add_argument(
+        "--no-digest-cache",
+        action="store_true",
+        help="keep digests in memory only (computed again after a restart)",
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -84,6 +96,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from pigeon.aio.serve import run_serve as serve
     from pigeon.cli.common import run_async
     from pigeon.config import ServeConfig
+    from pigeon.fs.digest_store import default_path
     from pigeon.proto.address import parse_host, parse_port
     from pigeon.ui.report import Reporter
 
@@ -102,5 +115,8 @@ def run_serve(args: argparse.Namespace) -> int:
         stall_timeout=args.stall_timeout,
         grace=args.grace,
         use_sendfile=not args.no_sendfile,
+        digest_cache=None
+        if args.no_digest_cache
+        else args.digest_cache or str(default_path() or "") or None,
     )
     return run_async(serve(cfg, Reporter()))

@@ -66,10 +66,13 @@ def head_qualifies(raw: bytes, request: h11.Request) -> bool:
     return not any(name in _BARRED_HEADERS for name, _ in request.headers)
 
 
-def settled(mtime_ns: int, ctime_ns: int, now: float) -> bool:
-    """Whether a file last changed long enough before ``now`` (seconds since the epoch)."""
+def settled(mtime_ns: int, ctime_ns: int, now: float, margin: float = SETTLED) -> bool:
+    """Whether a file last changed at least ``margin`` seconds before ``now`` (epoch seconds).
+
+    ``margin`` must be at least the file system's timestamp granularity (2 s on FAT).
+    """
     newest = max(mtime_ns, ctime_ns) / 1e9
-    return now - newest >= SETTLED
+    return now - newest >= margin
 
 
 class ResponseMemo:
