@@ -163,6 +163,38 @@ def test_sigterm_lets_a_transfer_finish_and_exits_0(tmp_path: Path) -> None:
                 data += chunk
         assert data.endswith(big.read_bytes()[-4096:])
         assert s.proc.finish(timeout=10) == 0
+        assert b"stopping" not in s.proc.err and b"Traceback" not in s.proc.err  # nothing cut
+
+
+def test_sigint_cuts_a_slow_transfer_after_the_grace_period(tmp_path: Path) -> None:
+    """One line says a transfer was cut, its access-log line says how far it got; no traceback."""
+    with server(tmp_path, "--grace", "0.5", "--log-format", "json") as s:
+        big = s.root / "big.img"
+        big.touch()
+        os.truncate(big, 2 << 30)
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", s.port))
+            sock.sendall(b"GET /big.img HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = sock.recv(4096)  # the head and a little: then the client stops reading
+            time.sleep(0.3)
+            start = time.monotonic()
+            s.proc.proc.send_signal(signal.SIGINT)
+            code = s.proc.finish(timeout=10)
+            stopped_in = time.monotonic() - start
+            sock.settimeout(5)
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := sock.recv(1 << 20):  # what the kernel still holds for us
+                    data += chunk
+        err = s.proc.err.decode()
+        assert code == 0 and "Traceback" not in err and stopped_in < 3, err
+        assert err.count("stopping: 1 transfer cut after the grace period") == 1
+        logged = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{")]
+        (cut,) = [r for r in logged if r.get("path") == "/big.img"]
+        head_length = data.index(b"\r\n\r\n") + 4
+        assert cut["status"] == 200 and cut["cut"] is True
+        assert 0 < cut["bytes"] == len(data) - head_length < 2 << 30
 
 
 def test_sigterm_with_idle_keep_alive_exits_promptly(tmp_path: Path) -> None:
@@ -176,6 +208,7 @@ def test_sigterm_with_idle_keep_alive_exits_promptly(tmp_path: Path) -> None:
         s.proc.proc.send_signal(signal.SIGINT)
         assert s.proc.finish(timeout=10) == 0
         assert time.monotonic() - start < 3
+        assert b"Traceback" not in s.proc.err and b"stopping" not in s.proc.err
 
 
 @pytest.mark.slow

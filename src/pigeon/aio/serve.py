@@ -3,7 +3,8 @@
 A connection's first bytes pick the protocol (``proto.classify``): HTTP/1.1 through h11, or
 the tutorial's bare file name (answered with the raw bytes, or closed with nothing sent).
 Every read has a timeout, every buffer a bound; one slow or vanished client costs the others
-nothing. SIGINT/SIGTERM stop accepting and give transfers in flight ``grace`` seconds.
+nothing. SIGINT/SIGTERM stop accepting and give transfers in flight ``grace`` seconds, then
+cut them.
 Digests (``Want-Repr-Digest``) never delay the first byte: ``aio.digesting`` says whether an
 answer carries a known digest as a header or, chunked, the one hashed alongside as a trailer.
 """
@@ -138,6 +139,7 @@ class FileServer:
         self.digests = Digests(DigestCache(store=store))
         self.memo = ResponseMemo()
         self.connections: dict[asyncio.Task[None], bool] = {}  # task -> idle between requests
+        self.sockets: dict[asyncio.Task[None], Any] = {}  # task -> its transport's socket
         self.stopping = False
         self.requests = 0
 
@@ -201,12 +203,19 @@ class FileServer:
             await self._lingering_close(reader, writer)
             return
         self.connections[task] = False
+        self.sockets[task] = sock
         try:
             await self._serve_connection(reader, writer, peer)
         except (ConnectionError, TimeoutError, OSError, ShortBody, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            task.uncancel()  # cut by shutdown(): the connection ends quietly
+            writer.transport.abort()
         finally:
             self.connections.pop(task, None)
+            self.sockets.pop(task, None)
             await self._close(writer)
 
     async def _lingering_close(
@@ -759,7 +768,11 @@ class FileServer:
     # ----- lifetime --------------------------------------------------------------------------
 
     async def shutdown(self) -> None:
-        """Stop: close idle keep-alive connections now, give busy ones ``grace`` seconds."""
+        """Stop: close idle keep-alive connections now, give busy ones ``grace`` seconds.
+
+        Answers still going after that are cut (each logged as such) and one line says how
+        many; background digests stop.
+        """
         self.stopping = True
         for task, idle in list(self.connections.items()):
             if idle:
@@ -767,7 +780,17 @@ class FileServer:
         busy = list(self.connections)
         if busy:
             _done, pending = await asyncio.wait(busy, timeout=self.cfg.grace)
-            for task in pending:
+            if pending:
+                n = len(pending)
+                self.emit(
+                    Notice(f"stopping: {n} transfer{'s' * (n != 1)} cut after the grace period")
+                )
+                for task in pending:  # sends fail now, their logs saying how far they got
+                    if (sock := self.sockets.get(task)) is not None:
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+                _done, pending = await asyncio.wait(pending, timeout=1)
+            for task in pending:  # still waiting for something else (a digest, say)
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2)
