@@ -29,6 +29,7 @@ INSTALL_HINTS = {
     "wrk": "apt-get install wrk",
     "nc": "apt-get install netcat-openbsd",
     "curl": "apt-get install curl",
+    "wget": "apt-get install wget",
     "iperf3": "apt-get install iperf3",
 }
 

@@ -139,6 +139,9 @@ def test_disk_full_is_a_clear_error_and_touches_nothing_else(tmp_path: Path) -> 
         assert result.returncode == 18
         line = one_line_error(result)
         assert "the disk is full" in line and "big.bin.part" in line
+        kept = (small / "big.bin.part").stat().st_size
+        assert kept > 0 and f"after {kept:,} bytes" in line  # the true count
+        assert "rerun to resume" in line
         assert mine.read_bytes() == b"the user's own file"
         assert not (small / "big.bin").exists()
     finally:

@@ -26,13 +26,16 @@ pytestmark = pytest.mark.interop
 
 
 def get(
-    *args: str, cwd: Path | None = None, stdout: int | IO[bytes] = subprocess.PIPE
+    *args: str,
+    cwd: Path | None = None,
+    stdout: int | IO[bytes] = subprocess.PIPE,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [*PIGEON, "get", *args],
         stdout=stdout,
         stderr=subprocess.PIPE,
-        timeout=120,
+        timeout=timeout,
         cwd=cwd,
         check=False,
     )
@@ -324,3 +327,35 @@ def test_a_server_that_ignores_range_restarts_with_a_clear_note(tmp_path: Path) 
     assert b"the server cannot resume (no Range support); starting over" in result.stderr
     assert b"the file changed" not in result.stderr
     assert sha256(tmp_path / "file.bin") == sha256(www / "file.bin")
+
+
+def test_a_flipped_byte_in_a_trailer_verified_answer_fails(served: Served, here: Path) -> None:
+    (served.root / "twelve.bin").write_bytes(os.urandom(12 << 20))  # > 4 MiB: hashed alongside
+    with tcp_server(cutting_proxy(served.port, flip_at=7 << 20)) as port:
+        result = get(f"127.0.0.1:{port}", "twelve.bin", "--retries", "0", cwd=here)
+    assert result.returncode == 15, result.stderr
+    assert "SHA-256 mismatch" in one_line_error(result)
+    assert list(here.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # 64 GiB hashed twice (server and client) on 2 cores: ~100 s
+def test_64_gib_sparse_file_is_fetched_verified_to_dev_null(tmp_path: Path) -> None:
+    """Never hashed before: the first byte goes out at once, the digest follows as a trailer,
+    and pigeon get checks it over all 64 GiB."""
+    from tests.interop.serve_fixtures import serve
+
+    root, outside = tmp_path / "share", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    with (root / "huge.img").open("wb") as f:
+        f.truncate(64 << 30)
+    with contextlib.contextmanager(serve)(root, outside) as served:
+        result = get(
+            f"127.0.0.1:{served.port}", "huge.img", "-o", "/dev/null", "--json", "-q", timeout=540
+        )
+    assert result.returncode == 0, result.stderr
+    done = json.loads(result.stdout.splitlines()[-1])
+    assert done["bytes"] == 64 << 30 and done["verified"] is True
+    zeros = "57b295ba06757c81edca2d1e299133b2f059bea28e6cf9f438d7741611c36541"  # 64 GiB of 0
+    assert done["sha256"] == zeros

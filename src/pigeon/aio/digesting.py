@@ -36,6 +36,9 @@ BEHIND = 64 << 20
 INLINE = 4 << 20
 """Files up to this size are hashed before answering (~2 ms): no trailer needed."""
 MAX_IDLE = 16
+SLACK = 1 << 30
+"""Hashing a ranged answer's trailer may still wait for when its body ends (about a second
+at one core's SHA-256 rate)."""
 WORKERS = 2
 _buffers = threading.local()
 
@@ -203,8 +206,12 @@ class Digests:
         """What an answer sending ``count`` bytes from ``start`` carries: a digest header, a
         computation to follow for a trailer, or neither (then one goes on in the background).
 
-        A trailer is offered only when the hashing left to do is no more than the bytes to
-        send, so the digest is due about when the body ends.
+        A whole-file answer hashes alongside its own send. A ranged one (a resume) follows the
+        same shared computation, which hashes the whole file unpaced while the range goes
+        out, when the hashing left is at most the bytes to send plus ``SLACK``: its trailer
+        then waits for at most about a second of hashing once the body ends, and a resumed
+        download is verified even after a server restart or of a file written too recently
+        for its digest to be kept. A small range of a huge file is answered without one.
         """
         found = self.known(file)
         if found is not None:
@@ -212,7 +219,7 @@ class Digests:
         if file.st.st_size <= INLINE:
             return await self._inline(file), None
         comp = self._computation(file)
-        if trailer_ok and comp.size - comp.hashed <= count:
+        if trailer_ok and comp.size - comp.hashed <= count + SLACK:
             paced = start == 0 and count == comp.size
             return None, Follow(comp, start, paced)
         if not comp.followers:

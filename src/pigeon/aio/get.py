@@ -131,6 +131,7 @@ class Fetch:
     progress: Progress | None = None
     commit: Commit = field(default=_commit)
     mtime: float | None = None  # the modification time to give the file (else Last-Modified)
+    expected: bytes | None = None  # the SHA-256 known beforehand (a listing gave it)
 
 
 def is_folder_error(source: Source) -> UsageError:
@@ -217,7 +218,8 @@ async def _exchange(
     asked = resume_headers(info, have)
     if not asked:  # nothing to resume, or no validator to resume it safely: from zero
         have, info = 0, None
-    headers = [("Want-Repr-Digest", "sha-256=1"), *asked]
+    want = [("Want-Repr-Digest", "sha-256=1")] if job.verify and job.expected is None else []
+    headers = [*want, *asked]
     channel, head, current = await _ask(job, pool, headers)
     try:
         answer = judge(head.status, head.headers, have, info)
@@ -225,7 +227,7 @@ async def _exchange(
             job.emit(Notice(f"{url}: {restart_note(answer.verdict)}"))
             part.truncate(0)
             channel.close()
-            channel, head, current = await _ask(job, pool, headers[:1])
+            channel, head, current = await _ask(job, pool, want)
             have, info = 0, None
             answer = judge(head.status, head.headers, 0, None)
         if answer.verdict in (Verdict.STATUS_ERROR, Verdict.RESTART_UNSATISFIABLE):
@@ -254,10 +256,12 @@ async def _receive(
     total: int | None,
 ) -> DownloadResult:
     """Stream the body into the .part (or the stream), verify, commit."""
-    expected = parse_repr_digest(head.headers.get("repr-digest")) if job.verify else None
+    expected = None
+    if job.verify:
+        expected = parse_repr_digest(head.headers.get("repr-digest")) or job.expected
     local: bytes | None = None  # the digest of a file already under the final name
     if part is not None and offset == 0 and not job.force and part.final.exists():
-        local = _existing(part.final, total, expected, head)
+        local = _existing(part.final, total)
         if local is not None and expected is not None and expected != local:
             raise DestinationExists(f"{part.final} exists and differs; use --force to replace it")
         if local is not None and expected == local:
@@ -315,9 +319,9 @@ async def _receive(
     if part is not None:
         if local is not None:  # a file was already there: keep it only if it is this one
             part.discard()
-            if local == digest and expected is not None:
+            if local == digest:
                 job.emit(Notice(f"{part.final.name} is already here and identical (sha256)"))
-                return DownloadResult(part.final, written, digest.hex(), 0, True)
+                return DownloadResult(part.final, written, digest.hex(), 0, expected is not None)
             raise DestinationExists(f"{part.final} exists and differs; use --force to replace it")
         mtime = job.mtime if job.mtime is not None else _modified(head)
         await job.commit(part, mtime)
@@ -332,19 +336,16 @@ def _modified(head: Head) -> float | None:
     return stamp if stamp is not None and 0 <= stamp < 2.0**33 else None
 
 
-def _existing(final: Path, total: int | None, expected: bytes | None, head: Head) -> bytes | None:
+def _existing(final: Path, total: int | None) -> bytes | None:
     """The SHA-256 of the file already under the final name, when it may be the server's
-    file; raises ``DestinationExists`` when it provably is not or cannot be checked."""
-    differs = DestinationExists(f"{final} exists and differs; use --force to replace it")
+    file (compared with the server's digest, or with what arrives); raises
+    ``DestinationExists`` when it provably is not (another size, not a file)."""
     try:
         st = final.stat()
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode) or (total is not None and st.st_size != total):
-        raise differs
-    trailer = "repr-digest" in head.headers.get("trailer", "").lower()
-    if expected is None and not trailer:
-        raise differs  # nothing to prove it is the same file
+        raise DestinationExists(f"{final} exists and differs; use --force to replace it")
     return sha256_file(final)
 
 

@@ -120,11 +120,15 @@ def _entries_from_json(doc: object) -> list[Entry] | None:
                 size
                 if isinstance(size, int) and not isinstance(size, bool) and size >= 0
                 else None,
-                digest.lower() if isinstance(digest, str) and len(digest) == 64 else None,
+                digest.lower() if isinstance(digest, str) and _is_hex64(digest) else None,
                 _mtime(mtime),
             )
         )
     return out
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _mtime(value: object) -> float | None:
@@ -134,9 +138,10 @@ def _mtime(value: object) -> float | None:
     return stamp if math.isfinite(stamp) and 0 <= stamp < MAX_MTIME else None
 
 
-async def _listing(pool: Connections, folder: Source, *, digests: bool) -> list[Entry]:
-    """The entries of the folder at ``folder`` (its target ends with ``/``)."""
-    query = "?format=json&digest=sha-256" if digests else "?format=json"
+async def _listing(pool: Connections, folder: Source) -> list[Entry]:
+    """The entries of the folder at ``folder`` (its target ends with ``/``), with the digests
+    pigeon serve knows or can compute at once (small files)."""
+    query = "?format=json&digest=sha-256"
     asked = Source(folder.host, folder.port, folder.target + query)
     channel = await pool.take(asked)
     try:
@@ -174,27 +179,19 @@ async def _listing(pool: Connections, folder: Source, *, digests: bool) -> list[
     raise ProtocolError(f"{folder.url}: not a folder listing ({kind})")
 
 
-def _has_files(folder: Path) -> bool:
-    """True when ``folder`` exists and holds anything (a mirror run before: worth asking the
-    listing for digests, to recognise what is already here)."""
-    try:
-        with os.scandir(folder) as entries:
-            return any(True for _ in entries)
-    except OSError:
-        return False
-
-
 def _up_to_date(local: Path, entry: Entry) -> bool:
-    """True when ``local`` is provably the listed file (same size, and same SHA-256 when the
-    listing gives one)."""
+    """True when ``local`` is provably the listed file: same size and SHA-256 (without a
+    listed digest, the download itself compares what arrives with what is here)."""
+    if entry.sha256 is None or entry.size is None:
+        return False
     try:
         st = local.stat()
     except OSError:
         return False
-    if entry.size is None or st.st_size != entry.size:
+    if st.st_size != entry.size:
         return False
     try:
-        return entry.sha256 is None or sha256_file(local).hex() == entry.sha256
+        return sha256_file(local).hex() == entry.sha256
     except OSError:
         return False
 
@@ -236,8 +233,7 @@ class _Mirror:
     async def folder(self, pool: Connections, source: Source, local: Path, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ProtocolError(f"{source.url}: folders nested deeper than {MAX_DEPTH}")
-        digests = _has_files(local)
-        entries = await _listing(pool, source, digests=digests)
+        entries = await _listing(pool, source)
         make_folder(local)
         hidden = 0
         for entry in entries:
@@ -280,6 +276,7 @@ class _Mirror:
             progress=progress,
             commit=self.commits.add,
             mtime=entry.mtime,
+            expected=bytes.fromhex(entry.sha256) if entry.sha256 else None,
         )
         self.outcome.results.append(
             await with_retries(job, pool, resume=True, retries=self.retries)

@@ -26,7 +26,7 @@ import h11
 
 from pigeon import __version__
 from pigeon.aio.announce import listening
-from pigeon.aio.digesting import Digests, Follow
+from pigeon.aio.digesting import INLINE, Digests, Follow
 from pigeon.aio.events import Emit, Notice
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
 from pigeon.aio.sockets import bound_socket, peer_text
@@ -671,7 +671,14 @@ class FileServer:
         if isinstance(found, Directory):
             return entry
         try:
-            digest = await self.digests.digest(found, None)
+            # known, or small enough to hash at once; a large unknown one is left out of the
+            # listing (never a whole-file hash on the request path) and hashed in the
+            # background, so a later listing or the file's own answer has it
+            digest = self.digests.known(found)
+            if digest is None and found.st.st_size <= INLINE:
+                digest = await self.digests.digest(found, None)
+            elif digest is None:
+                await self.digests.for_answer(found, 0, 0, False)
         finally:
             found.close()
         return entry if digest is None else dataclasses.replace(entry, digest=digest.hex())
