@@ -138,7 +138,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def pigeon_serve(root: Path) -> Iterator[Server]:
     port = free_port()
     argv = [*PIGEON, "serve", str(root), "--port", str(port), "--bind", "127.0.0.1", "--quiet"]
-    argv += ["--max-connections", "5000"]
+    argv += ["--max-connections", "5000", "--no-digest-cache"]  # digests in memory: no state
+    # carried from one bench run to the next
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)

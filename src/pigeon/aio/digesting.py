@@ -51,6 +51,15 @@ def _buffer() -> bytearray:
     return buf
 
 
+def _hash_all(files: list[OpenFile]) -> list[bytes | None]:
+    """In a worker thread: the SHA-256 of each small file, None for one changed meanwhile."""
+    out: list[bytes | None] = []
+    for file in files:
+        digest = sha256_fd(file.fd, file.st.st_size)
+        out.append(digest if digest_key(os.fstat(file.fd)) == digest_key(file.st) else None)
+    return out
+
+
 class Computation:
     """The SHA-256 of one file version, hashed in order by a driver task."""
 
@@ -225,6 +234,26 @@ class Digests:
         if not comp.followers:
             self.went_idle(comp)
         return None, None
+
+    async def listed(self, files: list[OpenFile]) -> list[bytes | None]:
+        """The digests a listing shows for ``files``: known ones, and small ones hashed now,
+        all in one worker job (a folder of thousands of small files costs one hand-off, not
+        one per file); a large unknown one is None and starts hashing in the background."""
+        found: list[bytes | None] = [self.known(f) for f in files]
+        todo = [i for i, f in enumerate(files) if found[i] is None and f.st.st_size <= INLINE]
+        for i, file in enumerate(files):
+            if found[i] is None and file.st.st_size > INLINE:
+                await self.for_answer(file, 0, 0, False)
+        if todo:
+            observed = time.time()
+            self.computations += len(todo)
+            loop = asyncio.get_running_loop()
+            hashed = await loop.run_in_executor(self.pool, _hash_all, [files[i] for i in todo])
+            for i, digest in zip(todo, hashed, strict=True):
+                if digest is not None:
+                    self.cache.put(digest_key(files[i].st), digest, observed)
+                found[i] = digest
+        return found
 
     async def _inline(self, file: OpenFile) -> bytes:
         observed = time.time()

@@ -209,7 +209,8 @@ async def _exchange(
     job: Fetch, pool: Connections, part: PartFile | None, *, resume: bool
 ) -> DownloadResult:
     url = job.source.url
-    info = part.resumable(url) if part is not None and resume else None
+    fresh = part is None or part.created  # a .part made just now holds nothing to resume
+    info = part.resumable(url) if part is not None and resume and not fresh else None
     have = 0
     if part is not None and info is not None:
         have = usable_length(part.length(), info.size)

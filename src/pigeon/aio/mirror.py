@@ -15,6 +15,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,8 +128,7 @@ def _entries_from_json(doc: object) -> list[Entry] | None:
     return out
 
 
-def _is_hex64(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+_is_hex64 = re.compile("[0-9a-fA-F]{64}").fullmatch
 
 
 def _mtime(value: object) -> float | None:

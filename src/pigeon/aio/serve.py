@@ -26,7 +26,7 @@ import h11
 
 from pigeon import __version__
 from pigeon.aio.announce import listening
-from pigeon.aio.digesting import INLINE, Digests, Follow
+from pigeon.aio.digesting import Digests, Follow
 from pigeon.aio.events import Emit, Notice
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
 from pigeon.aio.sockets import bound_socket, peer_text
@@ -55,6 +55,7 @@ from pigeon.proto.response_memo import (
 )
 
 READ_SIZE = 65_536
+LISTING_BATCH = 256
 SMALL_BODY = 64 << 10
 """Bodies up to this size are read with one pread and written with the head in one write:
 cheaper than setting up sendfile for a few KiB."""
@@ -637,7 +638,7 @@ class FileServer:
             path = "/" + "".join(s + "/" for s in segments)
             if wants_json(headers.get("accept"), query):
                 if "digest=sha-256" in query.split("&"):
-                    entries = [await self._with_digest(found, e) for e in entries]
+                    entries = await self._with_digests(found, entries)
                 await reply(
                     200,
                     [("Content-Type", "application/json"), ("Cache-Control", "no-cache")],
@@ -657,31 +658,33 @@ class FileServer:
         finally:
             found.close()
 
-    async def _with_digest(self, directory: Directory, entry: Any) -> Any:
-        if entry.is_dir:
-            return entry
+    async def _with_digests(self, directory: Directory, entries: list[Any]) -> list[Any]:
+        """The listing's entries with the digests known or cheap now (``Digests.listed``),
+        a batch of files open at a time (a folder of 100,000 must not exhaust descriptors)."""
         import dataclasses
 
-        try:
-            found = self.root.lookup(
-                [*directory.path.relative_to(self.root.path).parts, entry.name]
-            )
-        except NotServed:
-            return entry
-        if isinstance(found, Directory):
-            return entry
-        try:
-            # known, or small enough to hash at once; a large unknown one is left out of the
-            # listing (never a whole-file hash on the request path) and hashed in the
-            # background, so a later listing or the file's own answer has it
-            digest = self.digests.known(found)
-            if digest is None and found.st.st_size <= INLINE:
-                digest = await self.digests.digest(found, None)
-            elif digest is None:
-                await self.digests.for_answer(found, 0, 0, False)
-        finally:
-            found.close()
-        return entry if digest is None else dataclasses.replace(entry, digest=digest.hex())
+        base = directory.path.relative_to(self.root.path).parts
+        out = list(entries)
+        for start in range(0, len(entries), LISTING_BATCH):
+            opened: dict[int, OpenFile] = {}
+            try:
+                for index in range(start, min(start + LISTING_BATCH, len(entries))):
+                    if entries[index].is_dir:
+                        continue
+                    try:
+                        found = self.root.lookup([*base, entries[index].name])
+                    except NotServed:
+                        continue
+                    if isinstance(found, OpenFile):
+                        opened[index] = found
+                digests = await self.digests.listed(list(opened.values()))
+            finally:
+                for file in opened.values():
+                    file.close()
+            for index, digest in zip(opened, digests, strict=True):
+                if digest is not None:
+                    out[index] = dataclasses.replace(entries[index], digest=digest.hex())
+        return out
 
     async def _respond_file(
         self, file: OpenFile, headers: dict[str, str], reply: Any, chunked_ok: bool

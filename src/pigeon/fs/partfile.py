@@ -58,6 +58,7 @@ class PartFile:
         self.written = 0
         self._fd: int | None = None
         self.deferred = False  # a batch commit holds it (``release`` must not let go)
+        self.created = False  # ``claim`` made the .part: there is nothing to resume
 
     # ----- the lock ----------------------------------------------------------------------
 
@@ -68,9 +69,15 @@ class PartFile:
             DownloadBusy: another process is writing it (its pid in the message).
             LocalWriteError: the folder cannot be written.
         """
+        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
         while self._fd is None:
             try:
-                fd = os.open(self.part, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fd = os.open(self.part, flags | os.O_EXCL, 0o644)
+                    self.created = True
+                except FileExistsError:
+                    fd = os.open(self.part, flags, 0o644)
+                    self.created = False
             except OSError as exc:
                 raise write_failure(exc, str(self.part), 0, resumable=False) from exc
             try:
@@ -159,12 +166,14 @@ class PartFile:
         self.hasher = hashlib.sha256()
         self.written = 0
         if not resume:
-            os.ftruncate(self._fd, 0)
+            if not self.created:
+                os.ftruncate(self._fd, 0)
         else:
             while chunk := os.pread(self._fd, READ_CHUNK, self.written):
                 self.hasher.update(chunk)
                 self.written += len(chunk)
-        os.lseek(self._fd, self.written, os.SEEK_SET)
+        if self.written:
+            os.lseek(self._fd, self.written, os.SEEK_SET)
         return self.written
 
     def record(self, info: PartInfo) -> None:
