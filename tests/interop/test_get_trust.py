@@ -331,6 +331,23 @@ def test_a_server_that_ignores_range_restarts_with_a_clear_note(tmp_path: Path) 
 
 def test_a_flipped_byte_in_a_trailer_verified_answer_fails(served: Served, here: Path) -> None:
     (served.root / "twelve.bin").write_bytes(os.urandom(12 << 20))  # > 4 MiB: hashed alongside
+    head = subprocess.run(  # the trailer form: what the test must exercise
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-D",
+            "-",
+            "-H",
+            "Want-Repr-Digest: sha-256=1",
+            f"http://127.0.0.1:{served.port}/twelve.bin",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    ).stdout.lower()
+    assert b"transfer-encoding: chunked" in head and b"trailer: repr-digest" in head
     with tcp_server(cutting_proxy(served.port, flip_at=7 << 20)) as port:
         result = get(f"127.0.0.1:{port}", "twelve.bin", "--retries", "0", cwd=here)
     assert result.returncode == 15, result.stderr
@@ -359,3 +376,48 @@ def test_64_gib_sparse_file_is_fetched_verified_to_dev_null(tmp_path: Path) -> N
     assert done["bytes"] == 64 << 30 and done["verified"] is True
     zeros = "57b295ba06757c81edca2d1e299133b2f059bea28e6cf9f438d7741611c36541"  # 64 GiB of 0
     assert done["sha256"] == zeros
+
+
+def test_a_mirror_never_lets_one_name_take_anothers_part_file(served: Served, here: Path) -> None:
+    folder = served.root / "clash"
+    folder.mkdir()
+    (folder / "foo").write_bytes(os.urandom(6 << 20))
+    (folder / "foo.part").write_bytes(b"x" * 100)
+    (folder / "FOO").write_bytes(b"same name on a case-blind disk\n")
+    result = get(f"127.0.0.1:{served.port}", "clash", "-r", "-o", "out/", "--force", cwd=here)
+    assert result.returncode == 13, result.stderr  # what was left out is said
+    got = {p.name: p.read_bytes() for p in (here / "out" / "clash").iterdir()}
+    for name, data in got.items():  # whatever was mirrored is exactly the listed file
+        assert data == (folder / name).read_bytes(), name
+    assert len(got) == 1  # the first listed of three names for one file, or its .part
+    assert result.stderr.count(b"refused the listed name") == 2
+
+
+def test_a_failed_rename_in_a_mirror_is_that_files_failure_alone(
+    served: Served, here: Path
+) -> None:
+    folder = served.root / "many"
+    folder.mkdir()
+    for n in range(40):
+        (folder / f"f{n:02d}").write_bytes(b"%d\n" % n)
+    (here / "out" / "many" / "f05").mkdir(parents=True)  # a folder where a file must go
+    result = get(f"127.0.0.1:{served.port}", "many", "-r", "-o", "out/", "--force", cwd=here)
+    assert result.returncode == 18, result.stderr
+    assert last_line(result) == f"pigeon: 1 failed: http://127.0.0.1:{served.port}/many/f05"
+    mirrored = sorted(p.name for p in (here / "out" / "many").iterdir() if p.is_file())
+    assert mirrored == [f"f{n:02d}" for n in range(40) if n != 5]
+    assert not list((here / "out").rglob("*.part"))
+
+
+def test_a_busy_legacy_download_leaves_the_other_download_alone(served: Served, here: Path) -> None:
+    from pigeon.fs.partfile import PartFile
+
+    holder = PartFile(here / "small.txt")
+    holder.open(resume=False)
+    holder.append(b"someone else's bytes")
+    try:
+        result = get(f"127.0.0.1:{served.port}", "small.txt", "--legacy", cwd=here)
+        assert result.returncode == 19, result.stderr
+        assert (here / "small.txt.part").read_bytes() == b"someone else's bytes"
+    finally:
+        holder.discard()

@@ -160,3 +160,14 @@ def test_restart_notes_say_why() -> None:
     )
     assert "changed" in restart_note(Verdict.RESTART_CHANGED)
     assert "cannot be resumed" in restart_note(Verdict.RESTART_UNSATISFIABLE)
+
+
+def test_a_weak_etag_is_never_an_if_range_validator() -> None:
+    weak = PartState("http://h/f", 'W/"v1"', 100, DATE)
+    assert resume_headers(weak, 10) == [("Range", "bytes=10-"), ("If-Range", DATE)]
+    assert resume_headers(PartState("http://h/f", 'W/"v1"', 100, None), 10) == []
+
+
+def test_a_range_of_another_size_is_not_continued() -> None:
+    headers = {"content-range": "bytes 10-199/200", "content-length": "190"}
+    assert judge(206, headers, 10, WITH_TAG) == Answer(Verdict.RESTART_UNSATISFIABLE)

@@ -92,3 +92,16 @@ def test_the_name_cleaner_is_linear() -> None:
     cleaned = safe_local_name("é" * 250_000)
     assert time.process_time() - start < 2.0  # quadratic took 22.8 s
     assert len(cleaned.encode()) <= 255 and cleaned == "é" * 127
+
+
+def test_links_spelled_another_way_are_the_same_folder() -> None:
+    html = (
+        '<a href="/a (1)/x.txt">x</a><a href="/a%20(1)/y.txt">y</a>'
+        '<a href="/a%20%281%29/z/">z</a><a href="w.txt">w</a>'
+    )
+    assert folder_links(html, "/a%20%281%29/") == [
+        Link("x.txt", False),
+        Link("y.txt", False),
+        Link("z", True),
+        Link("w.txt", False),
+    ]

@@ -97,7 +97,10 @@ class Connections:
         for channel in self._idle:
             if channel.key == key:
                 self._idle.remove(channel)
-                return channel
+                if channel.usable():
+                    return channel
+                channel.close()  # the server closed it while idle (its keep-alive timeout)
+                break
         return await HttpChannel.connect(source, self.within)
 
     def give_back(self, channel: HttpChannel) -> None:
@@ -132,6 +135,12 @@ class Fetch:
     commit: Commit = field(default=_commit)
     mtime: float | None = None  # the modification time to give the file (else Last-Modified)
     expected: bytes | None = None  # the SHA-256 known beforehand (a listing gave it)
+
+    @property
+    def stream_label(self) -> str:
+        """Where a stream went, as "to stdout" or "to /dev/null"."""
+        label = self.stream.label if self.stream is not None else ""
+        return label if label.startswith("to ") else f"to {label}"
 
 
 def is_folder_error(source: Source) -> UsageError:
@@ -262,7 +271,7 @@ async def _receive(
         expected = parse_repr_digest(head.headers.get("repr-digest")) or job.expected
     local: bytes | None = None  # the digest of a file already under the final name
     if part is not None and offset == 0 and not job.force and part.final.exists():
-        local = _existing(part.final, total)
+        local = await asyncio.to_thread(_existing, part.final, total)
         if local is not None and expected is not None and expected != local:
             raise DestinationExists(f"{part.final} exists and differs; use --force to replace it")
         if local is not None and expected == local:
@@ -314,9 +323,8 @@ async def _receive(
         expected = parse_repr_digest(body.trailers.get("repr-digest"))
     if expected is not None and digest != expected:
         _fail(part)
-        raise IntegrityError(
-            f"{source.url}: SHA-256 mismatch: the download is corrupt and was deleted"
-        )
+        kept = "was deleted" if part is not None else f"was already written {job.stream_label}"
+        raise IntegrityError(f"{source.url}: SHA-256 mismatch: the download is corrupt and {kept}")
     if part is not None:
         if local is not None:  # a file was already there: keep it only if it is this one
             part.discard()
@@ -347,7 +355,13 @@ def _existing(final: Path, total: int | None) -> bytes | None:
         return None
     if not stat.S_ISREG(st.st_mode) or (total is not None and st.st_size != total):
         raise DestinationExists(f"{final} exists and differs; use --force to replace it")
-    return sha256_file(final)
+    try:
+        return sha256_file(final)
+    except OSError as exc:
+        raise DestinationExists(
+            f"{final} exists and cannot be read to compare it ({exc.strerror}); "
+            "use --force to replace it"
+        ) from exc
 
 
 def sha256_file(path: Path) -> bytes:
@@ -546,9 +560,16 @@ async def download_legacy(
     final = None if stream else destination(Source(source.host, source.port, "/" + name), dest)
     if final is not None and final.exists() and not force:
         raise DestinationExists(f"{final} exists; use --force to replace it")
-    target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
-    reader, writer = await open_tcp(target, stall_timeout)
     part = PartFile(final) if final is not None else None
+    if part is not None:
+        part.claim()  # before anything is asked: a busy destination is left untouched
+    try:
+        target = (await resolve(source.host, source.port, socket.SOCK_STREAM))[0]
+        reader, writer = await open_tcp(target, stall_timeout)
+    except BaseException:
+        if part is not None:
+            part.release()
+        raise
     hasher = hashlib.sha256()
     written = 0
     try:

@@ -116,6 +116,19 @@ class HttpChannel:
         sock = await connect_socket(target, within)
         return cls(sock, (source.host, source.port), within)
 
+    def usable(self) -> bool:
+        """True when an idle kept-alive connection can carry another request: nothing
+        unasked-for has arrived and the server has not closed it."""
+        if self._buffer or self._eof:
+            return False
+        try:
+            self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return True  # nothing to read: still open and quiet
+        except OSError:
+            return False
+        return False  # bytes nobody asked for, or the server's close
+
     def close(self) -> None:
         """Close the socket."""
         self.reusable = False
@@ -294,9 +307,7 @@ class HttpChannel:
                     raise self._timed_out() from None
                 except BrokenPipeError:
                     raise  # our own output (stdout) went away: main() handles it quietly
-                except OSError as exc:
-                    if want == UNTIL_CLOSE:  # a reset ends a body that ends at close
-                        break
+                except OSError as exc:  # a reset: even a body that ends at close is cut
                     raise self._lost(exc) from exc
                 got += n
                 if n < left:

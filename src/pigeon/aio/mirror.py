@@ -12,11 +12,12 @@ fsync per file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import math
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,14 @@ from pigeon.aio.get import (
     sha256_file,
     with_retries,
 )
-from pigeon.errors import HttpStatusError, PigeonError, ProtocolError
+from pigeon.errors import (
+    ConnectionLost,
+    HttpStatusError,
+    IntegrityError,
+    PigeonError,
+    ProtocolError,
+    TimedOut,
+)
 from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.proto.html_listing import folder_links
 from pigeon.proto.local_names import Listed, listed_name
@@ -70,36 +78,80 @@ class MirrorOutcome:
     hidden: int = 0
 
 
+@dataclass
+class _Pending:
+    part: PartFile
+    mtime: float | None
+    url: str = ""
+    result: DownloadResult | None = None
+
+
 class BatchCommit:
     """Final names for verified files, a batch at a time, after one sync of their data.
 
     A power loss can then cost only the batch in flight: its ``.part`` files stay (the next
     run fetches them again); a final name never holds data that had not reached the disk.
+    A file counts as mirrored (``outcome.results``) only once its rename is done; a rename
+    that fails is that file's failure alone. Batches go out from their own task, at
+    ``BATCH_FILES`` files or after ``BATCH_SECONDS``, so a held ``.part`` is never waited on
+    by the download that holds it.
     """
 
-    def __init__(self) -> None:
-        self._pending: list[tuple[PartFile, float | None]] = []
-        self._since = 0.0
-        self._lock = asyncio.Lock()
+    def __init__(self, outcome: MirrorOutcome) -> None:
+        self.outcome = outcome
+        self._pending: list[_Pending] = []
+        self._due = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def add(self, part: PartFile, mtime: float | None) -> None:
-        if not self._pending:
-            self._since = time.monotonic()
+        """Hold ``part`` for the next batch (never waits: the caller's result follows with
+        ``settle`` before anything else can run)."""
         part.deferred = True
-        self._pending.append((part, mtime))
-        if len(self._pending) >= BATCH_FILES or time.monotonic() - self._since > BATCH_SECONDS:
+        self._pending.append(_Pending(part, mtime))
+        if len(self._pending) >= BATCH_FILES:
+            self._due.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    def settle(self, url: str, result: DownloadResult) -> None:
+        """The download behind the newest held part, once it has returned."""
+        for item in reversed(self._pending):
+            if item.result is None and item.part.final == result.path:
+                item.url, item.result = url, result
+                return
+        self.outcome.results.append(result)  # nothing held: it was already here
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(BATCH_SECONDS):
+                    await self._due.wait()
+            self._due.clear()
             await self.flush()
 
     async def flush(self) -> None:
-        async with self._lock:
-            batch, self._pending = self._pending, []
-            await asyncio.to_thread(os.sync)
-            for part, mtime in batch:
-                part.deferred = False
-                part.commit(mtime, synced=True)
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        await asyncio.to_thread(os.sync)
+        for item in batch:
+            item.part.deferred = False
+            try:
+                item.part.commit(item.mtime, synced=True)
+            except PigeonError as exc:
+                item.part.discard()
+                self.outcome.failures.append((item.url or str(item.part.final), exc))
+                continue
+            if item.result is not None:
+                self.outcome.results.append(item.result)
 
     async def finish(self) -> None:
-        """Commit what is left, and make the renames themselves durable."""
+        """Commit what is held (also when the mirror was interrupted) and make the renames
+        themselves durable."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         await self.flush()
         await asyncio.to_thread(os.sync)
 
@@ -210,7 +262,11 @@ class _Mirror:
     queue: asyncio.Queue[tuple[Source, Path, Entry | None, int]] = field(
         default_factory=asyncio.Queue
     )
-    commits: BatchCommit = field(default_factory=BatchCommit)
+    commits: BatchCommit = field(init=False)
+    claimed: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.commits = BatchCommit(self.outcome)
 
     async def worker(self) -> None:
         pool = Connections(self.within, keep_alive=True)
@@ -233,11 +289,18 @@ class _Mirror:
     async def folder(self, pool: Connections, source: Source, local: Path, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ProtocolError(f"{source.url}: folders nested deeper than {MAX_DEPTH}")
-        entries = await _listing(pool, source)
+        entries = await _retrying(self, pool, source)
         make_folder(local)
         hidden = 0
         for entry in entries:
             verdict = listed_name(entry.name, hidden=self.hidden)
+            # one destination, one download: a name listed twice, or names a file system
+            # takes for the same file (case) or for each other's .part or sidecar, refused
+            names = {f"{local / entry.name}{end}".casefold() for end in ("", ".part", ".part.json")}
+            if verdict is Listed.TAKE and names & self.claimed:
+                verdict = Listed.REFUSED
+            if verdict is Listed.TAKE:
+                self.claimed |= names
             if verdict is Listed.HIDDEN:
                 hidden += 1
                 continue
@@ -278,9 +341,31 @@ class _Mirror:
             mtime=entry.mtime,
             expected=bytes.fromhex(entry.sha256) if entry.sha256 else None,
         )
-        self.outcome.results.append(
-            await with_retries(job, pool, resume=True, retries=self.retries)
-        )
+        try:
+            result = await with_retries(job, pool, resume=True, retries=self.retries)
+        except IntegrityError:
+            if job.expected is None:
+                raise
+            # the listed digest may be older than the file: ask the server for the current one
+            self.emit(Notice(f"{source.url}: not the listed file (changed since); fetching again"))
+            job = dataclasses.replace(job, expected=None)
+            result = await with_retries(job, pool, resume=False, retries=self.retries)
+        self.commits.settle(source.url, result)
+
+
+async def _retrying(job: _Mirror, pool: Connections, folder: Source) -> list[Entry]:
+    """A folder's listing, retried after a lost connection like a file."""
+    delay = 0.5
+    for tries in range(job.retries + 1):
+        try:
+            return await _listing(pool, folder)
+        except (ConnectionLost, TimedOut) as exc:
+            if tries == job.retries:
+                raise
+            job.emit(Notice(f"{exc}; retrying in {delay:g}s ({tries + 1}/{job.retries})"))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 8.0)
+    raise AssertionError("unreachable")
 
 
 async def mirror_async(
@@ -324,11 +409,11 @@ async def mirror_async(
         for task in tasks:
             if task.done():
                 task.result()  # a worker only ends by raising: a bug, not a file's failure
-        await job.commits.finish()
     finally:
         for task in [done, *tasks]:
             task.cancel()
         await asyncio.gather(done, *tasks, return_exceptions=True)
+        await job.commits.finish()  # also when interrupted: verified files keep their names
     if job.outcome.hidden:
         count = job.outcome.hidden
         report(

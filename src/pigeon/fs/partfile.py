@@ -239,6 +239,13 @@ class PartFile:
         self.claim()
         assert self._fd is not None
         try:
+            here, mine = self.part.stat(), os.fstat(self._fd)
+            if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):
+                self.close()
+                raise LocalWriteError(
+                    f"{self.part} was replaced by another program while this download held it; "
+                    "nothing was renamed (rerun to fetch it again)"
+                )
             if not synced:
                 os.fsync(self._fd)
             if mtime is not None:
@@ -260,7 +267,15 @@ class PartFile:
                 os.close(dir_fd)
 
     def discard(self) -> None:
-        """Remove the .part and the sidecar (after a verification failure)."""
+        """Remove the .part and the sidecar (after a verification failure); only while
+        holding the .part, never another process's download."""
+        if self._fd is None:
+            try:
+                self.claim()
+            except DownloadBusy:
+                return
+            except LocalWriteError:
+                return
         for path in (self.part, self.sidecar):
             with contextlib.suppress(OSError):
                 path.unlink()

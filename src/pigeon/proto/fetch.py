@@ -81,7 +81,9 @@ def resume_headers(state: PartState | None, have: int) -> list[tuple[str, str]]:
     """Range + If-Range for continuing ``have`` bytes, when the answer had a validator."""
     if state is None or have <= 0:
         return []
-    validator = state.etag or state.last_modified
+    # If-Range takes strong validators only (RFC 9110 13.1.5): never a weak ETag
+    strong = state.etag if state.etag and not state.etag.startswith("W/") else None
+    validator = strong or state.last_modified
     if validator is None:
         return []
     return [("Range", f"bytes={have}-"), ("If-Range", validator)]
@@ -145,6 +147,8 @@ def judge(
             return Answer(Verdict.BAD_RANGE)
         if total is None or end != total - 1:
             return Answer(Verdict.BAD_RANGE)  # only "the rest" was asked for
+        if state is not None and state.size is not None and total != state.size:
+            return Answer(Verdict.RESTART_UNSATISFIABLE)  # another size: not the same file
         return Answer(Verdict.CONTINUE, have, total)
     if status != 200:
         return Answer(Verdict.STATUS_ERROR)

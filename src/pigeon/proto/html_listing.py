@@ -42,21 +42,24 @@ def folder_links(html: str, folder: str) -> list[Link]:
     parser = _Anchors()
     parser.feed(html)
     parser.close()
+    base = [unquote(seg, errors="surrogateescape") for seg in folder.split("/")][:-1]
     seen: set[str] = set()
     links: list[Link] = []
     for href in parser.hrefs:
         parts = urlsplit(href.strip())
         if parts.scheme or parts.netloc or parts.query or not parts.path:
             continue
+        # compared segment by segment, decoded: servers spell the same path differently
+        # ("/a%20(1)/x", "/a (1)/x", "x")
         resolved = urljoin(folder, parts.path)
-        if not resolved.startswith(folder):
+        here = [unquote(seg, errors="surrogateescape") for seg in resolved.split("/")]
+        if here[: len(base)] != base:
             continue
-        rest = resolved[len(folder) :]
-        is_dir = rest.endswith("/")
-        segment = rest[:-1] if is_dir else rest
-        if not segment or "/" in segment:
+        rest = here[len(base) :]
+        is_dir = len(rest) == 2 and rest[1] == ""
+        if len(rest) != (2 if is_dir else 1) or not rest[0]:
             continue
-        name = unquote(segment, errors="surrogateescape")
+        name = rest[0]
         if name in seen:
             continue
         seen.add(name)

@@ -137,7 +137,8 @@ def packet_seed(clock: float, noise: int) -> int:
     second to reach the numbers of one started after it on the same port. Two started in the
     same millisecond, after the clock was set back, or a whole ~70-minute cycle apart meet
     only by chance (random starts), and then the receiver's dedupe still tells them apart
-    by content. Seeds are at most 2**30, leaving 2**30 numbers of headroom below
+    when their texts differ (the same text under the same number within the dedupe window is
+    taken for a retransmission: acked, shown once). Seeds are at most 2**30, leaving 2**30 numbers of headroom below
     ``PACKET_NO_LIMIT`` (after that the numbers wrap to 1).
     """
     millis = int(clock * 1000) % SEED_CYCLE_MS
