@@ -292,11 +292,12 @@ class _Mirror:
         entries = await _retrying(self, pool, source)
         make_folder(local)
         hidden = 0
+        here = f"{local}{os.sep}"
         for entry in entries:
             verdict = listed_name(entry.name, hidden=self.hidden)
             # one destination, one download: a name listed twice, or names a file system
             # takes for the same file (case) or for each other's .part or sidecar, refused
-            names = {f"{local / entry.name}{end}".casefold() for end in ("", ".part", ".part.json")}
+            names = {f"{here}{entry.name}{end}".casefold() for end in ("", ".part", ".part.json")}
             if verdict is Listed.TAKE and names & self.claimed:
                 verdict = Listed.REFUSED
             if verdict is Listed.TAKE:
