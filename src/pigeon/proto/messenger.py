@@ -138,8 +138,8 @@ def packet_seed(clock: float, noise: int) -> int:
     same millisecond, after the clock was set back, or a whole ~70-minute cycle apart meet
     only by chance (random starts), and then the receiver's dedupe still tells them apart
     when their texts differ (the same text under the same number within the dedupe window is
-    taken for a retransmission: acked, shown once). Seeds are at most 2**30, leaving 2**30 numbers of headroom below
-    ``PACKET_NO_LIMIT`` (after that the numbers wrap to 1).
+    taken for a retransmission: acked, shown once). Seeds are at most 2**30, leaving 2**30
+    numbers of headroom below ``PACKET_NO_LIMIT`` (after that the numbers wrap to 1).
     """
     millis = int(clock * 1000) % SEED_CYCLE_MS
     return 1 + millis * SEED_SLOTS + noise % SEED_SLOTS
