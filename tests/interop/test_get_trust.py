@@ -421,3 +421,15 @@ def test_a_busy_legacy_download_leaves_the_other_download_alone(served: Served, 
         assert (here / "small.txt.part").read_bytes() == b"someone else's bytes"
     finally:
         holder.discard()
+
+
+def test_r_on_a_file_or_the_root_does_what_was_meant(served: Served, here: Path) -> None:
+    on_file = get(f"127.0.0.1:{served.port}", "small.txt", "-r", cwd=here)
+    assert on_file.returncode == 2
+    assert "is not a folder" in last_line(on_file) and "drop -r" in last_line(on_file)
+    root = get(f"127.0.0.1:{served.port}", "/", "-r", "-o", "m/", cwd=here)
+    assert root.returncode == 0, root.stderr
+    assert (here / "m" / "small.txt").read_bytes() == b"hello pigeon\n"  # not m/download/
+    to_null = get(f"127.0.0.1:{served.port}", "small.txt", "-o", "/dev/null", cwd=here)
+    assert to_null.returncode == 0
+    assert to_null.stderr.decode().startswith("/dev/null: 13 bytes, sha256 verified")

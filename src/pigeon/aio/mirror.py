@@ -39,6 +39,7 @@ from pigeon.errors import (
     PigeonError,
     ProtocolError,
     TimedOut,
+    UsageError,
 )
 from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.proto.html_listing import folder_links
@@ -228,7 +229,7 @@ async def _listing(pool: Connections, folder: Source) -> list[Entry]:
     if kind in ("text/html", "application/xhtml+xml", ""):
         text = bytes(body).decode("utf-8", "replace")
         return [Entry(link.name, link.is_dir) for link in folder_links(text, folder.target)]
-    raise ProtocolError(f"{folder.url}: not a folder listing ({kind})")
+    raise UsageError(f"{folder.url} is not a folder ({kind or 'no type'}): drop -r to fetch it")
 
 
 def _up_to_date(local: Path, entry: Entry) -> bool:

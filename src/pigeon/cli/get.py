@@ -151,7 +151,8 @@ def _get_one(
     if args.recursive:
         from pigeon.aio.mirror import mirror_async
 
-        folder = Path(args.output or ".") / (safe_local_name(source.name) if path else "")
+        name = safe_local_name(source.name) if path and source.name else ""
+        folder = Path(args.output or ".") / name
         outcome = run_async(
             mirror_async(
                 source,
@@ -208,7 +209,8 @@ def _report(args: argparse.Namespace, url: str, result: object) -> None:
     from pigeon.aio.get import DownloadResult
 
     assert isinstance(result, DownloadResult)
-    where = str(result.path) if result.path else "stdout"
+    streamed = "stdout" if args.output in (None, "-") else str(args.output)
+    where = str(result.path) if result.path else streamed
     if args.json:
         print(
             json.dumps(

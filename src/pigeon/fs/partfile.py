@@ -291,4 +291,4 @@ def make_folder(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LocalWriteError(f"cannot create the folder {path}: {exc.strerror}") from exc
+        raise write_failure(exc, f"the folder {path}", 0, resumable=False) from exc
