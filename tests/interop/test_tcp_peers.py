@@ -82,13 +82,15 @@ def test_listen_serves_many_clients_at_once() -> None:
     assert replies == [f"client {i}".encode() for i in range(200)]
 
 
-def test_connect_send_prints_reply_from_ipv6_server() -> None:
+@pytest.mark.parametrize("form", ["HOST PORT", "[V6]:PORT"])
+def test_connect_send_prints_reply_from_ipv6_server(form: str) -> None:
     with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as server:
         server.bind(("::1", 0))
         server.listen(1)
         server.settimeout(10)
         port = server.getsockname()[1]
-        args = ["tcp", "connect", "[::1]", str(port), "--send", "你好"]
+        peer = ["[::1]", str(port)] if form == "HOST PORT" else [f"[::1]:{port}"]
+        args = ["tcp", "connect", *peer, "--send", "你好"]
         with background([*PIGEON, *args]) as client:
             conn, _ = server.accept()
             with conn:

@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         handler=run_connect,
     )
     connect.add_argument("host", metavar="HOST", help="name or address (IPv6 as ::1 or [::1])")
-    connect.add_argument("port", metavar="PORT", help="destination port, 0-65535")
+    connect.add_argument(
+        "port", metavar="PORT", nargs="?", help="destination port, 0-65535 (or HOST:PORT)"
+    )
     connect.add_argument(
         "--send",
         metavar="TEXT",
@@ -69,7 +71,7 @@ def run_connect(args: argparse.Namespace) -> int:
     from pigeon.aio.tcp import run_connect as connect
     from pigeon.cli.common import run_async
     from pigeon.config import TcpConnectConfig
-    from pigeon.proto.address import parse_host, parse_port
+    from pigeon.proto.address import endpoint_arguments
     from pigeon.proto.text import check_encoding, encode_text
     from pigeon.ui.report import Reporter
 
@@ -79,9 +81,10 @@ def run_connect(args: argparse.Namespace) -> int:
     idle = args.timeout
     if idle is None and send is not None:
         idle = SEND_REPLY_TIMEOUT
+    peer = endpoint_arguments(args.host, args.port)
     cfg = TcpConnectConfig(
-        host=parse_host(args.host),
-        port=parse_port(args.port),
+        host=peer.host,
+        port=peer.port,
         send=send,
         connect_timeout=args.connect_timeout,
         idle_timeout=idle,

@@ -125,3 +125,14 @@ def format_endpoint(host: str, port: int) -> str:
     if ":" in host:
         return f"[{host}]:{port}"
     return f"{host}:{port}"
+
+
+def endpoint_arguments(host: str, port: str | None) -> Endpoint:
+    """A peer given as ``HOST PORT`` or as one ``HOST:PORT`` / ``[V6]:PORT`` argument.
+
+    Raises:
+        InvalidAddress: unreadable, or no port given either way. InvalidPort: out of range.
+    """
+    if port is None:
+        return parse_endpoint(host, default_port=None)
+    return Endpoint(parse_host(host), parse_port(port))
