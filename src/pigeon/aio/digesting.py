@@ -198,16 +198,11 @@ class Digests:
         """The digest of ``file``'s version when it is already known."""
         return self.cache.get(digest_key(file.st))
 
-    async def digest(self, file: OpenFile, within: float | None) -> bytes | None:
-        """The digest, waiting for it to be computed (JSON listings); None if the file changed."""
-        found = self.known(file)
-        if found is not None or file.st.st_size <= INLINE:
-            return found or await self._inline(file)
-        follow = Follow(self._computation(file), 0, paced=False)
-        try:
-            return await follow.digest(file, within)
-        finally:
-            follow.leave()
+    def start(self, file: OpenFile) -> None:
+        """Begin (or keep) hashing ``file`` in the background, for whoever asks next."""
+        comp = self._computation(file)
+        if not comp.followers:
+            self.went_idle(comp)
 
     async def for_answer(
         self, file: OpenFile, start: int, count: int, trailer_ok: bool
@@ -231,8 +226,7 @@ class Digests:
         if trailer_ok and comp.size - comp.hashed <= count + SLACK:
             paced = start == 0 and count == comp.size
             return None, Follow(comp, start, paced)
-        if not comp.followers:
-            self.went_idle(comp)
+        self.start(file)
         return None, None
 
     async def listed(self, files: list[OpenFile]) -> list[bytes | None]:
@@ -243,7 +237,7 @@ class Digests:
         todo = [i for i, f in enumerate(files) if found[i] is None and f.st.st_size <= INLINE]
         for i, file in enumerate(files):
             if found[i] is None and file.st.st_size > INLINE:
-                await self.for_answer(file, 0, 0, False)
+                self.start(file)
         if todo:
             observed = time.time()
             self.computations += len(todo)

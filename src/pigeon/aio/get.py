@@ -282,11 +282,12 @@ async def _receive(
         part.open(resume=offset > 0)
         if offset:
             job.emit(Notice(f"resuming {part.final.name} from byte {offset}"))
-        state: PartState | None = PartState(
+        record = PartState(
             job.source.url, head.headers.get("etag"), total, head.headers.get("last-modified")
         )
-        if state is not None and (total is None or total - offset > SIDECAR_FROM):
-            part.record(state)
+        state: PartState | None = record  # the sidecar still to write if the body is cut
+        if total is None or total - offset > SIDECAR_FROM:
+            part.record(record)
             state = None
         stages = list(part.stages())
         hasher = part.hasher
