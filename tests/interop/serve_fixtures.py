@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -64,3 +65,25 @@ def serve(root: Path, outside: Path, *extra: str) -> Iterator[Served]:
     port = free_port(socket.SOCK_STREAM)
     with pigeon_server(["serve", str(root), "--port", str(port), *extra]) as proc:
         yield Served(root, outside, port, proc)
+
+
+@contextlib.contextmanager
+def nginx_serving(root: Path, tmp: Path, *, extra: str = "") -> Iterator[int]:
+    """nginx serving ``root`` on a free loopback port (its files and pid in ``tmp``);
+    ``extra`` goes into the server block (``autoindex on;``). Yields the port."""
+    from tests.helpers import background, require_tool, wait_bound
+
+    nginx = require_tool("nginx")
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        "user root; worker_processes 1; daemon off;\n"
+        f"pid {tmp}/nginx.pid; error_log stderr;\n"
+        "events {}\nhttp { access_log off; sendfile on;\n"
+        f"  client_body_temp_path {tmp}; proxy_temp_path {tmp};\n"
+        f"  fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n"
+        f"  server {{ listen 127.0.0.1:{port}; root {root}; {extra} }} }}\n"
+    )
+    with background([nginx, "-c", str(conf), "-e", "stderr"]):
+        wait_bound(port, socket.SOCK_STREAM)
+        yield port

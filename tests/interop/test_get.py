@@ -19,10 +19,9 @@ from tests.helpers import (
     free_port,
     one_line_error,
     require_root,
-    require_tool,
     wait_bound,
 )
-from tests.interop.serve_fixtures import Served, sha256
+from tests.interop.serve_fixtures import Served, nginx_serving, sha256
 
 pytestmark = pytest.mark.interop
 
@@ -195,22 +194,10 @@ def test_bad_servers(tmp_path: Path, name: str, handler: object, code: int, mess
 
 @pytest.fixture
 def nginx_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    nginx = require_tool("nginx")
     www = tmp_path / "www"
     www.mkdir()
     (www / "file.bin").write_bytes(os.urandom(3 << 20))
-    port = free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        "user root; worker_processes 1; daemon off;\n"
-        f"pid {tmp_path}/nginx.pid; error_log stderr;\n"
-        "events {}\nhttp { access_log off; sendfile on;\n"
-        f"  client_body_temp_path {tmp_path}; proxy_temp_path {tmp_path};\n"
-        f"  fastcgi_temp_path {tmp_path}; uwsgi_temp_path {tmp_path}; scgi_temp_path {tmp_path};\n"
-        f"  server {{ listen 127.0.0.1:{port}; root {www}; }} }}\n"
-    )
-    with background([nginx, "-c", str(conf), "-e", "stderr"]):
-        wait_bound(port, socket.SOCK_STREAM)
+    with nginx_serving(www, tmp_path) as port:
         yield port, www
 
 

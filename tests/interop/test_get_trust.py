@@ -20,7 +20,7 @@ import pytest
 
 from tests.faults import Handler, cutting_proxy, scripted_http, tcp_server
 from tests.helpers import PIGEON, background, free_port, one_line_error, require_root, wait_bound
-from tests.interop.serve_fixtures import Served, sha256
+from tests.interop.serve_fixtures import Served, nginx_serving, sha256
 
 pytestmark = pytest.mark.interop
 
@@ -193,26 +193,6 @@ def http_server(root: Path) -> Iterator[int]:
         yield port
 
 
-@contextlib.contextmanager
-def nginx_autoindex(root: Path, tmp: Path) -> Iterator[int]:
-    from tests.helpers import require_tool
-
-    nginx = require_tool("nginx")
-    port = free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        "user root; worker_processes 1; daemon off;\n"
-        f"pid {tmp}/nginx.pid; error_log stderr;\n"
-        "events {}\nhttp { access_log off;\n"
-        f"  client_body_temp_path {tmp}; proxy_temp_path {tmp};\n"
-        f"  fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n"
-        f"  server {{ listen 127.0.0.1:{port}; root {root}; autoindex on; }} }}\n"
-    )
-    with background([nginx, "-c", str(conf), "-e", "stderr"]):
-        wait_bound(port, socket.SOCK_STREAM)
-        yield port
-
-
 @pytest.mark.parametrize("server", ["http.server", "nginx"])
 def test_mirror_from_an_html_listing_keeps_legal_names_and_skips_dot_files(
     tmp_path: Path, server: str
@@ -221,7 +201,11 @@ def test_mirror_from_an_html_listing_keeps_legal_names_and_skips_dot_files(
     root.mkdir()
     files = _odd_tree(root)
     out = tmp_path / "out"
-    maker = http_server(root) if server == "http.server" else nginx_autoindex(root, tmp_path)
+    maker = (
+        http_server(root)
+        if server == "http.server"
+        else nginx_serving(root, tmp_path, extra="autoindex on;")
+    )
     with maker as port:
         result = get(f"http://127.0.0.1:{port}/", "-r", "-o", str(out), cwd=tmp_path)
         assert result.returncode == 0, result.stderr

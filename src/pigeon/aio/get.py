@@ -38,7 +38,7 @@ from pigeon.errors import (
     TimedOut,
     UsageError,
 )
-from pigeon.fs.partfile import PartFile, PartInfo
+from pigeon.fs.partfile import PartFile
 from pigeon.fs.sinks import StreamOutput, write_failure
 from pigeon.proto.fetch import (
     PartState,
@@ -51,7 +51,7 @@ from pigeon.proto.fetch import (
 )
 from pigeon.proto.http_fields import parse_http_date
 from pigeon.proto.local_names import safe_local_name
-from pigeon.proto.source import Source, is_folder_target, resolve_location
+from pigeon.proto.source import Source, is_folder_target, parse_source, resolve_location
 
 READ_SIZE = 1 << 20
 MAX_REDIRECTS = 5
@@ -471,11 +471,7 @@ async def download_async(
 
 def parse_source_arg(source: str | Source) -> Source:
     """A ``Source`` from what the API was given."""
-    if isinstance(source, Source):
-        return source
-    from pigeon.proto.source import parse_source
-
-    return parse_source(source)
+    return source if isinstance(source, Source) else parse_source(source)
 
 
 def prepare_folder(folder: Path, *, create: bool) -> None:
@@ -615,4 +611,4 @@ async def download_legacy(
     return DownloadResult(final, written, hasher.digest().hex(), 0, False)
 
 
-__all__ = ["DownloadResult", "PartInfo", "download", "download_async", "download_legacy"]
+__all__ = ["DownloadResult", "download", "download_async", "download_legacy"]

@@ -232,26 +232,26 @@ async def _listing(pool: Connections, folder: Source) -> list[Entry]:
     raise UsageError(f"{folder.url} is not a folder ({kind or 'no type'}): drop -r to fetch it")
 
 
-def _up_to_date(local: Path, entry: Entry) -> bool:
+async def _up_to_date(local: Path, entry: Entry) -> bool:
     """True when ``local`` is provably the listed file: same size and SHA-256 (without a
-    listed digest, the download itself compares what arrives with what is here)."""
+    listed digest, the download itself compares what arrives with what is here). The hash
+    runs in a thread: a large file must not stall the other workers."""
     if entry.sha256 is None or entry.size is None:
         return False
     try:
-        st = local.stat()
+        st = local.stat()  # noqa: ASYNC240 (one stat; most files are not here yet)
     except OSError:
         return False
     if st.st_size != entry.size:
         return False
     try:
-        return sha256_file(local).hex() == entry.sha256
+        return (await asyncio.to_thread(sha256_file, local)).hex() == entry.sha256
     except OSError:
         return False
 
 
 @dataclass
 class _Mirror:
-    dest_root: Path
     emit: Emit
     within: float
     retries: int
@@ -324,7 +324,7 @@ class _Mirror:
         self.outcome.hidden += hidden
 
     async def file(self, pool: Connections, source: Source, local: Path, entry: Entry) -> None:
-        if not self.force and _up_to_date(local, entry):
+        if not self.force and await _up_to_date(local, entry):
             self.outcome.up_to_date += 1
             self.emit(Notice(f"{local}: up to date"))
             return
@@ -398,7 +398,7 @@ async def mirror_async(
         if source.target.partition("?")[0].endswith("/")
         else Source(source.host, source.port, source.target.partition("?")[0] + "/")
     )
-    job = _Mirror(dest, report, stall_timeout, retries, force, hidden, wait_lock, progress_for)
+    job = _Mirror(report, stall_timeout, retries, force, hidden, wait_lock, progress_for)
     pool = Connections(stall_timeout, keep_alive=True)
     try:
         await job.folder(pool, top, dest, 0)  # the top listing's errors are the command's
