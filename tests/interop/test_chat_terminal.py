@@ -66,6 +66,12 @@ def test_typing_is_not_clobbered_by_incoming_messages() -> None:
                 )
                 assert result.returncode == 0, result.stderr
             lines = wait_screen(tmux, name, "incoming 2")
+            # the screen may be captured between a message line and the input line's redraw
+            # (the next frame): give the redraw a moment before judging the screen
+            deadline = time.monotonic() + 5
+            while not lines[-1].endswith("half typed 半句") and time.monotonic() < deadline:
+                time.sleep(0.05)
+                lines = screen(tmux, name)
             # the messages are above; the input line is last and still holds the typing
             assert lines[-1].endswith("alice → bob> half typed 半句"), lines
             assert [i for i, line in enumerate(lines) if "incoming" in line] == sorted(
