@@ -830,6 +830,14 @@ class _AcceptPressure:
                     )
                 )
             return
+        # asyncio's accept retries (scheduled a second after EMFILE, one per failed accept)
+        # outlive server.close() and then find the socket closed: the server is stopping on
+        # purpose, there is nothing to report
+        retry = "Exception in callback BaseSelectorEventLoop._start_serving"
+        if str(context.get("message", "")).startswith(retry) and isinstance(
+            context.get("exception"), ValueError | OSError
+        ):
+            return
         loop.default_exception_handler(context)
 
 
