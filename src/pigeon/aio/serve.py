@@ -25,6 +25,7 @@ from typing import Any, cast
 import h11
 
 from pigeon import __version__
+from pigeon.aio.accept import AcceptPressure
 from pigeon.aio.announce import listening
 from pigeon.aio.digesting import Digests, Follow
 from pigeon.aio.events import Emit, Notice
@@ -807,40 +808,6 @@ class FileServer:
         await self.digests.close()
 
 
-class _AcceptPressure:
-    """Loop exception handler: EMFILE in asyncio's accept loop reported once, not per try.
-
-    asyncio already backs off (it stops accepting for a second and retries) but logs a
-    traceback for every failed accept, up to the backlog size each time: thousands of
-    lines a second. pigeon says it once, in one line, and counts.
-    """
-
-    def __init__(self, emit: Emit) -> None:
-        self.emit = emit
-        self.count = 0
-
-    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
-            self.count += 1
-            if self.count == 1:
-                self.emit(
-                    Notice(
-                        "out of file descriptors: new connections wait (accepting pauses and "
-                        "retries each second); raise the limit with ulimit -n"
-                    )
-                )
-            return
-        # asyncio's accept retries (scheduled a second after EMFILE, one per failed accept)
-        # outlive server.close() and then find the socket closed: the server is stopping on
-        # purpose, there is nothing to report
-        retry = "Exception in callback BaseSelectorEventLoop._start_serving"
-        if str(context.get("message", "")).startswith(retry) and isinstance(
-            context.get("exception"), ValueError | OSError
-        ):
-            return
-        loop.default_exception_handler(context)
-
-
 async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
     """Serve until SIGINT or SIGTERM; returns 0 after a graceful stop."""
     server_state = FileServer(cfg, emit)
@@ -862,7 +829,7 @@ async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
     )
     emit(Notice(f"sharing {server_state.root.path} (read-only); Ctrl-C stops"))
     stop = asyncio.Event()
-    loop.set_exception_handler(_AcceptPressure(emit))
+    loop.set_exception_handler(AcceptPressure(emit))
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:

@@ -1,0 +1,47 @@
+"""Accepting TCP connections under pressure, shared by ``pigeon serve`` and the chat's port.
+
+When the process runs out of file descriptors, asyncio's accept loop already backs off (it
+stops accepting for a second, then retries) but logs a traceback for every failed accept:
+up to the backlog size each time, thousands of lines a second. ``AcceptPressure``, installed
+as the loop's exception handler, turns that into one line and a count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pigeon.aio.events import Notice
+
+OUT_OF_FDS = (
+    "out of file descriptors: new connections wait (accepting pauses and retries each second); "
+    "raise the limit with ulimit -n"
+)
+
+
+class AcceptPressure:
+    """Loop exception handler: EMFILE in asyncio's accept loop reported once, not per try.
+
+    ``emit`` gets the one ``Notice``; everything else goes to the loop's default handler.
+    """
+
+    def __init__(self, emit: Callable[[Notice], None]) -> None:
+        self.emit = emit
+        self.count = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            self.count += 1
+            if self.count == 1:
+                self.emit(Notice(OUT_OF_FDS))
+            return
+        # asyncio's accept retries (scheduled a second after EMFILE, one per failed accept)
+        # outlive server.close() and then find the socket closed: the server is stopping on
+        # purpose, there is nothing to report
+        retry = "Exception in callback BaseSelectorEventLoop._start_serving"
+        if str(context.get("message", "")).startswith(retry) and isinstance(
+            context.get("exception"), ValueError | OSError
+        ):
+            return
+        loop.default_exception_handler(context)
