@@ -41,6 +41,12 @@ from pigeon.proto.messenger import Addr
 
 REQUEST_TIMEOUT = 10.0
 """Seconds a connection may take to send its request."""
+MAX_CONNECTIONS = 64
+"""Connections on the attachment port served at once. Beyond, each is cut unanswered (a
+reset: a pigeon fetcher retries): a peer opening hundreds cannot exhaust our file
+descriptors. Peers fetch a few files at a time (pigeon: ``FETCHES_PER_PEER``)."""
+BUSY_REPORT_INTERVAL = 5.0
+"""Seconds between lines about connections cut for being over ``MAX_CONNECTIONS``."""
 STALL_TIMEOUT = 60.0
 READ_SIZE = 65_536
 RETRIES = 3
@@ -152,25 +158,63 @@ class OfferBook:
 class AttachmentServer:
     """Answers file requests on the chat's TCP port for the offers in ``book``."""
 
-    def __init__(self, book: OfferBook, note: Note, *, encoding: str = "utf-8") -> None:
+    def __init__(
+        self,
+        book: OfferBook,
+        note: Note,
+        *,
+        encoding: str = "utf-8",
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.book = book
         self.note = note
         self.encoding = encoding
+        self.max_connections = max_connections
         self.on_complete: Callable[[Offer], None] | None = None
+        self.active = 0
+        self.cut = 0
+        """Connections cut for being over ``max_connections`` (all time)."""
+        self._cut_unreported = 0
+        self._reported = float("-inf")
 
     async def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         ip = str(peer[0]) if isinstance(peer, tuple) else "?"
         if ip.startswith("::ffff:"):
             ip = ip[len("::ffff:") :]
+        if self.active >= self.max_connections:
+            # abort(): the descriptor is free at once (no lingering close), and a reset
+            # tells a pigeon fetcher to retry shortly, where a close would read as a refusal.
+            writer.transport.abort()
+            self._over_limit(ip)
+            return
+        self.active += 1
         try:
             await self._serve(reader, writer, ip)
         except (OSError, TimeoutError, ShortBody, PigeonError):
             pass
         finally:
+            self.active -= 1
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
+
+    def _over_limit(self, ip: str) -> None:
+        """Count a connection cut for being over the limit; one line now and then, not one
+        per connection (a crowd of connections would otherwise be a crowd of lines)."""
+        self.cut += 1
+        self._cut_unreported += 1
+        now = time.monotonic()
+        if now - self._reported < BUSY_REPORT_INTERVAL:
+            return
+        since = f" ({self._cut_unreported} cut since the last report)" if self.cut > 1 else ""
+        self._reported = now
+        self._cut_unreported = 0
+        detail = (
+            f"{self.max_connections} connections at once is the limit: "
+            f"more are cut unanswered until some end{since}"
+        )
+        self.note(TransferNote("refused", 0, "", ip, detail=detail))
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ip: str

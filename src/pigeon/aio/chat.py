@@ -44,6 +44,9 @@ from pigeon.proto.messenger import (
 from pigeon.proto.records import record
 
 HISTORY_LIMIT = 1000
+FETCHES_PER_PEER = 4
+"""Downloads from one host at a time; ``/get all`` of a large offer queues the rest, well
+under the connection limit of the offering side (``attachments.MAX_CONNECTIONS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class ChatSession:
         self.undelivered = 0
         self.incoming: dict[int, Incoming] = {}
         self._next_offer = 1
+        self._lanes: dict[str, asyncio.Semaphore] = {}  # host -> its downloads in progress
 
     def observe(self, event: ChatEvent | Notice | TransferNote) -> None:
         """Record ``event`` in the history, then show it."""
@@ -190,12 +194,14 @@ class ChatSession:
         assert self.node is not None
         request = self.node.messenger.request_packet
         note = self.node.show
+        lane = self._lanes.setdefault(offer.peer[0], asyncio.Semaphore(FETCHES_PER_PEER))
         try:
-            make_folder(dest)
-            if entry.is_dir:
-                await fetch_folder(offer, entry, dest, request, note)
-            else:
-                await fetch_file(offer, entry, dest, request, note)
+            async with lane:
+                make_folder(dest)
+                if entry.is_dir:
+                    await fetch_folder(offer, entry, dest, request, note)
+                else:
+                    await fetch_file(offer, entry, dest, request, note)
         except PigeonError as exc:
             note(TransferNote("failed", offer.index, entry.name, offer.peer_name, detail=str(exc)))
 

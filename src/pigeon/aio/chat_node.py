@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pigeon import __version__
+from pigeon.aio.accept import AcceptPressure
 from pigeon.aio.attachments import AttachmentServer, Offer, OfferBook, TransferNote
 from pigeon.aio.events import Notice
 from pigeon.aio.interfaces import list_interfaces
@@ -254,6 +255,10 @@ class ChatNode:
         self._pump = _DatagramPump(sock, self.on_datagram, self._send_failed)
         self._now = self._pump.loop.time
         if stream is not None:
+            # Out of file descriptors, asyncio logs a traceback per failed accept: one line
+            # instead, as pigeon serve does. Left installed after the node closes, since
+            # asyncio's accept retries may fire then (and the handler passes on the rest).
+            self._pump.loop.set_exception_handler(AcceptPressure(self.show))
             self._tcp = await asyncio.start_server(self.server.on_connect, sock=stream)
         if self.cfg.discovery and self.family == socket.AF_INET:
             self.broadcasts = broadcast_targets(self.cfg.port)
