@@ -6,15 +6,27 @@ times in offers and folder streams."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
+import os
+import pty
 import socket
+import struct
+import subprocess
+import termios
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from tests.chat_helpers import chat_argv, chat_peer, events, of_type, say, udp_port, wait_events
-from tests.helpers import Background, require_tool
+from tests.helpers import PIGEON, Background, background, require_tool
+from tests.reliability.test_chat_files_hostile import fake_offerer
+
+FAST_RETRIES = ["--retries", "2", "--retry-interval", "0.2"]
 
 
 @contextlib.contextmanager
@@ -64,6 +76,7 @@ def test_a_crowd_on_the_attachment_port_is_one_line_and_the_chat_goes_on(
         freed = time.monotonic()
         say(friend, "a message after the crowd")
         wait_events(victim, of_type("message", text="a message after the crowd"))
+        message_ms = (time.monotonic() - freed) * 1000
         say(victim, f"/send {shared}")
         [offer] = wait_events(friend, of_type("offer", incoming=True))
         say(friend, f"/get {offer['index']} {dest}")
@@ -75,4 +88,237 @@ def test_a_crowd_on_the_attachment_port_is_one_line_and_the_chat_goes_on(
     assert len(said) == 1, victim.out.decode(errors="replace")[-3000:]
     err = victim.err.decode(errors="replace")
     assert "Traceback" not in err and "Too many open files" not in err, err[-3000:]
-    print(f"nofile={nofile}: 300 connections, 1 line, served again after {served_ms:.0f} ms")
+    print(
+        f"nofile={nofile}: 300 connections, 1 line; after them a message in {message_ms:.0f} ms,"
+        f" an attachment in {served_ms:.0f} ms"
+    )
+
+
+# --- escape codes in every line that names a peer ----------------------------------------
+
+NICK = "\x1b]0;pwned\x07\x1b[2J\x1b[5;7mnick\x9b31m\u202eexe.txt\x07"
+"""A nick that would retitle the window, clear the screen, blink, colour through the C1 CSI,
+reverse the text (bidi override) and ring the bell, were it printed raw."""
+GROUP = "\x1b[31mgroup\x07"
+USER = b"\x1b[41muser\x07"
+TEXT = "MSGMARK \x1b[2J\x9b2J\u202e\x07"
+OFFER = 0x20 | 0x100 | 0x200000  # SENDMSG | SENDCHECKOPT | FILEATTACHOPT
+HOSTILE_BYTES = (b"\x1b]", b"\x1b[2J", b"\x1b[5;7m", b"\x1b[31mgroup", b"\x1b[41m", b"\x07")
+RAW_C1 = tuple(bytes([0xC2, c]) for c in range(0x80, 0xA0))  # U+0080..U+009F in UTF-8
+BIDI = "\u202e".encode()
+
+
+def _entry(number: int, command: int, nick: str) -> bytes:
+    names = f"\nUN:u\nHN:h\nNN:{nick}\nGN:{GROUP}".encode()
+    extra = nick.encode() + b"\0" + GROUP.encode() + b"\0" + names + b"\0"
+    return b"1_evil:%d:%s:box:%d:%s" % (number, USER, command, extra)
+
+
+def _packet(number: int, command: int, extra: bytes) -> bytes:
+    return b"1_evil:%d:%s:box:%d:%s" % (number, USER, command, extra)
+
+
+def assert_nothing_raw(shown: bytes, *, terminal: bool = False) -> None:
+    """No escape sequence, bell, C1 control or bidi override from the peer reached the output.
+    On a terminal the screen library writes escape sequences of its own, so there only the
+    peer's are looked for; elsewhere no ESC at all may appear."""
+    if not terminal:
+        assert b"\x1b" not in shown
+    for raw in (*HOSTILE_BYTES, *RAW_C1, BIDI):
+        assert raw not in shown, (raw, shown[-3000:])
+
+
+def _own_offer(udp: socket.socket) -> tuple[int, tuple[str, int]]:
+    """The packet number and sender of the first offer (FILEATTACHOPT) the fake peer gets."""
+    udp.settimeout(10)
+    while True:
+        data, addr = udp.recvfrom(65536)
+        fields = data.split(b":", 5)
+        if len(fields) == 6 and int(fields[4]) & 0x2000FF == 0x200020:  # SENDMSG, files
+            return int(fields[1]), addr
+
+
+class Needles:
+    """What each step waits for: in a plain line (or on the terminal), and in JSON."""
+
+    plain: ClassVar[dict[str, bytes]] = {
+        "joined": b" joined (",
+        "updated": b" updated",
+        "message": b"MSGMARK",
+        "refused": b" refused: ",
+        "offer": b"(/get 2 [DEST]",
+        "withdrew": b" withdrew offer #1",
+        "failed": b"failed: ",
+        "declined": b" declined offer #3",
+        "peers": b"peer(s):",
+        "history": b"(received)",
+        "target": b"now talking to",
+        "not delivered": b"NOT delivered",
+        "left": b" left",
+    }
+    json: ClassVar[dict[str, bytes]] = {
+        "joined": b'"change": "joined"',
+        "updated": b'"change": "updated"',
+        "message": b"MSGMARK",
+        "refused": b" refused: ",
+        "offer": b'"index": 2',
+        "withdrew": b" withdrew offer #1",
+        "failed": b'"state": "failed"',
+        "declined": b" declined offer #3",
+        "peers": b'"type": "peers"',
+        "history": b'"type": "history"',
+        "target": b'"type": "target"',
+        "not delivered": b'"type": "not_delivered"',
+        "left": b'"change": "left"',
+    }
+
+
+def walk_every_peer_line(
+    udp: socket.socket,
+    chat_port: int,
+    type_line: Callable[[str], None],
+    seen: Callable[[str], None],
+    tmp_path: Path,
+) -> None:
+    """The fake peer on ``udp`` makes the chat print every kind of line that names a peer."""
+    to = ("127.0.0.1", chat_port)
+    udp.sendto(_entry(1, 0x01, NICK), to)  # BR_ENTRY: joined
+    seen("joined")
+    udp.sendto(_entry(2, 0x04, NICK + "2"), to)  # BR_ABSENCE, a new nick: updated
+    seen("updated")
+    udp.sendto(_packet(3, 0x20 | 0x100, TEXT.encode()), to)
+    seen("message")
+    udp.sendto(_packet(4, OFFER, b"offer\0" + b"0:../x:5:1:1:\a"), to)  # a bad name: refused
+    seen("refused")
+    udp.sendto(_packet(5, OFFER, b"\0" + b"0:w.txt:5:1:1:\a"), to)  # offer #1 ...
+    udp.sendto(_packet(6, 0x61, b"5\0"), to)  # ... withdrawn
+    seen("withdrew")
+    udp.sendto(_packet(7, OFFER, b"\0" + b"0:f.txt:5:1:1:\a"), to)  # offer #2
+    seen("offer")
+    type_line(f"/get 2 {tmp_path / 'in'}")  # the fake serves 10 bytes of 5: failed
+    seen("failed")
+    shared = tmp_path / "mine.txt"
+    shared.write_text("mine")
+    type_line(f"/send {shared}")  # offer #3, which the fake declines
+    number, _sender = _own_offer(udp)
+    udp.sendto(_packet(8, 0x61, b"%d\0" % number), to)
+    seen("declined")
+    type_line("/peers")
+    seen("peers")
+    type_line("/history")
+    seen("history")
+    type_line(f"/to 127.0.0.1:{udp.getsockname()[1]}")
+    seen("target")
+    type_line("hello?")  # never acknowledged
+    seen("not delivered")
+    udp.sendto(_packet(9, 0x02, b""), to)  # BR_EXIT
+    seen("left")
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_no_line_passes_a_peers_escape_codes_plain_or_json(
+    tmp_path: Path, json_output: bool
+) -> None:
+    port = udp_port()
+    with fake_offerer([b"0123456789"]) as (udp, fake_port):
+        argv = chat_argv(port, "victim", [f"127.0.0.1:{fake_port}"], FAST_RETRIES)
+        if not json_output:
+            argv.remove("--json")
+        with background(argv, stdin=True) as victim:
+            victim.wait_for(b"chat on udp port")
+            needles = Needles.json if json_output else Needles.plain
+
+            def seen(step: str) -> None:
+                victim.wait_for(needles[step], timeout=15)
+
+            walk_every_peer_line(udp, port, lambda line: say(victim, line), seen, tmp_path)
+    shown = victim.out + victim.err
+    assert_nothing_raw(shown)
+    assert b"Traceback" not in victim.err
+    if json_output:  # the exact strings are still there for scripts
+        docs = [json.loads(line) for line in victim.out.splitlines()]
+        assert any(d.get("peer", {}).get("name") == NICK for d in docs if d["type"] == "peer")
+        assert any(d.get("text") == TEXT for d in docs if d["type"] == "message")
+    else:  # and people see them, escaped
+        assert b"\\x1b]0;pwned\\x07" in shown and b"\\u202e" in shown
+
+
+def test_pigeon_send_names_a_hostile_decliner_escaped(tmp_path: Path) -> None:
+    shared = tmp_path / "mine.txt"
+    shared.write_text("mine")
+    with fake_offerer([]) as (udp, fake_port):
+        for json_output in (False, True):
+            argv = [*PIGEON, "send", "--no-broadcast", "--port", "0", f"127.0.0.1:{fake_port}"]
+            argv += ["--file", str(shared), "--timeout", "10", *(["--json"] if json_output else [])]
+            with background(argv) as sender:
+                number, back = _own_offer(udp)
+                udp.sendto(_entry(1, 0x01, NICK), back)
+                time.sleep(0.2)
+                udp.sendto(_packet(2, 0x61, b"%d\0" % number), back)
+                code = sender.finish()
+            assert code == 12, sender.err
+            last = sender.err.splitlines()[-1]
+            assert last.startswith(b"pigeon: ") and last.endswith(b" declined the files")
+            assert b"Traceback" not in sender.err
+            assert_nothing_raw(sender.out + sender.err)
+
+
+@contextlib.contextmanager
+def on_a_terminal(argv: list[str]) -> Iterator[tuple[Callable[[str], None], Callable[[], bytes]]]:
+    """``argv`` on a pseudo-terminal (the interactive screen): a function typing a line, and
+    one returning every byte written to the terminal so far."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    proc = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    got = bytearray()
+
+    def pump() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                got.extend(chunk)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+
+    def type_line(line: str) -> None:
+        os.write(master, line.encode() + b"\r")
+
+    try:
+        yield type_line, lambda: bytes(got)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=5)
+        os.close(master)
+
+
+def test_no_line_on_the_interactive_screen_passes_a_peers_escape_codes(tmp_path: Path) -> None:
+    port = udp_port()
+    with fake_offerer([b"0123456789"]) as (udp, fake_port):
+        argv = chat_argv(port, "victim", [f"127.0.0.1:{fake_port}"], FAST_RETRIES)
+        argv.remove("--json")
+        with on_a_terminal(argv) as (type_line, written):
+
+            def seen(step: str) -> None:
+                deadline = time.monotonic() + 15
+                while Needles.plain[step] not in written():
+                    assert time.monotonic() < deadline, (step, written()[-3000:])
+                    time.sleep(0.02)
+
+            seen("target")  # the screen is up
+            walk_every_peer_line(udp, port, type_line, seen, tmp_path)
+            shown = written()
+    assert_nothing_raw(shown, terminal=True)
+    assert b"\\x1b]0;pwned\\x07" in shown and b"Traceback" not in shown

@@ -92,8 +92,31 @@ class OfferView:
     incoming: bool
 
 
+@dataclass(frozen=True, slots=True)
+class OfferEnded:
+    """A peer's offer refused, or an offer the peer ended. ``kind``: ``refused`` (its file
+    list is malformed; ``reason`` says how), ``declined`` (it declined our offer ``index``)
+    or ``withdrew`` (it withdrew its offer ``index``).
+
+    An event of its own, not a ``Notice``: a notice's text is ours, while this line names a
+    peer, and the view escapes the peer's strings as it does in every other line.
+    """
+
+    kind: str
+    peer: PeerInfo
+    index: int = 0
+    reason: str = ""
+
+
 SessionEvent = (
-    ChatEvent | Notice | PeerTable | TargetChanged | HistoryView | OfferView | TransferNote
+    ChatEvent
+    | Notice
+    | PeerTable
+    | TargetChanged
+    | HistoryView
+    | OfferView
+    | TransferNote
+    | OfferEnded
 )
 ShowSession = Callable[[SessionEvent], None]
 
@@ -168,7 +191,7 @@ class ChatSession:
         try:
             entries = files.decode_file_list(event.attachments, encoding)
         except files.FileListError as exc:
-            self._show(Notice(f"offer from {event.peer.name} refused: {exc}"))
+            self._show(OfferEnded("refused", event.peer, reason=str(exc)))
             return
         if not entries or event.packet_no is None:
             return
@@ -183,12 +206,12 @@ class ChatSession:
         ours = self.node.book.offers.get(event.packet_no)
         if ours is not None and ours.peer[0] == event.peer.addr[0]:
             ours.released = True
-            self._show(Notice(f"{event.peer.name} declined offer #{ours.index}"))
+            self._show(OfferEnded("declined", event.peer, ours.index))
             return
         for index, offer in list(self.incoming.items()):
             if offer.packet_no == event.packet_no and offer.peer[0] == event.peer.addr[0]:
                 del self.incoming[index]
-                self._show(Notice(f"{event.peer.name} withdrew offer #{index}"))
+                self._show(OfferEnded("withdrew", event.peer, index))
 
     async def _fetch(self, offer: Incoming, entry: files.FileEntry, dest: Path) -> None:
         assert self.node is not None

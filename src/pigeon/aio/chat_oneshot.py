@@ -26,6 +26,7 @@ from pigeon.proto.messenger import (
     PeerChanged,
     Released,
 )
+from pigeon.proto.text import escape_controls
 
 POLL = 0.05
 
@@ -169,7 +170,7 @@ async def _offer_files(
 
     def watch(event: SessionEvent) -> None:
         if isinstance(event, Released):
-            declined.append(event.peer.name)
+            declined.append(escape_controls(event.peer.name))  # goes into the error line
             finished.set()
         if not isinstance(event, PeerChanged):
             show(event)

@@ -1,16 +1,27 @@
 """How chat events look: one styled line per event for people, one JSON object for scripts.
 
-Every peer-supplied string (names, text) passes through ``escape_controls``; a peer can
-never move the cursor or recolour the terminal. Styles are prompt_toolkit class names.
+Every peer-supplied string (names, text, file names, reasons) passes through
+``escape_controls``, and so does every notice line (their text is ours, but may quote a
+peer): a peer can never move the cursor, recolour or retitle the terminal, or ring its
+bell. JSON keeps the exact strings; ``json_line`` keeps the line free of such characters.
+Styles are prompt_toolkit class names.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import zlib
 
 from pigeon.aio.attachments import TransferNote
-from pigeon.aio.chat import HistoryView, OfferView, PeerTable, SessionEvent, TargetChanged
+from pigeon.aio.chat import (
+    HistoryView,
+    OfferEnded,
+    OfferView,
+    PeerTable,
+    SessionEvent,
+    TargetChanged,
+)
 from pigeon.aio.events import Notice
 from pigeon.proto import ipmsg_files as files
 from pigeon.proto.messenger import (
@@ -60,7 +71,8 @@ def _peer_row(peer: PeerInfo) -> str:
     kind = "plain" if peer.plain else (escape_controls(peer.version) or "ip messenger")
     group = f" [{escape_controls(peer.group)}]" if peer.group else ""
     who = f" {escape_controls(peer.user)}@{escape_controls(peer.host)}" if peer.user else ""
-    return f"  {_name(peer):<16} {peer.endpoint:<22}{group}{who}  {kind}, {peer.encoding}"
+    encoding = escape_controls(peer.encoding)
+    return f"  {_name(peer):<16} {peer.endpoint:<22}{group}{who}  {kind}, {encoding}"
 
 
 def _tag(event: MessageIn) -> str:
@@ -185,8 +197,27 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
             return [stamp, _transfer_fragment(event)], True
         case Released():
             return [stamp, ("class:meta", f"{_name(event.peer)} released {event.packet_no}")], False
+        case OfferEnded():
+            return _offer_ended(event), False
         case Notice():
-            return [("class:meta", event.text)], False
+            return [("class:meta", _notice_text(event.text))], False
+
+
+def _notice_text(text: str) -> str:
+    """A notice, each of its lines escaped (a notice such as /help has several)."""
+    return "\n".join(escape_controls(line) for line in text.split("\n"))
+
+
+def _offer_ended(event: OfferEnded) -> Fragments:
+    who = (peer_style(event.peer), _name(event.peer))
+    match event.kind:
+        case "refused":
+            reason = escape_controls(event.reason)
+            return [("class:bad", "offer from "), who, ("class:bad", f" refused: {reason}")]
+        case "declined":
+            return [who, ("class:meta", f" declined offer #{event.index}")]
+        case _:
+            return [who, ("class:meta", f" withdrew offer #{event.index}")]
 
 
 def _size(n: int) -> str:
@@ -351,5 +382,29 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
                 "from": event.peer.endpoint,
                 "packet": event.packet_no,
             }
+        case OfferEnded():
+            return {
+                "type": "notice",
+                "text": plain_text(_offer_ended(event)),
+                "kind": event.kind,
+                "index": event.index,
+                "peer": event.peer.endpoint,
+                "name": event.peer.name,
+                "reason": event.reason,
+            }
         case Notice():
             return {"type": "notice", "text": event.text, **event.extra}
+
+
+def json_line(event: SessionEvent, now: float) -> str:
+    """``to_json`` as one line of JSON text. Strings stay exact; a line that would carry a
+    character a terminal may act on (C1 controls, bidi overrides, DEL: JSON escapes only
+    C0) is written with every non-ASCII character as a ``\\u`` escape instead."""
+    doc = to_json(event, now)
+    line = json.dumps(doc, ensure_ascii=False)
+    if line.isprintable():
+        return line
+    bare = line.replace("\\", "")  # escape_controls would double JSON's own backslashes
+    if escape_controls(bare) == bare:
+        return line  # only spaces isprintable() refuses, such as U+3000 in Chinese text
+    return json.dumps(doc).replace("\x7f", "\\u007f")

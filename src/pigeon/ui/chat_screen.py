@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from pigeon.aio.chat import SessionEvent, TargetChanged
 from pigeon.aio.stdin import stdin_lines
 from pigeon.proto.messenger import PeerChanged
 from pigeon.proto.text import escape_controls
-from pigeon.ui.chat_lines import fragments, plain_line, to_json
+from pigeon.ui.chat_lines import fragments, json_line, plain_line
 
 if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import AnyFormattedText
@@ -43,7 +42,7 @@ class LineView:
         runs unbuffered)."""
         now = time.time()
         if self.json_output:
-            self._held[0].append(json.dumps(to_json(event, now), ensure_ascii=False) + "\n")
+            self._held[0].append(json_line(event, now) + "\n")
         else:
             line, is_data = plain_line(event, now)
             self._held[0 if is_data else 1].append(line + "\n")
