@@ -179,7 +179,7 @@ def test_rerun_resumes_an_interrupted_download(served: Served, tmp_path: Path) -
             11,
             "sent nothing for 1s",
         ),
-        ("headers", endless_headers(), 13, "bad HTTP from the server"),
+        ("headers", endless_headers(), 13, "bad answer from the server"),
     ],
 )
 def test_bad_servers(tmp_path: Path, name: str, handler: object, code: int, message: str) -> None:

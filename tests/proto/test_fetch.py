@@ -13,12 +13,12 @@ from pigeon.proto.fetch import (
     Verdict,
     judge,
     parse_content_range,
-    parse_count,
     parse_repr_digest,
     restart_note,
     resume_headers,
     usable_length,
 )
+from pigeon.proto.http_fields import parse_count
 
 TAG = '"v1"'
 DATE = "Wed, 25 Nov 2026 10:00:00 GMT"

@@ -45,13 +45,14 @@ from pigeon.proto.fetch import (
     Verdict,
     judge,
     parse_repr_digest,
+    redirect_target,
     restart_note,
     resume_headers,
     usable_length,
 )
 from pigeon.proto.http_fields import parse_http_date
 from pigeon.proto.local_names import safe_local_name
-from pigeon.proto.source import Source, is_folder_target, parse_source, resolve_location
+from pigeon.proto.source import Source, is_folder_target, parse_source
 
 READ_SIZE = 1 << 20
 MAX_REDIRECTS = 5
@@ -194,24 +195,10 @@ async def _ask(
         if head.status not in (301, 302, 303, 307, 308) or "location" not in head.headers:
             return channel, head, current
         channel.close()
-        current = _follow(current, head.headers["location"])
+        current = redirect_target(current, head.headers["location"])
         if is_folder_target(current.target):
             raise is_folder_error(current)
     raise ProtocolError(f"{job.source.url}: more than {MAX_REDIRECTS} redirects")
-
-
-def _follow(current: Source, location: str) -> Source:
-    """Where a redirect points; a location that is not a plain http:// URL or path is the
-    server's mistake (exit 13), said in one line."""
-    shown = location.encode("unicode_escape").decode("ascii")[:200]
-    if not location.isascii() or not location.isprintable() or " " in location:
-        raise ProtocolError(
-            f"{current.url}: the server redirected to a malformed location {shown!r}"
-        )
-    try:
-        return resolve_location(current, location)
-    except UsageError as exc:
-        raise ProtocolError(f"{current.url}: the server redirected to {shown!r}: {exc}") from None
 
 
 async def _exchange(
@@ -245,7 +232,10 @@ async def _exchange(
             raise HttpStatusError(f"{current.url}: the server answered {head.status}", head.status)
         if answer.verdict is Verdict.BAD_RANGE:
             channel.close()
-            raise ProtocolError(f"{current.url}: the server sent a range that was not asked for")
+            raise ProtocolError(
+                f"{current.url}: bad answer from the server (a Content-Range that is not "
+                "the range asked for)"
+            )
         if answer.verdict in (Verdict.RESTART_CHANGED, Verdict.RESTART_NO_RANGE):
             job.emit(Notice(f"{url}: {restart_note(answer.verdict)}"))
         result = await _receive(job, channel, head, current, part, answer.offset, answer.total)
@@ -310,6 +300,15 @@ async def _receive(
         if part is not None and state is not None:  # a cut small file resumes too
             with contextlib.suppress(PigeonError):
                 part.record(state)
+        raise
+    except ProtocolError:
+        # broken framing: what this answer brought cannot be trusted to resume from; what
+        # earlier answers brought (up to ``offset``) stays for the next run
+        if part is not None:
+            if offset:
+                part.truncate(offset)
+            else:
+                part.discard()
         raise
     if body.longer:
         _fail(part)

@@ -27,7 +27,7 @@ from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
 from pigeon.proto.chunked import ChunkedReader, End, NeedData, Payload
-from pigeon.proto.fetch import parse_count
+from pigeon.proto.http_fields import parse_count
 from pigeon.proto.source import Source
 
 READ_SIZE = 1 << 20
@@ -143,6 +143,9 @@ class HttpChannel:
         why = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
         return ConnectionLost(f"{self._label}: connection lost {when}{why}")
 
+    def _bad(self, why: str) -> ProtocolError:
+        return ProtocolError(f"{self._label}: bad answer from the server ({why})")
+
     async def _recv(self) -> bytes:
         loop = asyncio.get_running_loop()
         try:
@@ -204,13 +207,9 @@ class HttpChannel:
             except h11.RemoteProtocolError as exc:
                 if self._eof:
                     raise self._lost(when="before the answer was complete") from exc
-                raise ProtocolError(
-                    f"{source.url}: bad HTTP from the server ({_reason(exc)})"
-                ) from exc
+                raise self._bad(_reason(exc)) from exc
             except ValueError as exc:  # a number beyond Python's digit limit in a field
-                raise ProtocolError(
-                    f"{source.url}: bad HTTP from the server (a bad number)"
-                ) from exc
+                raise self._bad("a number out of bounds") from exc
             if event is h11.NEED_DATA:
                 if self._eof:
                     raise self._lost(when="before the answer was complete")
@@ -222,7 +221,7 @@ class HttpChannel:
                 raise self._lost(when="before answering")
             if isinstance(event, h11.Response):
                 break
-            raise ProtocolError(f"{source.url}: bad HTTP from the server")
+            raise self._bad("not an answer")
         headers_out: dict[str, str] = {}
         for key, value in event.headers:
             name = key.decode("latin-1").lower()
@@ -237,7 +236,7 @@ class HttpChannel:
             framing = Framing.CHUNKED  # h11 refuses any final coding but chunked
         elif "content-length" in headers_out:
             if length is None:
-                raise ProtocolError(f"{source.url}: the server sent a bad Content-Length")
+                raise self._bad("a Content-Length that is not a number of bytes")
             framing = Framing.LENGTH
         else:
             framing = Framing.CLOSE
@@ -332,7 +331,11 @@ class HttpChannel:
         self._buffer = b""
         got = 0
         while True:
-            step = reader.next()
+            try:
+                step = reader.next()
+            except ProtocolError as exc:
+                self.reusable = False
+                raise self._bad(str(exc)) from exc
             if isinstance(step, NeedData):
                 data = await self._recv()
                 if not data:

@@ -4,7 +4,8 @@ What to ask for when a ``.part`` is there (Range + If-Range with the ETag, or La
 when the server gave no ETag), how much of the ``.part`` a resume may build on, and what an
 answer means: continue, start over (and why, in words a user can act on), or fail. Also the
 bounded readers of the header values a download relies on (lengths, ranges, Repr-Digest):
-a peer's number is at most 19 ASCII digits, never Python's unbounded ``int``.
+a peer's number goes through ``http_fields.parse_count`` (at most 19 ASCII digits), never
+Python's unbounded ``int``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-MAX_DIGITS = 19
-"""Decimal digits of a length or offset: up to 9.2 EB (what fits a signed 64-bit off_t)."""
+from pigeon.errors import ProtocolError, UsageError
+from pigeon.proto.http_fields import parse_count
+from pigeon.proto.source import Source, resolve_location
+
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
+MAX_LOCATION = 4096
+"""The longest redirect target followed (pigeon serve's own request-target limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +33,6 @@ class PartState:
     etag: str | None
     size: int | None
     last_modified: str | None = None
-
-
-def parse_count(text: str | None) -> int | None:
-    """A non-negative decimal number of ASCII digits (``Content-Length``), else None."""
-    if text is None:
-        return None
-    text = text.strip()
-    if not text or len(text) > MAX_DIGITS or not text.isascii() or not text.isdigit():
-        return None
-    return int(text)
 
 
 def parse_content_range(text: str | None) -> tuple[int, int, int | None] | None:
@@ -75,6 +70,42 @@ def parse_repr_digest(text: str | None) -> bytes | None:
             return None
         return digest if len(digest) == 32 else None
     return None
+
+
+def redirect_target(current: Source, location: str) -> Source:
+    """Where a redirect's ``Location`` leads from ``current``, checked before any use.
+
+    Followed: an ``http://`` URL or a path (absolute or relative) on the same host, any
+    port. Everything else is the server's mistake, said in one line: empty, longer than
+    ``MAX_LOCATION``, spaces, controls or non-ASCII (RFC 3986 has none), another scheme, or
+    another host (``//other`` too): a server on the LAN must not send ``pigeon get`` to a
+    machine the user never named.
+
+    Raises:
+        ProtocolError: the location is not one to follow.
+    """
+    cut = "..." if len(location) > 120 else ""
+    shown = f"'{location[:120].encode('unicode_escape').decode('ascii')}{cut}'"
+
+    def refused(why: str) -> ProtocolError:
+        return ProtocolError(f"{current.url}: the server redirected {why}")
+
+    location = location.strip(" \t")
+    if not location:
+        raise refused("to an empty location")
+    if len(location) > MAX_LOCATION:
+        raise refused(f"to a location of {len(location):,} characters ({shown})")
+    if not location.isascii() or not location.isprintable() or " " in location:
+        raise refused(f"to a malformed location {shown}")
+    try:
+        target = resolve_location(current, location.partition("#")[0])
+    except UsageError as exc:
+        raise refused(f"to {shown}: {exc}") from None
+    except ValueError:  # urlsplit's own refusals ("http://[::1")
+        raise refused(f"to a malformed location {shown}") from None
+    if target.host.lower() != current.host.lower():
+        raise refused(f"to another host ({target.host}): not followed")
+    return target
 
 
 def resume_headers(state: PartState | None, have: int) -> list[tuple[str, str]]:

@@ -2,12 +2,15 @@
 
 ``parse_range`` returns None to mean "serve the whole file" (no header, several ranges, or a
 header it does not understand — all allowed by the RFC), a ``ByteRange``, or raises
-``Unsatisfiable`` for a 416.
+``Unsatisfiable`` for a 416. Its numbers are read by ``http_fields.parse_count`` (bounded, ASCII
+digits only), so no header can make ``int`` raise.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pigeon.proto.http_fields import parse_count
 
 
 class Unsatisfiable(Exception):
@@ -33,7 +36,11 @@ class ByteRange:
 
 
 def parse_range(header: str | None, size: int) -> ByteRange | None:
-    """Interpret a ``Range`` header against a representation of ``size`` bytes."""
+    """Interpret a ``Range`` header against a representation of ``size`` bytes.
+
+    A header that is malformed (any bound that is not at most 19 ASCII digits: ``²``, a
+    5,000-digit number) is ignored, as RFC 9110 14.2 allows: the whole file is served.
+    """
     if header is None:
         return None
     unit, _, spec = header.strip().partition("=")
@@ -41,19 +48,18 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return None
     first, dash, last = spec.strip().partition("-")
     first, last = first.strip(), last.strip()
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    start, end = parse_count(first), parse_count(last)
+    if not dash or (first and start is None) or (last and end is None):
         return None
-    if not first.isascii() or not last.isascii() or (first == "" and last == ""):
-        return None
-    if first == "":
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+    if start is None:
+        if end is None:
+            return None
+        if end == 0 or size == 0:  # a suffix of zero bytes, or any suffix of nothing
             raise Unsatisfiable
-        return ByteRange(max(0, size - suffix), size - 1, size)
-    start = int(first)
-    if last != "" and int(last) < start:
+        return ByteRange(max(0, size - end), size - 1, size)
+    if end is not None and end < start:
         return None  # invalid range: ignored, the whole file is served
     if start >= size:
         raise Unsatisfiable
-    end = size - 1 if last == "" else int(last)
-    return ByteRange(start, min(end, size - 1), size)
+    last_byte = size - 1 if end is None else min(end, size - 1)
+    return ByteRange(start, last_byte, size)
