@@ -43,8 +43,10 @@ from pigeon.errors import (
 )
 from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.proto.html_listing import folder_links
-from pigeon.proto.local_names import Listed, listed_name
+from pigeon.proto.http_fields import parse_count
+from pigeon.proto.local_names import Listed, listed_name, refusal
 from pigeon.proto.source import Source
+from pigeon.proto.text import escape_controls
 
 MAX_LISTING = 64 << 20
 MAX_DEPTH = 32
@@ -66,6 +68,7 @@ class Entry:
     size: int | None = None
     sha256: str | None = None
     mtime: float | None = None
+    odd_mtime: bool = False  # an mtime was listed but is no time (NaN, negative, a string)
 
 
 @dataclass
@@ -77,6 +80,7 @@ class MirrorOutcome:
     failures: list[tuple[str, PigeonError]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     hidden: int = 0
+    odd_mtimes: int = 0
 
 
 @dataclass
@@ -167,6 +171,7 @@ def _entries_from_json(doc: object) -> list[Entry] | None:
         size = item.get("size")
         digest = item.get("sha256")
         mtime = item.get("mtime")
+        stamp = _mtime(mtime)
         out.append(
             Entry(
                 item.get("name"),  # type: ignore[arg-type]  # checked by listed_name
@@ -175,7 +180,8 @@ def _entries_from_json(doc: object) -> list[Entry] | None:
                 if isinstance(size, int) and not isinstance(size, bool) and size >= 0
                 else None,
                 digest.lower() if isinstance(digest, str) and _is_hex64(digest) else None,
-                _mtime(mtime),
+                stamp,
+                stamp is None and mtime is not None,
             )
         )
     return out
@@ -185,10 +191,27 @@ _is_hex64 = re.compile("[0-9a-fA-F]{64}").fullmatch
 
 
 def _mtime(value: object) -> float | None:
+    """A listed modification time, when it is one: a number from 1970 to ``MAX_MTIME``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    stamp = float(value)
+    stamp = float(value)  # ints are at most 19 digits (_json_int): no OverflowError
     return stamp if math.isfinite(stamp) and 0 <= stamp < MAX_MTIME else None
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer as ``int`` when it has at most 19 digits, else NaN (no size, no time):
+    Python's ``int`` raises past 4,300 digits, which would lose the whole listing."""
+    value = parse_count(text.removeprefix("-"))
+    if value is None:
+        return math.nan
+    return -value if text.startswith("-") else value
+
+
+def _shown_name(name: object) -> str:
+    """A listed name for a message: escaped, quoted, at most 80 characters of it."""
+    text = name if isinstance(name, str) else repr(name)
+    cut = f"... ({len(text):,} characters)" if len(text) > 80 else ""
+    return f"'{escape_controls(text[:80])}{cut}'"
 
 
 async def _listing(pool: Connections, folder: Source) -> list[Entry]:
@@ -220,7 +243,7 @@ async def _listing(pool: Connections, folder: Source) -> list[Entry]:
     kind = head.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json" or (not kind and bytes(body[:1]) == b"{"):
         try:
-            found = _entries_from_json(json.loads(bytes(body)))
+            found = _entries_from_json(json.loads(bytes(body), parse_int=_json_int))
         except ValueError:
             found = None
         if found is None:
@@ -306,12 +329,13 @@ class _Mirror:
             if verdict is Listed.HIDDEN:
                 hidden += 1
                 continue
+            if verdict is Listed.TAKE and entry.odd_mtime and not entry.is_dir:
+                self.outcome.odd_mtimes += 1
             if verdict is Listed.REFUSED:
-                shown = repr(entry.name).encode("unicode_escape").decode("ascii")[:120]
+                shown = _shown_name(entry.name)
+                why = refusal(entry.name) or "listed twice, or as another name's .part"
                 self.outcome.refused.append(f"{source.url}{shown}")
-                self.emit(
-                    Notice(f"{source.url}: refused the listed name {shown}: not a plain name")
-                )
+                self.emit(Notice(f"{source.url}: refused the listed name {shown}: {why}"))
                 continue
             child = Source(
                 source.host,
@@ -416,6 +440,15 @@ async def mirror_async(
             task.cancel()
         await asyncio.gather(done, *tasks, return_exceptions=True)
         await job.commits.finish()  # also when interrupted: verified files keep their names
+    if job.outcome.odd_mtimes:
+        count = job.outcome.odd_mtimes
+        report(
+            Notice(
+                f"{count} listed modification {'time was' if count == 1 else 'times were'} "
+                "not a time (NaN, negative, beyond 2242 or not a number): "
+                "those files keep the time they were written"
+            )
+        )
     if job.outcome.hidden:
         count = job.outcome.hidden
         report(

@@ -50,20 +50,37 @@ class Listed(enum.Enum):
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+def refusal(name: object) -> str | None:
+    """Why a listed name may not be written as it is (a few words), or None when it may.
+
+    Linear in the name's length, and the length is checked first: a 1 MB name costs one
+    encode, never a scan per character of something slower."""
+    if not isinstance(name, str):
+        return "not a string"
+    if name in ("", ".", ".."):
+        return "empty or a dot-segment"
+    if "/" in name:
+        return "a path, not a name"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return f"{size:,} bytes long (a file name holds at most {MAX_NAME_BYTES})"
+    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI for ch in name):
+        return "control or bidirectional-override characters"
+    return None
+
+
 def listed_name(name: object, *, hidden: bool = False) -> Listed:
     """Whether a name from a folder listing may be written as it is into the mirror.
 
     Any name the local file system can hold is taken as it is (quotes, ``#``, ``?``,
-    spaces); refused are only those that would leave the folder or mislead: separators,
-    ``.``/``..``, NUL and other control characters, bidirectional overrides, more than 255
-    bytes. Dot-names are ``HIDDEN``: a server must not plant ``.ssh`` or ``.bashrc``.
+    spaces); refused are only those that would leave the folder or mislead (``refusal``
+    says why): separators, ``.``/``..``, NUL and other control characters, bidirectional
+    overrides, more than 255 bytes. Dot-names are ``HIDDEN``: a server must not plant
+    ``.ssh`` or ``.bashrc``.
     """
-    if not isinstance(name, str) or name in ("", ".", ".."):
+    if refusal(name) is not None:
         return Listed.REFUSED
-    if "/" in name or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        return Listed.REFUSED
-    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI for ch in name):
-        return Listed.REFUSED
+    assert isinstance(name, str)
     if name.startswith(".") and not hidden:
         return Listed.HIDDEN
     return Listed.TAKE
