@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import sys
 import time
@@ -73,12 +74,17 @@ async def connect_socket(target: Resolved, within: float) -> socket.socket:
     return sock
 
 
-async def _connect_any(cfg: TcpConnectConfig) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _connect_any(
+    cfg: TcpConnectConfig,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+    """The first of the host's addresses that accepts, and its ``ip:port`` (known even when
+    the peer has already closed: ``getpeername`` then fails)."""
     targets = await resolve(cfg.host, cfg.port, socket.SOCK_STREAM)
     error: NetworkError | None = None
     for target in targets:
         try:
-            return await open_tcp(target, cfg.connect_timeout)
+            reader, writer = await open_tcp(target, cfg.connect_timeout)
+            return reader, writer, target.endpoint
         except NetworkError as exc:
             error = exc
     assert error is not None  # resolve() never returns an empty list
@@ -93,8 +99,7 @@ async def run_connect(
     Standard input's end half-closes the connection (the peer sees end of file) and pigeon
     keeps printing until the peer closes. ``idle_timeout`` ends a silent exchange.
     """
-    reader, writer = await _connect_any(cfg)
-    peer = peer_text(writer.get_extra_info("peername"))
+    reader, writer, peer = await _connect_any(cfg)
     received = 0
 
     async def upstream() -> None:
@@ -106,7 +111,13 @@ async def run_connect(
                 await writer.drain()
         await writer.drain()
         if writer.can_write_eof():
-            writer.write_eof()
+            try:
+                writer.write_eof()
+            except OSError as exc:
+                # all was sent; the half-close found the peer gone (it answered and
+                # closed first): not an error, its reply is still read to the end
+                if exc.errno != errno.ENOTCONN:
+                    raise
 
     async def downstream() -> None:
         nonlocal received

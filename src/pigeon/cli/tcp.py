@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds
 
@@ -89,7 +90,20 @@ def run_connect(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout,
         idle_timeout=idle,
     )
-    return run_async(connect(cfg, Reporter()))
+    if not sys.stdout.isatty():
+        return run_async(connect(cfg, Reporter()))  # piped: the peer's bytes, exactly
+    from pigeon.ui.stream import TerminalStream
+
+    def show(text: str) -> None:
+        encoding = sys.stdout.encoding or "utf-8"
+        sys.stdout.buffer.write(text.encode(encoding, "backslashreplace"))
+        sys.stdout.buffer.flush()
+
+    shown = TerminalStream(show)  # a terminal: escaped, as udp recv shows datagrams
+    try:
+        return run_async(connect(cfg, Reporter(), shown))
+    finally:
+        shown.close()
 
 
 def run_listen(args: argparse.Namespace) -> int:
