@@ -16,14 +16,16 @@ from pigeon.proto import (
     chunked,
     fetch,
     html_listing,
+    http_fields,
     ipmsg,
     ipmsg_files,
+    local_names,
     messenger,
     ranges,
 )
 from pigeon.proto.classify import classify
 from pigeon.proto.remote_names import legacy_name_segments, url_path_segments
-from pigeon.proto.source import parse_source
+from pigeon.proto.source import Source, parse_source
 
 
 def _classify(data: bytes) -> None:
@@ -120,7 +122,39 @@ def _answer(data: bytes) -> None:
             fetch.judge(status, fields, have, state)
     fetch.parse_repr_digest(text)
     fetch.parse_content_range(text)
-    fetch.parse_count(text)
+    http_fields.parse_count(text)
+
+
+HERE = Source("127.0.0.1", 7890, "/dir/file")
+
+
+def header_value(text: str) -> None:
+    """One header value, as a peer may send it (any length: tests feed tens of KB), through
+    every parser of a header value, client and server side. A parser may refuse it (None,
+    ``Unsatisfiable``, ``ProtocolError`` for a redirect), never raise anything else."""
+    http_fields.parse_count(text)
+    fetch.parse_content_range(text)
+    fetch.parse_repr_digest(text)
+    http_fields.parse_http_date(text)
+    http_fields.etag_matches(text, '"a-b"')
+    http_fields.wants_json(text, text)
+    for size in (0, 1, 100, 1 << 40):
+        with contextlib.suppress(ranges.Unsatisfiable):
+            got = ranges.parse_range(text, size)
+            assert got is None or 0 <= got.start <= got.end < size
+        with contextlib.suppress(ranges.Unsatisfiable):
+            ranges.parse_range("bytes=" + text, size)
+    for name in ("content-length", "content-range", "repr-length", "location", "etag"):
+        for status in (200, 206, 302, 416):
+            fetch.judge(status, {name: text}, 5, fetch.PartState("http://h/f", text, 10, text))
+    with contextlib.suppress(PigeonError):
+        fetch.redirect_target(HERE, text)
+    local_names.safe_local_name(text)
+    local_names.listed_name(text)
+
+
+def _header_value(data: bytes) -> None:
+    header_value(data.decode("latin-1"))
 
 
 def _html_listing(data: bytes) -> None:
@@ -142,4 +176,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "chunked": _chunked,
     "answer": _answer,
     "html-listing": _html_listing,
+    "header-value": _header_value,
 }

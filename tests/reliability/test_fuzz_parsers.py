@@ -8,7 +8,7 @@ open-ended: ``python fuzz/run.py TARGET``.)
 from __future__ import annotations
 
 import pytest
-from fuzz.targets import TARGETS
+from fuzz.targets import TARGETS, header_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,5 +50,50 @@ def test_messenger_survives_ipmsg_shaped_input() -> None:
     )
     def run(no: int, user: bytes, host: bytes, mode: int, options: int, extra: bytes) -> None:
         target(b"1_fuzz:%d:%s:%s:%d:%s" % (no, user, host, mode | options, extra))
+
+    run()
+
+
+HEADER_PIECES = [
+    "bytes=",
+    "bytes ",
+    "-",
+    "/",
+    "*",
+    ",",
+    " ",
+    "0",
+    "9",
+    "²",
+    "١",
+    "f",
+    "=",
+    ":",
+    '"',
+    "W/",
+    "sha-256=:",
+    "http://",
+    "//",
+    "127.0.0.1",
+    "\x00",
+    "\x1b",
+    "é",
+    "GMT",
+]
+
+
+def test_header_values_of_realistic_and_oversized_lengths() -> None:
+    """Every header parser, both sides, fed values up to 80 KB: a run of one piece (digits,
+    hex, separators) between realistic fragments — 5,000 digits is Python's int limit."""
+
+    @settings(max_examples=3_000, deadline=None, database=None)
+    @given(
+        st.lists(st.sampled_from(HEADER_PIECES), max_size=8).map("".join),
+        st.sampled_from(HEADER_PIECES),
+        st.sampled_from([0, 1, 19, 20, 4_300, 4_301, 5_000, 20_000, 80_000]),
+        st.lists(st.sampled_from(HEADER_PIECES), max_size=8).map("".join),
+    )
+    def run(head: str, piece: str, repeat: int, tail: str) -> None:
+        header_value(head + piece * (repeat // max(1, len(piece))) + tail)
 
     run()
