@@ -81,6 +81,8 @@ class ServeConfig:
     quiet: bool = False
     log_json: bool = False
     max_connections: int = 2000
+    max_listing: int = 100_000
+    """Entries a folder's page lists at most (then a note says how many were left out)."""
     max_header_bytes: int = 16 * 1024
     header_timeout: float = 10.0
     idle_timeout: float = 30.0

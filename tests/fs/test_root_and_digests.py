@@ -62,7 +62,7 @@ def test_options_open_what_defaults_refuse(tree: tuple[Path, Path]) -> None:
 
 def test_listing_hides_what_is_not_served(tree: tuple[Path, Path]) -> None:
     root, _ = tree
-    names = [e.name for e in ConfinedRoot(root).list_dir(Directory(root))]
+    names = [e.name for e in ConfinedRoot(root).list_dir(Directory(root)).entries]
     assert names[0] == "sub"
     for hidden in (".hidden", "link-out", "dir-out", "fifo", "chardev"):
         assert hidden not in names
@@ -101,3 +101,16 @@ def test_content_type() -> None:
     assert content_type("a.png") == "image/png"
     assert content_type("a.tar.gz") == "application/octet-stream"
     assert content_type("noext") == "application/octet-stream"
+
+
+def test_listing_limit_keeps_the_first_entries_and_counts_the_rest(tmp_path: Path) -> None:
+    for name in ("b.txt", "a.txt", "C.txt", ".dot"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "zdir").mkdir()
+    root = ConfinedRoot(tmp_path)
+    whole = root.list_dir(Directory(tmp_path))
+    assert [e.name for e in whole.entries] == ["zdir", "a.txt", "b.txt", "C.txt"]
+    assert whole.total == 4 and not whole.truncated
+    cut = root.list_dir(Directory(tmp_path), limit=2)
+    assert [e.name for e in cut.entries] == ["zdir", "a.txt"]
+    assert cut.total == 4 and cut.truncated

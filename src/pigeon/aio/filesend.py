@@ -3,6 +3,8 @@
 The one file-sending path of pigeon: ``pigeon serve`` (HTTP and the tutorial's protocol) and
 chat attachments (IP Messenger GETFILEDATA / GETDIRFILES) all send through ``send_span``.
 A span being hashed alongside its send (``aio.digesting``) is reported after each step.
+Every other body a server writes goes through ``write_within``: whatever is written, a peer
+that takes none of it for ``stall_timeout`` seconds is dropped (``drained``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,31 @@ def _corked(writer: asyncio.StreamWriter) -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+
+
+async def drained(writer: asyncio.StreamWriter, stall_timeout: float) -> None:
+    """Wait until ``writer``'s buffer is drained, while the peer keeps taking data.
+
+    A slow peer may take long; one that takes nothing for ``stall_timeout`` seconds raises
+    TimeoutError (the caller drops it: the connection is aborted, its buffer freed).
+    """
+    transport = writer.transport
+    while True:
+        before = transport.get_write_buffer_size()
+        try:
+            async with asyncio.timeout(stall_timeout):
+                await writer.drain()
+            return
+        except TimeoutError:
+            if transport.is_closing() or transport.get_write_buffer_size() >= before:
+                raise
+
+
+async def write_within(writer: asyncio.StreamWriter, data: bytes, stall_timeout: float) -> None:
+    """Write ``data`` and wait until the peer has taken it (``drained``)."""
+    if data:
+        writer.write(data)
+    await drained(writer, stall_timeout)
 
 
 class FileSpan:
@@ -74,7 +101,7 @@ async def send_span(
     """
     if span.count == 0:
         return 0
-    await writer.drain()
+    await drained(writer, stall_timeout)
     loop = asyncio.get_running_loop()
     sent = 0
     if use_sendfile:
@@ -104,9 +131,7 @@ async def send_span(
             chunk = await asyncio.to_thread(os.pread, span.file.fd, count, span.offset + sent)
             if not chunk:
                 raise ShortBody
-            writer.write(chunk)
-            async with asyncio.timeout(stall_timeout):
-                await writer.drain()
+            await write_within(writer, chunk, stall_timeout)
             sent += len(chunk)
             span.sent = sent
             if progress is not None:

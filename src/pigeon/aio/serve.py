@@ -19,8 +19,9 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
+from urllib.parse import quote
 
 import h11
 
@@ -29,8 +30,8 @@ from pigeon.aio.accept import AcceptPressure
 from pigeon.aio.announce import listening
 from pigeon.aio.digesting import Digests, Follow
 from pigeon.aio.events import Emit, Notice
-from pigeon.aio.filesend import FileSpan, ShortBody, send_span
-from pigeon.aio.sockets import bound_socket, peer_text
+from pigeon.aio.filesend import FileSpan, ShortBody, drained, send_span, write_within
+from pigeon.aio.sockets import bound_socket, peer_text, reset
 from pigeon.config import ServeConfig
 from pigeon.fs.digest_store import DigestStore
 from pigeon.fs.digests import DigestCache
@@ -44,7 +45,7 @@ from pigeon.proto.http_fields import (
     repr_digest,
     wants_json,
 )
-from pigeon.proto.listing import render_html, render_json
+from pigeon.proto.listing import Listing, ListingPage
 from pigeon.proto.ranges import Unsatisfiable, parse_range
 from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
 from pigeon.proto.response_memo import (
@@ -57,6 +58,14 @@ from pigeon.proto.response_memo import (
 
 READ_SIZE = 65_536
 LISTING_BATCH = 256
+"""Listing rows rendered and sent at a time (and files opened at a time for their digests)."""
+LISTING_FRESH = 1.0
+"""Seconds a folder's listing is shared by the requests that ask for it: concurrent requests
+for one big folder cost one scan, and any number of slow clients hold one copy. A file may
+change size meanwhile without the folder changing; the page is then up to this old."""
+CLOSE_WAIT = 2.0
+"""Seconds a closing connection may take to flush; then it is cut (a peer that reads nothing
+would hold its unsent buffer forever)."""
 SMALL_BODY = 64 << 10
 """Bodies up to this size are read with one pread and written with the head in one write:
 cheaper than setting up sendfile for a few KiB."""
@@ -140,6 +149,7 @@ class FileServer:
             store = DigestStore(cfg.digest_cache, lambda text: emit(Notice(f"warning: {text}")))
         self.digests = Digests(DigestCache(store=store))
         self.memo = ResponseMemo()
+        self.listings: dict[tuple[int, ...], tuple[float, asyncio.Future[Listing]]] = {}
         self.connections: dict[asyncio.Task[None], bool] = {}  # task -> idle between requests
         self.sockets: dict[asyncio.Task[None], Any] = {}  # task -> its transport's socket
         self.stopping = False
@@ -208,7 +218,9 @@ class FileServer:
         self.sockets[task] = sock
         try:
             await self._serve_connection(reader, writer, peer)
-        except (ConnectionError, TimeoutError, OSError, ShortBody, asyncio.IncompleteReadError):
+        except TimeoutError:
+            reset(writer.transport)  # a peer that took nothing for the stall timeout
+        except (ConnectionError, OSError, ShortBody, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
             if not self.stopping:
@@ -226,23 +238,28 @@ class FileServer:
         """Close after an error answer without losing it to a reset.
 
         Closing with unread request bytes makes the kernel send RST, which can destroy the
-        answer before the client reads it; so shut down writing, then drain (bounded) first.
+        answer before the client reads it; so shut down writing, then read what is left. All
+        of it within ``CLOSE_WAIT``: the connection may no longer count against the limit.
         """
         with contextlib.suppress(OSError, TimeoutError):
-            await writer.drain()
-            if writer.can_write_eof():
-                writer.write_eof()
-            async with asyncio.timeout(1.0):
-                drained = 0
-                while drained < (1 << 20) and (chunk := await reader.read(READ_SIZE)):
-                    drained += len(chunk)
+            async with asyncio.timeout(CLOSE_WAIT):
+                await drained(writer, CLOSE_WAIT)
+                if writer.can_write_eof():
+                    writer.write_eof()
+                left = 0
+                while left < (1 << 20) and (chunk := await reader.read(READ_SIZE)):
+                    left += len(chunk)
         await self._close(writer)
 
     async def _close(self, writer: asyncio.StreamWriter) -> None:
         writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            async with asyncio.timeout(2):
+        try:
+            async with asyncio.timeout(CLOSE_WAIT):
                 await writer.wait_closed()
+        except TimeoutError:
+            reset(writer.transport)  # the peer takes nothing of what is left to send
+        except OSError:
+            pass
 
     def _simple_response(self, status: int, body: bytes) -> bytes:
         reason = REASONS.get(status, "Error")
@@ -356,6 +373,10 @@ class FileServer:
             await self._respond(conn, writer, peer, event, fresh)
             if conn.our_state is h11.MUST_CLOSE or self.stopping:
                 return
+            # pipelined requests already read would otherwise be answered without the loop
+            # turning (a drain below the buffer limit does not yield): one client's flood
+            # would hold every other connection back
+            await asyncio.sleep(0)
             try:
                 conn.start_next_cycle()
             except h11.LocalProtocolError:
@@ -518,7 +539,7 @@ class FileServer:
                 writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
                 writer.write(conn.send(h11.Data(data=body)))
                 writer.write(conn.send(h11.EndOfMessage()))
-                await writer.drain()
+                await drained(writer, self.cfg.stall_timeout)
         self.log(peer, method, path, status, len(body), start)
 
     async def _respond(
@@ -558,20 +579,26 @@ class FileServer:
         async def reply(
             status: int,
             extra: list[tuple[str, str]],
-            body: bytes | FileSpan | None,
+            body: bytes | FileSpan | AsyncIterator[bytes] | None,
             length: int | None = None,
             follow: Follow | None = None,
         ) -> int:
-            """Send an answer; with ``follow``, chunked with the digest as its trailer."""
+            """Send an answer; with ``follow``, chunked with the digest as its trailer.
+
+            An iterator's pieces are sent as they come, chunked (its length is not known);
+            ``None`` with ``length=None`` is the head of such an answer (HEAD of a listing).
+            """
+            streamed = length is None and not isinstance(body, bytes | FileSpan)
             small = follow is None and isinstance(body, FileSpan) and body.count <= SMALL_BODY
             if isinstance(body, FileSpan) and (method == "HEAD" or small):
                 length = body.count
                 body = None if method == "HEAD" else self._read_small(body)
             hdrs = base + [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra]
-            size = len(body) if body is not None else (length or 0)
             out = bytearray()
-            if follow is None and not any(k.lower() == "content-length" for k, _ in extra):
-                hdrs.append((b"Content-Length", str(size).encode()))
+            if isinstance(body, bytes | FileSpan):
+                length = len(body)
+            if follow is None and not streamed:
+                hdrs.append((b"Content-Length", str(length or 0).encode()))
             out += conn.send(
                 h11.Response(
                     status_code=status, headers=hdrs, reason=REASONS.get(status, "").encode()
@@ -580,7 +607,16 @@ class FileServer:
             ex.status = status
             whole = True  # the answer is all in ``out``
             end = h11.EndOfMessage()
-            if body is not None and method != "HEAD" and len(body):
+            if body is None or method == "HEAD":
+                pass
+            elif not isinstance(body, bytes | FileSpan):
+                whole = False
+                writer.write(out)
+                out = bytearray()
+                async for piece in body:
+                    await write_within(writer, conn.send(h11.Data(data=piece)), stall)
+                    ex.sent += len(piece)
+            elif len(body):
                 if isinstance(body, FileSpan):
                     whole = False
                     ex.span = body
@@ -601,11 +637,11 @@ class FileServer:
                     out += conn.send(h11.Data(data=body))
                     ex.sent = len(body)
             out += conn.send(end)
-            writer.write(out)  # one write: head, small body and end together
+            writer.write(out)  # one write: head, small body and end together (or the end)
             sent = ex.span.sent if ex.span is not None else ex.sent
             if whole and served and fresh and conn.our_state is h11.DONE and not self.stopping:
                 self._remember(fresh, req, served[0], served[1], bytes(out), sent)
-            await writer.drain()
+            await write_within(writer, b"", stall)
             ex.logged = True
             self.log(peer, method, ex.target, status, sent, ex.start)
             return sent
@@ -613,6 +649,7 @@ class FileServer:
         def text(status: int) -> bytes:
             return f"{status} {REASONS.get(status, '')}\n".encode()
 
+        stall = self.cfg.stall_timeout
         plain = [("Content-Type", "text/plain; charset=utf-8")]
         if method not in ("GET", "HEAD"):
             await reply(405, [*plain, ("Allow", "GET, HEAD")], text(405))
@@ -628,29 +665,31 @@ class FileServer:
             return
         if isinstance(found, Directory):
             if not trailing and segments:
-                location = req.target.partition(b"?")[0].decode("latin-1") + "/"
+                # built from the decoded segments, never echoed: "//host" would be a
+                # protocol-relative Location (an open redirect)
+                _, mark, raw_query = req.target.partition(b"?")
+                location = "/" + "".join(quote(seg, safe="") + "/" for seg in segments)
+                location += (mark + raw_query).decode("latin-1")
                 await reply(301, [*plain, ("Location", location)], text(301))
                 return
+            as_json = wants_json(headers.get("accept"), query)
+            kind = "application/json" if as_json else "text/html; charset=utf-8"
+            page_headers = [("Content-Type", kind), ("Cache-Control", "no-cache")]
+            if method == "HEAD":  # the head of the page, without listing the folder
+                if not os.access(found.path, os.R_OK | os.X_OK):
+                    await reply(403, plain, text(403))
+                else:
+                    await reply(200, page_headers, None)
+                return
             try:
-                entries = self.root.list_dir(found)
+                listing = await self._listing(found)
             except NotServed as exc:
                 await reply(exc.status, plain, text(exc.status))
                 return
             path = "/" + "".join(s + "/" for s in segments)
-            if wants_json(headers.get("accept"), query):
-                if "digest=sha-256" in query.split("&"):
-                    entries = await self._with_digests(found, entries)
-                await reply(
-                    200,
-                    [("Content-Type", "application/json"), ("Cache-Control", "no-cache")],
-                    render_json(path, entries),
-                )
-            else:
-                await reply(
-                    200,
-                    [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-cache")],
-                    render_html(path, entries),
-                )
+            page = ListingPage(path, as_json=as_json)
+            digests = as_json and "digest=sha-256" in query.split("&")
+            await reply(200, page_headers, self._page(page, listing, found, digests))
             return
         served = (found, str(self.root.path.joinpath(*segments)))
         try:
@@ -658,6 +697,38 @@ class FileServer:
             await self._respond_file(found, headers, reply, chunked_ok)
         finally:
             found.close()
+
+    async def _listing(self, directory: Directory) -> Listing:
+        """The folder's listing, made in a worker thread and shared (``LISTING_FRESH``)."""
+        try:
+            st = directory.path.stat()
+        except OSError:
+            raise NotServed(404) from None
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        now = time.monotonic()
+        for old, (made, job) in list(self.listings.items()):
+            if job.done() and now - made > LISTING_FRESH:
+                del self.listings[old]
+        if (shared := self.listings.get(key)) is None:
+            job = asyncio.ensure_future(
+                asyncio.to_thread(self.root.list_dir, directory, self.cfg.max_listing)
+            )
+            job.add_done_callback(lambda j: j.cancelled() or j.exception())  # seen by someone
+            shared = self.listings[key] = (now, job)
+        return await asyncio.shield(shared[1])
+
+    async def _page(
+        self, page: ListingPage, listing: Listing, directory: Directory, digests: bool
+    ) -> AsyncIterator[bytes]:
+        """The listing page in pieces of ``LISTING_BATCH`` rows (the event loop runs between)."""
+        yield page.start()
+        for start in range(0, len(listing.entries), LISTING_BATCH):
+            batch = list(listing.entries[start : start + LISTING_BATCH])
+            if digests:
+                batch = await self._with_digests(directory, batch)
+            yield page.rows(batch)
+            await asyncio.sleep(0)
+        yield page.end(listing)
 
     async def _with_digests(self, directory: Directory, entries: list[Any]) -> list[Any]:
         """The listing's entries with the digests known or cheap now (``Digests.listed``),

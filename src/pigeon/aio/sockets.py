@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from dataclasses import dataclass
 
 from pigeon.aio.oserrors import bind_error, connect_error, resolve_error
@@ -148,3 +149,17 @@ def close_quietly(sock: socket.socket) -> None:
     """Close ``sock`` ignoring errors (used on paths that already report a failure)."""
     with contextlib.suppress(OSError):
         sock.close()
+
+
+def reset(transport: asyncio.WriteTransport) -> None:
+    """Drop a connection with RST, its unsent data discarded.
+
+    A plain close (also asyncio's ``abort``) queues FIN behind the unsent data: for a peer
+    that reads nothing, the kernel then keeps the socket and its send buffer (megabytes)
+    for minutes of zero-window probes. Lingering zero seconds resets at once.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

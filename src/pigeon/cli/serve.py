@@ -38,6 +38,14 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         help="answer 503 beyond N open connections (default 2000)",
     )
     serve.add_argument(
+        "--max-listing",
+        type=positive_int,
+        default=100_000,
+        metavar="N",
+        help="list at most N entries of a folder; the page says how many were left out "
+        "(default 100000)",
+    )
+    serve.add_argument(
         "--header-timeout",
         type=seconds,
         default=10.0,
@@ -109,6 +117,7 @@ def run_serve(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         log_json=args.log_format == "json",
         max_connections=args.max_connections,
+        max_listing=args.max_listing,
         max_header_bytes=args.max_header_bytes,
         header_timeout=args.header_timeout,
         idle_timeout=args.idle_timeout,
