@@ -22,6 +22,8 @@ from typing import ClassVar
 
 import pytest
 
+from pigeon.proto import ipmsg
+from pigeon.proto.messenger import PEER_LIMIT, PEERS_PER_HOST, Flooded, Identity, Messenger
 from tests.chat_helpers import chat_argv, chat_peer, events, of_type, say, udp_port, wait_events
 from tests.helpers import PIGEON, Background, background, require_tool
 from tests.reliability.test_chat_files_hostile import fake_offerer
@@ -322,3 +324,74 @@ def test_no_line_on_the_interactive_screen_passes_a_peers_escape_codes(tmp_path:
             shown = written()
     assert_nothing_raw(shown, terminal=True)
     assert b"\\x1b]0;pwned\\x07" in shown and b"Traceback" not in shown
+
+
+# --- a flood from many ports of one address ----------------------------------------------
+
+
+def _messenger() -> Messenger:
+    ident = Identity(user="v", host="h", nick="victim", version="1_test")
+    return Messenger(ident, first_packet_no=1000)
+
+
+def test_the_peer_table_and_the_rate_limit_go_by_ip_with_a_cap_per_ip() -> None:
+    victim = _messenger()
+    named = ("10.0.0.9", 2425)
+    entry = b"1_x:1:friend:pc:%d:friend\0\0" % ipmsg.BR_ENTRY
+    victim.receive(entry, named, 0.0)
+    floods = 0
+    for i in range(6000):  # 1,200 ports, five datagrams each, within 0.6 s
+        out = victim.receive(b"spam %d" % i, ("10.0.0.66", 20000 + i % 1200), i / 10_000)
+        floods += sum(isinstance(o, Flooded) for o in out)
+    assert floods == 1 and victim.dropped > 5000
+    ips = [p.addr[0] for p in victim.peers()]
+    assert ips.count("10.0.0.66") == PEERS_PER_HOST
+    assert [p.name for p in victim.find("friend")] == ["friend"]  # not pushed out
+    # several chats on one host stay distinct peers, up to the cap
+    for port in range(PEERS_PER_HOST):
+        victim.receive(b"1_x:%d:u%d:pc:%d:n%d\0\0" % (port, port, ipmsg.BR_ENTRY, port),
+                       ("127.0.0.1", 3000 + port), 100.0 + port)  # fmt: skip
+    local = [p for p in victim.peers() if p.addr[0] == "127.0.0.1"]
+    assert sorted(p.name for p in local) == sorted(f"n{port}" for port in range(PEERS_PER_HOST))
+    assert len(victim.peers()) <= PEER_LIMIT
+
+
+def test_a_flood_from_many_ports_is_one_flood_and_cannot_push_out_a_named_peer() -> None:
+    pv, pf = udp_port(), udp_port()
+    # the friend is another host: 127.0.0.2 (loopback too); the flood comes from 127.0.0.1
+    with (
+        chat_peer(pv, "victim") as victim,
+        chat_peer(pf, "friend", [f"127.0.0.1:{pv}"], ["--bind", "127.0.0.2"]) as friend,
+    ):
+        wait_events(victim, lambda e: e.get("type") == "peer" and e["peer"]["name"] == "friend")  # type: ignore[index]
+        ports = set()
+        sent = 0
+        start = time.monotonic()
+        for i in range(1500):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+                flood.bind(("127.0.0.1", 0))
+                ports.add(flood.getsockname()[1])
+                for _ in range(4):
+                    flood.sendto(b"spam %d" % i, ("127.0.0.1", pv))
+                    sent += 1
+            if i % 50 == 49:
+                time.sleep(0.003)  # lets the chat drain its socket: the flood arrives whole
+        flood_s = time.monotonic() - start
+        say(friend, "still there?")
+        wait_events(victim, of_type("message", text="still there?"))
+        say(victim, "/to friend", "yes")  # by name: still in the table
+        wait_events(friend, of_type("message", text="yes"))
+        say(victim, "/peers")
+        [table] = wait_events(victim, of_type("peers"))
+    floods = [e for e in events(victim) if e.get("type") == "flood"]
+    assert len(floods) == 1 and floods[0]["from"] == "127.0.0.1", floods
+    listed = table["peers"]
+    assert isinstance(listed, list)
+    local = [p for p in listed if str(p["address"]).startswith("127.0.0.1:")]
+    assert len(local) <= PEERS_PER_HOST and any(p["name"] == "friend" for p in listed)
+    shown = sum(1 for e in events(victim) if e.get("type") == "message")
+    print(
+        f"{sent} datagrams from {len(ports)} ports in {flood_s:.2f} s: {len(floods)} flood"
+        f" report, {shown - 1} shown, {len(local)} table entries for the flooding ip,"
+        " the named peer kept"
+    )

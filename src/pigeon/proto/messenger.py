@@ -17,7 +17,11 @@ Rules kept here (see reference ipmsg.md):
 - A datagram that is not an IP Messenger packet comes from a *plain* peer (the tutorial's
   chat, ``nc -u``) and is answered in plain text.
 - A peer's legacy encoding is learned only from evidence; UTF-8 is used when it says so.
-- Each address has a token bucket; datagrams over it are dropped and counted.
+- Each sender IP has a token bucket; datagrams over it are dropped and counted. By IP, not
+  by (IP, port): a port costs a sender nothing, and a flood spread over a thousand source
+  ports is still one flood. The peer table is keyed by (IP, port), since several chats may
+  run on one host, but holds at most ``PEERS_PER_HOST`` entries of one IP: new ports of a
+  host push out that host's least recently heard entries, never another host's peers.
 """
 
 from __future__ import annotations
@@ -48,8 +52,12 @@ SEED_CYCLE_MS = 2**22
 """The seed's clock repeats every 2**22 ms (about 70 minutes): seeds fill [1, 2**30]."""
 PEER_LIMIT = 1024
 """Peers kept; the least recently heard is forgotten first."""
+PEERS_PER_HOST = 16
+"""Peers (ports) kept for one IP; the least recently heard of that IP is forgotten first."""
+HOST_LIMIT = 1024
+"""Sender IPs whose rate is tracked; the least recently heard is forgotten first."""
 RATE_PER_SECOND = 200.0
-"""Datagrams per second one address may send before the excess is dropped."""
+"""Datagrams per second one IP may send before the excess is dropped."""
 RATE_BURST = 400.0
 FLOOD_REPORT_INTERVAL = 5.0
 UTF8 = "utf-8"
@@ -216,9 +224,10 @@ class Released:
 
 @record
 class Flooded:
-    """``dropped`` datagrams from ``addr`` were over its rate limit since the last report."""
+    """``dropped`` datagrams from IP ``host`` (any of its ports) were over its rate limit
+    since the last report."""
 
-    addr: Addr
+    host: str
     dropped: int
 
 
@@ -263,7 +272,7 @@ class Messenger:
             the Unix time); the first packet is numbered one more.
         retry_interval: seconds between retransmissions.
         tries: transmissions before a message is reported not delivered.
-        rate, burst: per-address token bucket (datagrams per second, bucket size).
+        rate, burst: per-IP token bucket (datagrams per second, bucket size).
         """
         self.identity = identity
         self._heads_of: Identity | None = None  # whom ``_heads`` were made for
@@ -275,6 +284,8 @@ class Messenger:
         self._packet_no = first_packet_no % PACKET_NO_LIMIT
         self._msg_id = 0
         self._peers: OrderedDict[Addr, _Peer] = OrderedDict()
+        self._hosts: dict[str, OrderedDict[Addr, None]] = {}
+        """Each IP's entries of ``_peers``, least recently heard first (for the per-IP cap)."""
         self._recent: OrderedDict[tuple[str, int, int, int], None] = OrderedDict()
         """Dedupe: (ip, port, packet number, hash of EXTRA) of the messages shown."""
         self._own: OrderedDict[int, int] = OrderedDict()
@@ -282,7 +293,7 @@ class Messenger:
         when another peer on a same-named host happens to use the same number."""
         self._pending: dict[int, _Pending] = {}
         self._by_number: dict[int, int] = {}  # packet number -> msg_id of pending messages
-        self._buckets: OrderedDict[Addr, _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()  # by sender IP
         self.dropped = 0
         self.ignored = 0
         self.own_port: int | None = None
@@ -443,14 +454,15 @@ class Messenger:
 
     def receive(self, data: bytes, addr: Addr, now: float) -> list[Output]:
         """Everything one received datagram causes."""
-        bucket = self._buckets.get(addr)
+        host = addr[0]
+        bucket = self._buckets.get(host)
         if bucket is not None and bucket.tokens >= 1.0:  # the common case of ``_admit``, inline
-            self._buckets.move_to_end(addr)
+            self._buckets.move_to_end(host)
             tokens = bucket.tokens + (now - bucket.stamp) * self.rate
             bucket.tokens = (tokens if tokens < self.burst else self.burst) - 1.0
             bucket.stamp = now
-        elif not self._admit(addr, now):
-            return self._dropped(addr, now)
+        elif not self._admit(host, now):
+            return self._dropped(host, now)
         packet = ipmsg.parse_packet(data)
         if packet is None:
             return self._plain(data, addr)
@@ -477,7 +489,7 @@ class Messenger:
         return outputs
 
     def _on_exit(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
-        peer = self._peers.pop(addr, None)
+        peer = self._forget_peer(addr)
         if peer is None:
             return []
         return [PeerChanged(peer.info(), "left")]
@@ -507,7 +519,7 @@ class Messenger:
         peer = self._peers.get(addr)
         change = ""
         if peer is not None and peer.version and peer.user:  # a peer already introduced
-            self._peers.move_to_end(addr)
+            self._heard(addr)
             if command & (ipmsg.UTF8OPT | ipmsg.CAPUTF8OPT):
                 peer.utf8 = True
             peer.plain = False
@@ -586,16 +598,16 @@ class Messenger:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _admit(self, addr: Addr, now: float) -> bool:
-        """Take a token from ``addr``'s bucket; False when it is empty (over the limit)."""
-        bucket = self._buckets.get(addr)
+    def _admit(self, host: str, now: float) -> bool:
+        """Take a token from ``host``'s bucket; False when it is empty (over the limit)."""
+        bucket = self._buckets.get(host)
         if bucket is None:
             bucket = _Bucket(self.burst, now)
-            self._buckets[addr] = bucket
-            if len(self._buckets) > PEER_LIMIT:
+            self._buckets[host] = bucket
+            if len(self._buckets) > HOST_LIMIT:
                 self._buckets.popitem(last=False)
         else:
-            self._buckets.move_to_end(addr)
+            self._buckets.move_to_end(host)
             tokens = bucket.tokens + (now - bucket.stamp) * self.rate
             bucket.tokens = tokens if tokens < self.burst else self.burst
             bucket.stamp = now
@@ -604,14 +616,14 @@ class Messenger:
             return True
         return False
 
-    def _dropped(self, addr: Addr, now: float) -> list[Output]:
-        """Count a datagram over ``addr``'s limit; report the count now and then."""
-        bucket = self._buckets[addr]
+    def _dropped(self, host: str, now: float) -> list[Output]:
+        """Count a datagram over ``host``'s limit; report the count now and then."""
+        bucket = self._buckets[host]
         bucket.dropped += 1
         self.dropped += 1
         if now - bucket.reported < FLOOD_REPORT_INTERVAL:
             return []
-        flooded = Flooded(addr, bucket.dropped)
+        flooded = Flooded(host, bucket.dropped)
         bucket.dropped = 0
         bucket.reported = now
         return [flooded]
@@ -624,7 +636,7 @@ class Messenger:
             peer.plain = True
             outputs.append(PeerChanged(peer.info(), "joined"))
         else:
-            self._peers.move_to_end(addr)
+            self._heard(addr)
         forced = self.identity.encoding if self.identity.encoding != AUTO else None
         decoded = decode_payload(data, peer.encoding or forced or AUTO)
         if decoded.encoding == HEX and (peer.encoding or forced):
@@ -720,14 +732,36 @@ class Messenger:
         return raw.decode(UTF8, "replace")
 
     def _touch(self, addr: Addr) -> _Peer:
+        """The peer at ``addr``, added if new (within the per-IP and overall caps)."""
         peer = self._peers.get(addr)
         if peer is None:
             peer = _Peer(addr)
             self._peers[addr] = peer
+            ports = self._hosts.get(addr[0])
+            if ports is None:
+                ports = self._hosts[addr[0]] = OrderedDict()
+            ports[addr] = None
+            if len(ports) > PEERS_PER_HOST:  # a host's new port pushes out its own oldest
+                self._forget_peer(next(iter(ports)))
             if len(self._peers) > PEER_LIMIT:
-                self._peers.popitem(last=False)
+                self._forget_peer(next(iter(self._peers)))
         else:
-            self._peers.move_to_end(addr)
+            self._heard(addr)
+        return peer
+
+    def _heard(self, addr: Addr) -> None:
+        """Mark the known peer at ``addr`` as the most recently heard (overall and of its IP)."""
+        self._peers.move_to_end(addr)
+        self._hosts[addr[0]].move_to_end(addr)
+
+    def _forget_peer(self, addr: Addr) -> _Peer | None:
+        """Drop ``addr`` from the peer table (and from its IP's entries)."""
+        peer = self._peers.pop(addr, None)
+        if peer is not None:
+            ports = self._hosts[addr[0]]
+            del ports[addr]
+            if not ports:
+                del self._hosts[addr[0]]
         return peer
 
     def _info(self, addr: Addr) -> PeerInfo:

@@ -149,7 +149,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 ("class:meta", what),
             ], True
         case Flooded():
-            host = f"{event.addr[0]}:{event.addr[1]}"
+            host = event.host  # an IP, from the socket: no peer-chosen text
             return [
                 stamp,
                 ("class:bad", f"! dropped {event.dropped} datagrams from {host} (flooding)"),
@@ -329,7 +329,7 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
             return {
                 "type": "flood",
                 "time": stamp,
-                "from": f"{event.addr[0]}:{event.addr[1]}",
+                "from": event.host,
                 "dropped": event.dropped,
             }
         case PeerTable():
