@@ -161,6 +161,25 @@ def test_non_readers_lose_their_slots_after_the_stall_timeout(
                 s.close()
 
 
+@pytest.mark.parametrize("mode", [[], ["--no-sendfile"]], ids=["sendfile", "read-write"])
+def test_a_slow_reader_is_served_at_its_pace(tmp_path: Path, mode: list[str]) -> None:
+    """The deadline drops a client that takes nothing, never one that reads slowly: 12 MiB
+    at ~2 MB/s with --stall-timeout 1 (one 8 MiB sendfile step takes 4 s at that pace)."""
+    data = os.urandom(12 << 20)
+    (tmp_path / "big.bin").write_bytes(data)
+    with serving(tmp_path, "--stall-timeout", "1", *mode) as (port, _proc):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.connect(("127.0.0.1", port))
+            sock.settimeout(5)
+            sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            got = b""
+            while chunk := sock.recv(200_000):
+                got += chunk
+                time.sleep(0.1)
+        assert got.partition(b"\r\n\r\n")[2] == data
+
+
 # ----- 1 and 3. a big folder costs the others nothing, in time or memory ----------------------
 
 

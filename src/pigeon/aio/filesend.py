@@ -3,8 +3,7 @@
 The one file-sending path of pigeon: ``pigeon serve`` (HTTP and the tutorial's protocol) and
 chat attachments (IP Messenger GETFILEDATA / GETDIRFILES) all send through ``send_span``.
 A span being hashed alongside its send (``aio.digesting``) is reported after each step.
-Every other body a server writes goes through ``write_within``: whatever is written, a peer
-that takes none of it for ``stall_timeout`` seconds is dropped (``drained``).
+Each step goes at the peer's pace (``aio.pace``).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 
+from pigeon.aio.pace import drained, paced, write_within
 from pigeon.fs.root import OpenFile
 
 SENDFILE_CHUNK = 8 << 20
@@ -37,31 +37,6 @@ def _corked(writer: asyncio.StreamWriter) -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-
-
-async def drained(writer: asyncio.StreamWriter, stall_timeout: float) -> None:
-    """Wait until ``writer``'s buffer is drained, while the peer keeps taking data.
-
-    A slow peer may take long; one that takes nothing for ``stall_timeout`` seconds raises
-    TimeoutError (the caller drops it: the connection is aborted, its buffer freed).
-    """
-    transport = writer.transport
-    while True:
-        before = transport.get_write_buffer_size()
-        try:
-            async with asyncio.timeout(stall_timeout):
-                await writer.drain()
-            return
-        except TimeoutError:
-            if transport.is_closing() or transport.get_write_buffer_size() >= before:
-                raise
-
-
-async def write_within(writer: asyncio.StreamWriter, data: bytes, stall_timeout: float) -> None:
-    """Write ``data`` and wait until the peer has taken it (``drained``)."""
-    if data:
-        writer.write(data)
-    await drained(writer, stall_timeout)
 
 
 class FileSpan:
@@ -90,7 +65,7 @@ async def send_span(
     stall_timeout: float,
     progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> int:
-    """Send ``span`` to ``writer``; each step bounded by ``stall_timeout``.
+    """Send ``span`` to ``writer`` at the peer's pace (``aio.pace``).
 
     ``progress`` is awaited with the bytes sent so far after each step (it may hold the
     next step back).
@@ -111,10 +86,11 @@ async def send_span(
                 step = span.offset + sent
                 fileobj.seek(step)
                 try:
-                    async with asyncio.timeout(stall_timeout):
-                        n = await loop.sendfile(
-                            writer.transport, fileobj, step, count, fallback=True
-                        )
+                    n = await paced(
+                        loop.sendfile(writer.transport, fileobj, step, count, fallback=True),
+                        writer,
+                        stall_timeout,
+                    )
                 except BaseException:
                     # asyncio moves the file position past what a failed step had sent
                     span.sent = sent + max(0, min(count, fileobj.tell() - step))

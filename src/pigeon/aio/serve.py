@@ -30,7 +30,8 @@ from pigeon.aio.accept import AcceptPressure
 from pigeon.aio.announce import listening
 from pigeon.aio.digesting import Digests, Follow
 from pigeon.aio.events import Emit, Notice
-from pigeon.aio.filesend import FileSpan, ShortBody, drained, send_span, write_within
+from pigeon.aio.filesend import FileSpan, ShortBody, send_span
+from pigeon.aio.pace import closed, drained, write_within
 from pigeon.aio.sockets import bound_socket, peer_text, reset
 from pigeon.config import ServeConfig
 from pigeon.fs.digest_store import DigestStore
@@ -64,8 +65,7 @@ LISTING_FRESH = 1.0
 for one big folder cost one scan, and any number of slow clients hold one copy. A file may
 change size meanwhile without the folder changing; the page is then up to this old."""
 CLOSE_WAIT = 2.0
-"""Seconds a closing connection may take to flush; then it is cut (a peer that reads nothing
-would hold its unsent buffer forever)."""
+"""Seconds an error answer to a connection over the limit may take, close included."""
 SMALL_BODY = 64 << 10
 """Bodies up to this size are read with one pread and written with the head in one write:
 cheaper than setting up sendfile for a few KiB."""
@@ -252,14 +252,7 @@ class FileServer:
         await self._close(writer)
 
     async def _close(self, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-        try:
-            async with asyncio.timeout(CLOSE_WAIT):
-                await writer.wait_closed()
-        except TimeoutError:
-            reset(writer.transport)  # the peer takes nothing of what is left to send
-        except OSError:
-            pass
+        await closed(writer, self.cfg.stall_timeout)
 
     def _simple_response(self, status: int, body: bytes) -> bytes:
         reason = REASONS.get(status, "Error")

@@ -163,3 +163,21 @@ def reset(transport: asyncio.WriteTransport) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+def acknowledged(sock: socket.socket | None) -> int | None:
+    """Bytes the TCP peer has acknowledged so far (Linux ``tcpi_bytes_acked``); None when
+    the system does not say."""
+    if sock is None or sock.type != socket.SOCK_STREAM:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_ACKED + 8)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < _TCP_INFO_ACKED + 8:
+        return None
+    return int(struct.unpack_from("=Q", info, _TCP_INFO_ACKED)[0])
+
+
+_TCP_INFO_ACKED = 120
+"""Offset of tcpi_bytes_acked in Linux's struct tcp_info (since 4.1)."""
