@@ -395,3 +395,69 @@ def test_a_flood_from_many_ports_is_one_flood_and_cannot_push_out_a_named_peer()
         f" report, {shown - 1} shown, {len(local)} table entries for the flooding ip,"
         " the named peer kept"
     )
+
+
+# --- impossible file times -----------------------------------------------------------------
+
+HUGE = "f" * 40  # hex: far beyond what os.utime can set (it overflowed: OverflowError)
+
+
+def _record(name: str, size: int, attr: int, mtime: str) -> bytes:
+    """A folder record header with ``mtime`` written as given (encode_record would refuse)."""
+    body = f":{name}:{size:x}:{attr:x}:14={mtime}:".encode()
+    for width in range(1, 9):
+        if len(f"{width + len(body):x}") == width:
+            return f"{width + len(body):x}".encode() + body
+    raise AssertionError("header too long")
+
+
+@pytest.mark.parametrize("mtime", [HUGE, "-10"])
+@pytest.mark.parametrize("folder", [False, True])
+def test_an_impossible_file_time_is_ignored_and_the_file_kept(
+    tmp_path: Path, mtime: str, folder: bool
+) -> None:
+    """The time of a file is noise next to its bytes: the file is received whole, with the
+    time of its arrival, as for a peer that sends no time at all."""
+    dest = tmp_path / "in"
+    if folder:
+        listing = f"0:top:0:{mtime}:2:\a".encode()
+        answer = (
+            _record("top", 0, 2, mtime)
+            + _record("a.txt", 5, 1, mtime)
+            + b"01234"
+            + _record(".", 0, 3, "0")
+        )
+    else:
+        listing = f"0:a.txt:5:{mtime}:1:\a".encode()
+        answer = b"01234"
+    port = udp_port()
+    started = time.time()
+    with chat_peer(port, "victim") as victim, fake_offerer([answer]) as (udp, _p):
+        udp.sendto(_packet(7, OFFER, b"take this\0" + listing), ("127.0.0.1", port))
+        [shown] = wait_events(victim, of_type("offer", incoming=True))
+        say(victim, f"/get {shown['index']} {dest}")
+        top = "top" if folder else "a.txt"
+        wait_events(victim, of_type("transfer", state="received", file=top))
+        time.sleep(0.2)  # anything else it would say
+        notes = [e for e in events(victim) if e.get("type") == "transfer"]
+    assert victim.err.count(b"Traceback") == 0, victim.err
+    assert not [e for e in notes if e["state"] == "failed"], notes
+    assert len([e for e in notes if e["state"] == "received"]) == (2 if folder else 1), notes
+    kept = dest / "top" / "a.txt" if folder else dest / "a.txt"
+    assert kept.read_bytes() == b"01234"
+    assert started - 5 < kept.stat().st_mtime < time.time() + 5  # the time of arrival
+    assert not list(dest.rglob("*.part*"))
+
+
+def test_a_folder_stream_cut_inside_a_file_leaves_no_part(tmp_path: Path) -> None:
+    """A folder cannot be resumed (GETDIRFILES has no offset): the file cut halfway goes."""
+    dest = tmp_path / "in"
+    answer = _record("top", 0, 2, "0") + _record("a.txt", 10, 1, "0") + b"01234"
+    port = udp_port()
+    with chat_peer(port, "victim") as victim, fake_offerer([answer]) as (udp, _p):
+        udp.sendto(_packet(7, OFFER, b"\0" + b"0:top:0:0:2:\a"), ("127.0.0.1", port))
+        [shown] = wait_events(victim, of_type("offer", incoming=True))
+        say(victim, f"/get {shown['index']} {dest}")
+        [failed] = wait_events(victim, of_type("transfer", state="failed"))
+    assert "ended early" in str(failed["detail"]) and b"Traceback" not in victim.err
+    assert not list(dest.rglob("*.part*"))

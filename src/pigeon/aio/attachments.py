@@ -532,8 +532,9 @@ async def fetch_folder(
                         current = None
                     case files.LeaveDir():
                         folder, mtime = pending_dirs.pop()
-                        if mtime:
-                            os.utime(folder, (mtime, mtime))
+                        if mtime:  # a time that cannot be set is no reason to fail the folder
+                            with contextlib.suppress(OSError):
+                                os.utime(folder, (mtime, mtime))
                     case files.TreeDone():
                         pass
         note(
@@ -550,5 +551,7 @@ async def fetch_folder(
         return top
     finally:
         if current is not None:
-            current.close()
+            # A folder stream cannot be resumed (GETDIRFILES has no offset): a file cut
+            # halfway is of no use, so its .part goes.
+            current.discard()
         sock.close()

@@ -10,7 +10,9 @@
   record enters a folder, RETPARENT leaves it.
 
 Pure and bounded: every parser refuses oversize headers, names that could escape the
-destination, and malformed numbers with ``FileListError`` / ``FolderRecordError``.
+destination, and malformed numbers with ``FileListError`` / ``FolderRecordError``. A file
+time outside ``[0, MAX_MTIME]`` is read (and written) as unknown: the file is still good,
+its time is noise, and setting it would overflow (``os.utime``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ MAX_HEADER = 4096
 """Bytes a folder record header may take before the stream is refused."""
 MAX_DEPTH = 64
 FILE_SEPARATOR = b"\a"
+MAX_MTIME = 253_402_300_799
+"""The last second of the year 9999 (Unix time): the latest file time kept."""
 
 
 class FileListError(ProtocolError):
@@ -45,9 +49,14 @@ class FolderRecordError(ProtocolError):
     """A folder record stream is malformed or hostile."""
 
 
+def file_time(seconds: int) -> int | None:
+    """``seconds`` if it can be a file's modification time, else None (unknown)."""
+    return seconds if 0 <= seconds <= MAX_MTIME else None
+
+
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One offered file or folder."""
+    """One offered file or folder; ``mtime`` 0 means unknown."""
 
     file_id: int
     name: str
@@ -101,7 +110,8 @@ def encode_file_list(entries: list[FileEntry], encoding: str) -> bytes:
     """The attachment list for an offer (names in ``encoding``)."""
     parts = []
     for e in entries:
-        text = f"{e.file_id}:{_escape(e.name)}:{e.size:x}:{e.mtime:x}:{e.attr:x}:"
+        mtime = file_time(e.mtime) or 0
+        text = f"{e.file_id}:{_escape(e.name)}:{e.size:x}:{mtime:x}:{e.attr:x}:"
         parts.append(text.encode(encoding, "replace") + FILE_SEPARATOR)
     return b"".join(parts)
 
@@ -132,9 +142,10 @@ def decode_file_list(data: bytes, encoding: str) -> list[FileEntry]:
             size, mtime, attr = (int(f, 16) for f in fields[2:5])
         except ValueError:
             raise FileListError(f"attachment entry {text[:80]!r} has a bad number") from None
-        if min(file_id, size, mtime, attr) < 0 or size > 1 << 60:
+        if min(file_id, size, attr) < 0 or size > 1 << 60:
             raise FileListError(f"attachment entry {text[:80]!r} is out of range")
-        entries.append(FileEntry(file_id, check_name(fields[1]), size, mtime, attr))
+        name = check_name(fields[1])
+        entries.append(FileEntry(file_id, name, size, file_time(mtime) or 0, attr))
     return entries
 
 
@@ -180,6 +191,7 @@ def parse_request(extra: bytes) -> FileRequest:
 
 def encode_record(name: str, size: int, attr: int, *, mtime: int | None, encoding: str) -> bytes:
     """One folder record header (the content, ``size`` bytes, follows it)."""
+    mtime = file_time(mtime) if mtime is not None else None
     ext = f"{EXT_MTIME:x}={mtime:x}:" if mtime is not None else ""
     body = f":{_escape(name)}:{size:x}:{attr:x}:{ext}".encode(encoding, "replace")
     # headerSize counts itself: find the width that makes the total consistent.
@@ -320,7 +332,7 @@ class FolderReader:
             key, _eq, value = ext.partition("=")
             try:
                 if int(key, 16) == EXT_MTIME:
-                    mtime = int(value.split(",")[0], 16)
+                    mtime = file_time(int(value.split(",")[0], 16))
             except ValueError:
                 continue
         kind = attr & TYPE_MASK
