@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         type=positive_int,
         default=200,
         metavar="N",
-        help="datagrams per second accepted from one address (default 200)",
+        help="datagrams per second accepted from one IP, all its ports together (default 200)",
     )
 
     send = command(
