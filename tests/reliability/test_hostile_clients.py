@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Background, free_port, pigeon_server
+from tests.helpers import Background, free_port, pigeon_server, run_pigeon
 
 BIG_FOLDER = 100_000
 ESTABLISHED = 1  # tcpi_state in TCP_INFO (Linux tcp_states.h)
@@ -258,6 +258,16 @@ def test_max_listing_cuts_the_page_with_a_note(tmp_path: Path) -> None:
         assert "showing the first 10 of 31 names" in page
         doc = json.loads(dechunk(get(port, "/?format=json")))
         assert len(doc["entries"]) == 10 and doc["truncated"] is True and doc["total"] == 31
+        # a mirror of it takes what was listed and says the folder was cut: never "all done"
+        out = tmp_path.parent / f"{tmp_path.name}-mirror"
+        result = run_pigeon(["get", f"http://127.0.0.1:{port}/", "-r", "-o", f"{out}/"], timeout=60)
+        assert result.returncode == 13, result.stderr
+        assert b"the server listed only 10 of 31 names (its --max-listing)" in result.stderr
+        assert b"Traceback" not in result.stderr
+        assert sorted(p.name for p in out.iterdir()) == [
+            "a-folder",
+            *(f"f{i:02d}.txt" for i in range(9)),
+        ]
 
 
 def dechunk(answer: bytes) -> bytes:

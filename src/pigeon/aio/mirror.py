@@ -214,9 +214,10 @@ def _shown_name(name: object) -> str:
     return f"'{escape_controls(text[:80])}{cut}'"
 
 
-async def _listing(pool: Connections, folder: Source) -> list[Entry]:
+async def _listing(pool: Connections, folder: Source) -> tuple[list[Entry], str | None]:
     """The entries of the folder at ``folder`` (its target ends with ``/``), with the digests
-    pigeon serve knows or can compute at once (small files)."""
+    pigeon serve knows or can compute at once (small files); and, when the server cut the
+    listing short (its ``--max-listing``), what was left out."""
     query = "?format=json&digest=sha-256"
     asked = Source(folder.host, folder.port, folder.target + query)
     channel = await pool.take(asked)
@@ -243,15 +244,25 @@ async def _listing(pool: Connections, folder: Source) -> list[Entry]:
     kind = head.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json" or (not kind and bytes(body[:1]) == b"{"):
         try:
-            found = _entries_from_json(json.loads(bytes(body), parse_int=_json_int))
+            doc = json.loads(bytes(body), parse_int=_json_int)
+            found = _entries_from_json(doc)
         except ValueError:
             found = None
         if found is None:
             raise ProtocolError(f"{folder.url}: the JSON listing is not one pigeon can read")
-        return found
+        cut = None
+        if doc.get("truncated") is True:
+            total = doc.get("total")
+            of = f" of {total:,}" if isinstance(total, int) and total > len(found) else ""
+            cut = (
+                f"{folder.url}: the server listed only {len(found):,}{of} names (its "
+                "--max-listing); the rest were not mirrored"
+            )
+        return found, cut
     if kind in ("text/html", "application/xhtml+xml", ""):
         text = bytes(body).decode("utf-8", "replace")
-        return [Entry(link.name, link.is_dir) for link in folder_links(text, folder.target)]
+        links = folder_links(text, folder.target)
+        return [Entry(link.name, link.is_dir) for link in links], None
     raise UsageError(f"{folder.url} is not a folder ({kind or 'no type'}): drop -r to fetch it")
 
 
@@ -313,7 +324,7 @@ class _Mirror:
     async def folder(self, pool: Connections, source: Source, local: Path, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ProtocolError(f"{source.url}: folders nested deeper than {MAX_DEPTH}")
-        entries = await _retrying(self, pool, source)
+        entries, cut = await _retrying(self, pool, source)
         make_folder(local)
         hidden = 0
         here = f"{local}{os.sep}"
@@ -346,6 +357,9 @@ class _Mirror:
                 (child, local / entry.name, None if entry.is_dir else entry, depth + 1)
             )
         self.outcome.hidden += hidden
+        if cut is not None:  # what was listed is mirrored; the folder still counts as failed
+            self.outcome.failures.append((source.url, ProtocolError(cut)))
+            self.emit(Notice(f"failed: {cut}"))
 
     async def file(self, pool: Connections, source: Source, local: Path, entry: Entry) -> None:
         if not self.force and await _up_to_date(local, entry):
@@ -379,7 +393,9 @@ class _Mirror:
         self.commits.settle(source.url, result)
 
 
-async def _retrying(job: _Mirror, pool: Connections, folder: Source) -> list[Entry]:
+async def _retrying(
+    job: _Mirror, pool: Connections, folder: Source
+) -> tuple[list[Entry], str | None]:
     """A folder's listing, retried after a lost connection like a file."""
     delay = 0.5
     for tries in range(job.retries + 1):
