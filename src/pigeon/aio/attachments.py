@@ -21,7 +21,8 @@ from pathlib import Path
 
 from pigeon.aio.bulk import receive_exactly
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
-from pigeon.aio.sockets import Resolved
+from pigeon.aio.pace import closed, drained, write_within
+from pigeon.aio.sockets import Resolved, reset
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import (
     ConnectionLost,
@@ -191,13 +192,13 @@ class AttachmentServer:
         self.active += 1
         try:
             await self._serve(reader, writer, ip)
-        except (OSError, TimeoutError, ShortBody, PigeonError):
+        except TimeoutError:
+            reset(writer.transport)  # a peer that took nothing for the stall timeout
+        except (OSError, ShortBody, PigeonError):
             pass
         finally:
             self.active -= 1
-            writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.wait_closed()
+            await closed(writer, STALL_TIMEOUT)
 
     def _over_limit(self, ip: str) -> None:
         """Count a connection cut for being over the limit; one line now and then, not one
@@ -243,7 +244,7 @@ class AttachmentServer:
             sent = await self._send_folder(writer, item.path)
         else:
             sent = await self._send_file(writer, item, request.offset)
-        await writer.drain()
+        await drained(writer, STALL_TIMEOUT)
         item.fetched = True
         self.note(TransferNote("sent", offer.index, name, ip, sent, sent))
         if offer.complete and self.on_complete is not None:
@@ -296,8 +297,7 @@ class AttachmentServer:
                         )
                     finally:
                         os.close(fd)
-            writer.write(files.retparent_record(self.encoding))
-            await writer.drain()
+            await write_within(writer, files.retparent_record(self.encoding), STALL_TIMEOUT)
 
         await walk(top)
         return sent
