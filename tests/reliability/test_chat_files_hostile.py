@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +105,24 @@ def test_offers_with_escaping_names_are_refused(tmp_path: Path) -> None:
         assert all(str(n["text"]).startswith("offer from mallory refused:") for n in notices)
         assert not [e for e in events(victim) if e.get("type") == "offer"]
     assert not (tmp_path.parent / "escape.txt").exists()
+
+
+def test_a_peer_offering_in_a_loop_is_held_to_64_waiting_offers() -> None:
+    """Offers wait for /get in a table: one host's beyond 64 are refused, in one line."""
+    port = udp_port()
+    with chat_peer(port, "victim") as victim, fake_offerer([]) as (udp, _p):
+        for number in range(100):
+            offer(udp, port, b"0:file%d.txt:5:1:1:\a" % number, number=1000 + number)
+            time.sleep(0.006)  # under the chat's flood limit: each one is an offer
+        notices = wait_events(
+            victim, lambda e: e.get("type") == "notice" and "refused" in str(e.get("text"))
+        )
+        time.sleep(0.3)
+        offers = [e for e in events(victim) if e.get("type") == "offer"]
+        refusals = [e for e in events(victim) if "too many offers" in str(e.get("text"))]
+        assert len(offers) == 64, len(offers)
+        assert len(refusals) == 1 and notices[0] in refusals
+        say(victim, "/cancel 1")  # one declined: room for one more
+        time.sleep(0.2)
+        offer(udp, port, b"0:late.txt:5:1:1:\a", number=5000)
+        wait_events(victim, of_type("offer"), count=65)

@@ -45,6 +45,12 @@ from pigeon.proto.records import record
 
 HISTORY_LIMIT = 1000
 FETCHES_PER_PEER = 4
+PENDING_OFFERS_PER_HOST = 64
+PENDING_OFFERS = 1024
+"""Offers kept for /get at most, from one host and from all; beyond, new ones are refused
+(a peer sending offers in a loop would otherwise grow the table without end)."""
+REFUSAL_EVERY = 5.0
+"""Seconds between two 'refused' lines for one host's offers beyond the limit."""
 """Downloads from one host at a time; ``/get all`` of a large offer queues the rest, well
 under the connection limit of the offering side (``attachments.MAX_CONNECTIONS``)."""
 
@@ -141,6 +147,7 @@ class ChatSession:
         self.incoming: dict[int, Incoming] = {}
         self._next_offer = 1
         self._lanes: dict[str, asyncio.Semaphore] = {}  # host -> its downloads in progress
+        self._refused_at: dict[str, float] = {}  # host -> when its last offer was refused
 
     def observe(self, event: ChatEvent | Notice | TransferNote) -> None:
         """Record ``event`` in the history, then show it."""
@@ -194,6 +201,15 @@ class ChatSession:
             self._show(OfferEnded("refused", event.peer, reason=str(exc)))
             return
         if not entries or event.packet_no is None:
+            return
+        host = event.peer.addr[0]
+        pending = sum(1 for offer in self.incoming.values() if offer.peer[0] == host)
+        if pending >= PENDING_OFFERS_PER_HOST or len(self.incoming) >= PENDING_OFFERS:
+            now = time.monotonic()
+            if now - self._refused_at.get(host, -REFUSAL_EVERY) >= REFUSAL_EVERY:
+                self._refused_at[host] = now
+                why = "too many offers are already waiting (/get or /cancel some)"
+                self._show(OfferEnded("refused", event.peer, reason=why))
             return
         index = self._new_index()
         self.incoming[index] = Incoming(
