@@ -155,6 +155,7 @@ def test_non_readers_lose_their_slots_after_the_stall_timeout(
                     break
                 time.sleep(0.2)
             assert served is not None, "the non-readers kept every slot"
+            print(f"{target}: served again {served:.1f} s after the slots were full")
             assert all(dropped(s, 5) for s in socks)
         finally:
             for s in socks:
