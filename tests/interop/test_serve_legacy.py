@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from tests import tutorial_peers as tutorial
-from tests.interop.serve_fixtures import SECRET, Served
+from tests.interop.serve_fixtures import SECRET, Served, make_tree, serve
 
 pytestmark = pytest.mark.interop
 
@@ -63,10 +65,18 @@ def test_name_in_several_segments_and_nc_newline(served: Served, nc: str) -> Non
     assert typed.stdout == b"hello pigeon\n"
 
 
-def test_name_that_is_a_prefix_of_an_http_method(served: Served) -> None:
-    (served.root / "GE").write_bytes(b"not http")
-    got = tutorial.read_until_close(("127.0.0.1", served.port), b"GE")
-    assert got == b"not http"
+def test_name_that_is_a_prefix_of_an_http_method(tmp_path: Path) -> None:
+    """``GE`` may still become ``GET /...``: it waits as long as a request head may take
+    (--header-timeout), then it is a name; with a newline it is one at once."""
+    root, outside = make_tree(tmp_path)
+    (root / "GE").write_bytes(b"not http")
+    for served in serve(root, outside, "--header-timeout", "1.5"):
+        start = time.monotonic()
+        assert tutorial.read_until_close(("127.0.0.1", served.port), b"GE") == b"not http"
+        assert 1.0 < time.monotonic() - start < 5
+        start = time.monotonic()
+        assert tutorial.read_until_close(("127.0.0.1", served.port), b"GE\n") == b"not http"
+        assert time.monotonic() - start < 1.0
 
 
 def test_overlong_and_binary_names_get_nothing(served: Served) -> None:

@@ -53,6 +53,13 @@ async def paced(step: Awaitable[T], writer: asyncio.StreamWriter, stall_timeout:
 
 async def drained(writer: asyncio.StreamWriter, stall_timeout: float) -> None:
     """Wait until ``writer``'s buffer is drained (``paced``)."""
+    transport = writer.transport
+    low, _high = transport.get_write_buffer_limits()
+    if transport.get_write_buffer_size() <= low:
+        # not paused: drain returns at once (or raises for a lost connection) without a
+        # task or a turn of the loop, the common case of every small answer
+        await writer.drain()
+        return
     await paced(writer.drain(), writer, stall_timeout)
 
 

@@ -37,7 +37,7 @@ from pigeon.config import ServeConfig
 from pigeon.fs.digest_store import DigestStore
 from pigeon.fs.digests import DigestCache
 from pigeon.fs.root import ConfinedRoot, Directory, NotServed, OpenFile, content_type
-from pigeon.proto.classify import Protocol, classify
+from pigeon.proto.classify import Protocol, classify, might_be_http
 from pigeon.proto.http_fields import (
     etag_matches,
     http_date,
@@ -53,6 +53,7 @@ from pigeon.proto.response_memo import (
     Remembered,
     ResponseMemo,
     Version,
+    date_offset,
     head_qualifies,
     settled,
 )
@@ -89,6 +90,23 @@ REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+class _Clock:
+    """The ``Date`` header's value, made once a second (every answer carries it: RFC 9110
+    6.6.1 asks it of an origin server with a clock)."""
+
+    __slots__ = ("second", "value")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.value = b""
+
+    def now(self) -> bytes:
+        second = int(time.time())
+        if second != self.second:
+            self.second, self.value = second, http_date(second).encode("ascii")
+        return self.value
 
 
 def _version(st: os.stat_result) -> Version:
@@ -149,6 +167,7 @@ class FileServer:
             store = DigestStore(cfg.digest_cache, lambda text: emit(Notice(f"warning: {text}")))
         self.digests = Digests(DigestCache(store=store))
         self.memo = ResponseMemo()
+        self.clock = _Clock()
         self.listings: dict[tuple[int, ...], tuple[float, asyncio.Future[Listing]]] = {}
         self.connections: dict[asyncio.Task[None], bool] = {}  # task -> idle between requests
         self.sockets: dict[asyncio.Task[None], Any] = {}  # task -> its transport's socket
@@ -257,7 +276,8 @@ class FileServer:
     def _simple_response(self, status: int, body: bytes) -> bytes:
         reason = REASONS.get(status, "Error")
         return (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"HTTP/1.1 {status} {reason}\r\nDate: {self.clock.now().decode()}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         ).encode() + body
 
@@ -276,8 +296,10 @@ class FileServer:
             if remaining <= 0:
                 return  # sent nothing: dropped
             try:
+                # a bare name that could still become "GET " waits as long as a request head
+                short = buf and not might_be_http(buf)
                 data = await self._read(
-                    reader, remaining if not buf else min(remaining, self.cfg.legacy_wait)
+                    reader, min(remaining, self.cfg.legacy_wait) if short else remaining
                 )
             except TimeoutError:
                 if not buf:
@@ -366,10 +388,11 @@ class FileServer:
             await self._respond(conn, writer, peer, event, fresh)
             if conn.our_state is h11.MUST_CLOSE or self.stopping:
                 return
-            # pipelined requests already read would otherwise be answered without the loop
-            # turning (a drain below the buffer limit does not yield): one client's flood
-            # would hold every other connection back
-            await asyncio.sleep(0)
+            if conn.trailing_data[0]:
+                # pipelined requests already read would otherwise be answered without the
+                # loop turning (a drain below the buffer limit does not yield): one
+                # client's flood would hold every other connection back
+                await asyncio.sleep(0)
             try:
                 conn.start_next_cycle()
             except h11.LocalProtocolError:
@@ -469,7 +492,10 @@ class FileServer:
             if _version(st) != entry.version:
                 self.memo.forget(head)
                 return data
-            transport.write(entry.response)
+            dated = entry.dated(self.clock.now())
+            if dated is not entry:  # the second changed: remembered with the new date
+                self.memo.put(head, dated)
+            transport.write(dated.response)
             lane.last_active = time.monotonic()
             self.log(
                 lane.peer, entry.method, entry.target, entry.status, entry.body_bytes, start, True
@@ -496,6 +522,7 @@ class FileServer:
                 target=req.target.decode("utf-8", "replace"),
                 status=int(response[9:12]),
                 body_bytes=sent,
+                date_at=date_offset(response),
             ),
         )
 
@@ -524,6 +551,7 @@ class FileServer:
         body = f"{status} {REASONS.get(status, 'Error')}\n".encode()
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             headers = [
+                (b"Date", self.clock.now()),
                 (b"Content-Type", b"text/plain; charset=utf-8"),
                 (b"Content-Length", str(len(body)).encode()),
                 (b"Connection", b"close"),
@@ -565,7 +593,7 @@ class FileServer:
         served: tuple[OpenFile, str] | None = None  # the file answered from, and its path
         method, peer = ex.method, ex.peer
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
-        base: list[tuple[bytes, bytes]] = [(b"Server", SERVER_HEADER)]
+        base: list[tuple[bytes, bytes]] = [(b"Server", SERVER_HEADER), (b"Date", self.clock.now())]
         if self.stopping:
             base.append((b"Connection", b"close"))
 
@@ -590,7 +618,8 @@ class FileServer:
             out = bytearray()
             if isinstance(body, bytes | FileSpan):
                 length = len(body)
-            if follow is None and not streamed:
+            if follow is None and not streamed and status != 304:
+                # a 304 has no body; a Content-Length on it would have to be the 200's
                 hdrs.append((b"Content-Length", str(length or 0).encode()))
             out += conn.send(
                 h11.Response(

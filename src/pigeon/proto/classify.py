@@ -2,7 +2,9 @@
 
 ``classify`` looks at the bytes received so far and answers HTTP, LEGACY (the tutorial's
 bare file name), IPMSG (an IP Messenger GETFILEDATA / GETDIRFILES packet: chat attachments),
-or NEED_MORE when a longer prefix is needed. The caller decides how long to wait for more.
+or NEED_MORE when a longer prefix is needed. The caller decides how long to wait for more:
+for a prefix of an HTTP method (``might_be_http``) as long as for a request head, since a
+client may send ``GE`` and the rest later; otherwise a short pause settles it as LEGACY.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def classify(prefix: bytes) -> Protocol:
     if _could_become_ipmsg(prefix):
         return Protocol.NEED_MORE  # the caller's short wait then settles it as LEGACY
     return Protocol.LEGACY
+
+
+def might_be_http(prefix: bytes) -> bool:
+    """True when ``prefix`` is the start of an HTTP method and its space (``GE``, ``HEAD``)."""
+    return any((method + b" ").startswith(prefix) for method in HTTP_METHODS)
 
 
 IPMSG_FILE_COMMANDS = (ipmsg.GETFILEDATA, ipmsg.GETDIRFILES)

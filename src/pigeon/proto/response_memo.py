@@ -19,12 +19,15 @@ Soundness rests on three rules:
   seconds old when it was read, so a change in the same clock tick as the read (file system
   timestamps are coarse) cannot leave the version looking unchanged. As git does for its
   "racily clean" index entries.
+
+The one field that changes with time, ``Date``, is rewritten in place when the second changes
+(``Remembered.dated``): its value always has the same length.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import h11
 
@@ -53,6 +56,23 @@ class Remembered:
     target: str
     status: int
     body_bytes: int
+    date_at: int = -1
+    """Where the ``Date`` value starts in ``response`` (-1: none)."""
+
+    def dated(self, date: bytes) -> Remembered:
+        """This answer with ``date`` as its ``Date`` (itself when that is already it)."""
+        at = self.date_at
+        if at < 0 or self.response[at : at + len(date)] == date:
+            return self
+        response = self.response[:at] + date + self.response[at + len(date) :]
+        return replace(self, response=response)
+
+
+def date_offset(response: bytes) -> int:
+    """Where the value of the ``Date`` header starts in a response head (-1: none)."""
+    head = response[: response.find(HEAD_END)]
+    at = head.find(b"\r\nDate: ")
+    return at + 8 if at >= 0 else -1
 
 
 def head_qualifies(raw: bytes, request: h11.Request) -> bool:

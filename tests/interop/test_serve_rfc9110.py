@@ -1,0 +1,117 @@
+"""pigeon serve's answers as RFC 9110 asks, checked with curl: a ``Date`` on every answer
+(remembered ones included, refreshed each second), a 304 without ``Content-Length``, and a
+request head that arrives in pieces is still HTTP."""
+
+from __future__ import annotations
+
+import email.utils
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, pigeon_server
+from tests.interop.serve_fixtures import Served
+
+pytestmark = pytest.mark.interop
+
+
+def heads(curl: str, *args: str) -> list[dict[str, str]]:
+    """The heads of the answers curl got (``-D -``), as lower-cased header dicts, each with
+    its status under ``:status``."""
+    result = subprocess.run(
+        [curl, "-sS", "-o", "/dev/null", "-D", "-", *args],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    out: list[dict[str, str]] = []
+    for block in result.stdout.decode("latin-1").split("\r\n\r\n"):
+        lines = [line for line in block.split("\r\n") if line]
+        if not lines:
+            continue
+        fields = {":status": lines[0].split()[1]}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        out.append(fields)
+    return out
+
+
+def assert_date_now(fields: dict[str, str]) -> float:
+    """The answer's Date is an IMF-fixdate within two seconds of now; returns it."""
+    date = fields["date"]
+    assert date.endswith(" GMT") and len(date) == 29, date
+    when = email.utils.parsedate_to_datetime(date).timestamp()
+    assert abs(when - time.time()) < 2, date
+    return when
+
+
+def test_every_answer_carries_a_date(curl: str, served: Served) -> None:
+    url = served.url
+    for args, status in (
+        ([f"{url}/small.txt"], "200"),
+        (["-I", f"{url}/small.txt"], "200"),
+        (["-r", "0-1", f"{url}/small.txt"], "206"),
+        (["-r", "99-", f"{url}/small.txt"], "416"),
+        ([f"{url}/missing"], "404"),
+        ([f"{url}/.hidden"], "404"),  # hidden: not said to exist
+        ([f"{url}/sub"], "301"),
+        ([f"{url}/"], "200"),
+        (["-I", f"{url}/sub/"], "200"),
+        (["-X", "POST", f"{url}/small.txt"], "405"),
+    ):
+        [fields] = heads(curl, *args)
+        assert fields[":status"] == status, (args, fields)
+        assert_date_now(fields)
+
+
+def test_a_304_has_no_content_length(curl: str, served: Served) -> None:
+    url = f"{served.url}/small.txt"
+    [first] = heads(curl, url)
+    [again] = heads(curl, "-H", f"If-None-Match: {first['etag']}", url)
+    assert again[":status"] == "304"
+    assert "content-length" not in again and "transfer-encoding" not in again
+    assert again["etag"] == first["etag"]
+    assert_date_now(again)
+
+
+def test_remembered_answers_carry_the_current_date(curl: str, tmp_path: Path) -> None:
+    (tmp_path / "small.txt").write_bytes(b"hello pigeon\n")
+    time.sleep(1.1)  # settled (its ctime too): its answer is remembered
+    port = free_port()
+    argv = ["serve", str(tmp_path), "--port", str(port), "--log-format", "json"]
+    with pigeon_server(argv) as proc:
+        url = f"http://127.0.0.1:{port}/small.txt"
+        dates = []
+        for _ in range(3):
+            # one connection, the same head twice: the second answer is the remembered one
+            answers = heads(curl, url, "-o", "/dev/null", url)
+            dates += [assert_date_now(fields) for fields in answers]
+            time.sleep(1.1)
+        assert proc.err.count(b'"remembered": true') >= 3, proc.err
+        assert len(set(dates)) >= 3  # the remembered answers' Date moved with the clock
+
+
+def test_a_head_sent_in_pieces_is_http(served: Served) -> None:
+    """``GE``, then the rest 0.5 s later (longer than the tutorial protocol's pause)."""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(b"GE")
+        time.sleep(0.5)
+        sock.sendall(b"T /small.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"hello pigeon\n")
+
+
+def test_a_bare_name_is_still_the_tutorials_protocol(served: Served) -> None:
+    """The form that worked: a file name alone, answered with the raw bytes."""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as sock:
+        sock.sendall(b"small.txt")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer == b"hello pigeon\n"
