@@ -10,6 +10,7 @@ from pigeon.proto.response_memo import (
     SETTLED,
     Remembered,
     ResponseMemo,
+    date_offset,
     head_qualifies,
     settled,
 )
@@ -107,3 +108,19 @@ def test_forget_and_replace_keep_the_byte_count_exact() -> None:
     memo.forget(b"a")
     memo.forget(b"a")
     assert memo.bytes == 0 and len(memo) == 0
+
+
+def test_the_date_of_a_remembered_answer_is_rewritten_in_place() -> None:
+    response = (
+        b"HTTP/1.1 200 OK\r\nServer: pigeon\r\nDate: Wed, 25 Nov 2026 17:00:00 GMT\r\n"
+        b"Content-Length: 5\r\n\r\nDate: not a header"
+    )
+    at = date_offset(response)
+    assert response[at : at + 29] == b"Wed, 25 Nov 2026 17:00:00 GMT"
+    entry = Remembered("/x", (1, 2, 3, 4, 5), response, "GET", "/x", 200, 5, at)
+    assert entry.dated(b"Wed, 25 Nov 2026 17:00:00 GMT") is entry  # same second: no copy
+    later = entry.dated(b"Wed, 25 Nov 2026 17:00:01 GMT")
+    assert later.response == response.replace(b"17:00:00", b"17:00:01")
+    assert date_offset(b"HTTP/1.1 200 OK\r\n\r\nDate: body") == -1
+    undated = Remembered("/x", (1, 2, 3, 4, 5), b"HTTP/1.1 200 OK\r\n\r\n", "GET", "/x", 200, 0)
+    assert undated.dated(b"Wed, 25 Nov 2026 17:00:01 GMT") is undated
