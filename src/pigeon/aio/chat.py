@@ -30,7 +30,7 @@ from pigeon.errors import PigeonError, UsageError
 from pigeon.fs.partfile import make_folder
 from pigeon.proto import chat_commands as cmd
 from pigeon.proto import ipmsg_files as files
-from pigeon.proto.address import looks_like_address, parse_endpoint
+from pigeon.proto.address import looks_like_address
 from pigeon.proto.messenger import (
     Addr,
     ChatEvent,
@@ -267,8 +267,8 @@ class ChatSession:
             where = ", ".join(p.endpoint for p in found)
             raise UsageError(f"{text!r} is ambiguous: {where} (use IP:PORT)")
         if looks_like_address(text):
-            point = parse_endpoint(text.strip(), default_port=self.cfg.port)
-            addr = await resolve_peer(point.host, point.port, family=self.node.family)
+            point = cmd.peer_address(text)
+            addr = await resolve_peer(point.host, point.port, families=self.node.families)
             if self.node.messenger.peer(addr) is None:
                 self.node.messenger.add_peer(addr, plain=plain)
                 if not plain:  # ask who it is; the answer names it

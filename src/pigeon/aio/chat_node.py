@@ -22,12 +22,12 @@ from pigeon.aio.attachments import AttachmentServer, Offer, OfferBook, TransferN
 from pigeon.aio.events import Notice
 from pigeon.aio.interfaces import list_interfaces
 from pigeon.aio.oserrors import bind_error, connect_error
-from pigeon.aio.sockets import resolve
+from pigeon.aio.sockets import has_ipv6, resolve
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError
 from pigeon.proto import ipmsg
 from pigeon.proto import ipmsg_files as files
-from pigeon.proto.address import format_endpoint
+from pigeon.proto.address import format_endpoint, unmap_ipv4
 from pigeon.proto.messenger import (
     Addr,
     ChatEvent,
@@ -59,31 +59,76 @@ def identity_for(cfg: ChatConfig, *, attachments: bool = False) -> Identity:
     )
 
 
-async def resolve_peer(host: str, port: int, *, family: socket.AddressFamily) -> Addr:
-    """The first address of ``family`` for ``host`` (chat peers are reached over IPv4 or IPv6)."""
+FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+
+
+async def resolve_peer(host: str, port: int, *, families: tuple[socket.AddressFamily, ...]) -> Addr:
+    """The first address of ``host`` in one of ``families`` (IPv4 first when a name has both:
+    IP Messenger peers listen on IPv4, some on IPv4 only).
+
+    Raises:
+        UnknownHost: no such name. PigeonError: no address the chat socket can reach.
+    """
     for found in await resolve(host, port, socket.SOCK_DGRAM):
-        if found.family == family:
-            return (str(found.sockaddr[0]), int(found.sockaddr[1]))
+        if found.family in families:
+            return (unmap_ipv4(str(found.sockaddr[0])), int(found.sockaddr[1]))
+    wanted = " or ".join(FAMILY_NAMES[f] for f in families)
     raise PigeonError(
-        f"chat peer {host}: no {'IPv6' if family == socket.AF_INET6 else 'IPv4'} address"
+        f"chat peer {host} has no {wanted} address (the chat socket is {wanted} only: see --bind)"
     )
 
 
-def _chat_socket(bind: str, port: int, *, fallback: bool) -> socket.socket:
-    """A UDP socket on ``bind``:``port`` (IPv4 unless ``bind`` is IPv6) allowed to broadcast."""
-    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+def socket_families(sock: socket.socket) -> tuple[socket.AddressFamily, ...]:
+    """The address families ``sock`` can send to: both for a dual-stack socket."""
+    if sock.family != socket.AF_INET6:
+        return (socket.AF_INET,)
+    if sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY):
+        return (socket.AF_INET6,)
+    if str(sock.getsockname()[0]) != "::":
+        return (socket.AF_INET6,)  # bound to one IPv6 address: IPv4 cannot reach it
+    return (socket.AF_INET, socket.AF_INET6)
+
+
+def _local(bind: str) -> tuple[socket.AddressFamily, str]:
+    """The family and address to bind: ``::`` with IPv4 mapped in (dual stack) when ``bind``
+    is empty and IPv6 is there, so IPv6 peers are reached on the same port; else IPv4."""
+    if bind:
+        return (socket.AF_INET6 if ":" in bind else socket.AF_INET), bind
+    if has_ipv6():
+        return socket.AF_INET6, "::"
+    return socket.AF_INET, "0.0.0.0"  # noqa: S104 - a LAN messenger listens on the LAN
+
+
+def _bind(kind: socket.SocketKind, bind: str, port: int) -> socket.socket:
+    """A socket of ``kind`` bound to ``bind``:``port`` (see ``_local``); OSError as bind."""
+    family, host = _local(bind)
+    sock = socket.socket(family, kind)
     try:
-        if family == socket.AF_INET:
+        if family == socket.AF_INET6 and not bind:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if kind == socket.SOCK_DGRAM:
+            # SO_BROADCAST is a socket-level option: it lets a dual-stack socket broadcast
+            # to ::ffff:255.255.255.255 as well.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _chat_socket(bind: str, port: int, *, fallback: bool) -> socket.socket:
+    """The UDP chat socket on ``bind``:``port``, allowed to broadcast."""
+    try:
         try:
-            sock.bind((bind or "0.0.0.0", port))  # noqa: S104 - a LAN messenger listens on the LAN
+            sock = _bind(socket.SOCK_DGRAM, bind, port)
         except OSError as exc:
             if not (fallback and exc.errno == errno.EADDRINUSE):
                 raise
-            sock.bind((bind or "0.0.0.0", 0))  # noqa: S104
+            sock = _bind(socket.SOCK_DGRAM, bind, 0)
     except OSError as exc:
-        sock.close()
         raise bind_error(exc, proto="udp", host=bind, port=port) from exc
     sock.setblocking(False)
     return sock
@@ -98,14 +143,14 @@ def _pair(
         if not tcp:
             return udp, None
         actual = int(udp.getsockname()[1])
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        stream = socket.socket(family, socket.SOCK_STREAM)
         try:
-            stream.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            stream.bind((bind or "0.0.0.0", actual))  # noqa: S104 - attachments are for the LAN
-            stream.listen(128)
+            stream = _bind(socket.SOCK_STREAM, bind, actual)
+            try:
+                stream.listen(128)
+            except OSError:
+                stream.close()
+                raise
         except OSError as exc:
-            stream.close()
             udp.close()
             if fallback and exc.errno == errno.EADDRINUSE:
                 port = 0  # that number is taken for TCP: let the kernel pick another pair
@@ -140,6 +185,9 @@ class _DatagramPump:
     Each wakeup drains up to ``READ_BATCH`` datagrams, so a burst costs one turn of the loop
     instead of one per datagram (asyncio's datagram transport reads one). Sends go straight to
     the kernel and are queued only while its buffer is full.
+
+    On a dual-stack socket IPv4 peers arrive as ``::ffff:a.b.c.d``: they are keyed and shown
+    as the plain IPv4 address (as on an IPv4 socket), and mapped back when sent to.
     """
 
     def __init__(
@@ -154,6 +202,7 @@ class _DatagramPump:
         self.on_error = on_error
         self.closed = False
         self.dropped = 0
+        self.mapped = socket.AF_INET in socket_families(sock) and sock.family == socket.AF_INET6
         self._queue: deque[tuple[bytes, Addr]] = deque()
         sock.setblocking(False)
         self.loop.add_reader(sock.fileno(), self._readable)
@@ -169,7 +218,10 @@ class _DatagramPump:
                 self.on_error(exc, None)
                 continue
             if len(addr) != 2:  # IPv6: (host, port, flowinfo, scope_id)
-                addr = (addr[0], addr[1])
+                host = addr[0]
+                if host.startswith("::ffff:") and "." in host:
+                    host = host[7:]
+                addr = (host, addr[1])
             self.on_datagram(data, addr, now)
             if self.closed:
                 return
@@ -180,7 +232,7 @@ class _DatagramPump:
             return
         if not self._queue:
             try:
-                self.sock.sendto(data, addr)
+                self.sock.sendto(data, self._wire(addr))
                 return
             except (BlockingIOError, InterruptedError):
                 self.loop.add_writer(self.sock.fileno(), self._writable)
@@ -189,11 +241,17 @@ class _DatagramPump:
             return
         self._queue.append((data, addr))
 
+    def _wire(self, addr: Addr) -> Addr:
+        """``addr`` as the socket takes it: an IPv4 address mapped on a dual-stack socket."""
+        if self.mapped and ":" not in addr[0]:
+            return ("::ffff:" + addr[0], addr[1])
+        return addr
+
     def _writable(self) -> None:
         while self._queue:
             data, addr = self._queue[0]
             try:
-                self.sock.sendto(data, addr)
+                self.sock.sendto(data, self._wire(addr))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -227,7 +285,8 @@ class ChatNode:
             rate=cfg.rate,
             burst=cfg.rate * 2,
         )
-        self.family = socket.AF_INET6 if ":" in cfg.bind else socket.AF_INET
+        self.families: tuple[socket.AddressFamily, ...] = (socket.AF_INET,)
+        """What the chat socket reaches: IPv4 and IPv6 on a dual-stack socket."""
         self.broadcasts: list[Addr] = []
         self.explicit: list[Addr] = []
         self._pump: _DatagramPump | None = None
@@ -251,6 +310,7 @@ class ChatNode:
             self.cfg.bind, self.cfg.port, fallback=self.cfg.port_fallback, tcp=self.attachments
         )
         self.port = int(sock.getsockname()[1])
+        self.families = socket_families(sock)
         self.messenger.own_port = self.port
         self._pump = _DatagramPump(sock, self.on_datagram, self._send_failed)
         self._now = self._pump.loop.time
@@ -260,12 +320,14 @@ class ChatNode:
             # asyncio's accept retries may fire then (and the handler passes on the rest).
             self._pump.loop.set_exception_handler(AcceptPressure(self.show))
             self._tcp = await asyncio.start_server(self.server.on_connect, sock=stream)
-        if self.cfg.discovery and self.family == socket.AF_INET:
-            self.broadcasts = broadcast_targets(self.cfg.port)
+        if self.cfg.discovery and socket.AF_INET in self.families:
+            # IP Messenger's port, whatever our own: --port is where we listen, and the
+            # others listen on 2425 (a peer elsewhere is given with its port).
+            self.broadcasts = broadcast_targets(ipmsg.DEFAULT_PORT)
         for host, port in self.cfg.peers:
-            self.explicit.append(await resolve_peer(host, port, family=self.family))
+            self.explicit.append(await resolve_peer(host, port, families=self.families))
         for host, port in self.cfg.plain_peers:
-            addr = await resolve_peer(host, port, family=self.family)
+            addr = await resolve_peer(host, port, families=self.families)
             self.messenger.add_peer(addr, plain=True)
         self._tasks = [asyncio.create_task(self._clock(), name="chat-clock")]
         return self

@@ -16,7 +16,9 @@ from pigeon.aio.chat import PeerTable, SessionEvent, ShowSession
 from pigeon.aio.chat_node import ChatNode, resolve_peer
 from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
-from pigeon.proto.address import format_endpoint, looks_like_address, parse_endpoint
+from pigeon.proto.address import format_endpoint, looks_like_address
+from pigeon.proto.chat_commands import peer_address
+from pigeon.proto.ipmsg import DEFAULT_PORT
 from pigeon.proto.messenger import (
     Addr,
     ChatEvent,
@@ -101,7 +103,7 @@ async def run_send(
 
 async def _resolve_name(node: ChatNode, name: str, port: int, within: float) -> Addr:
     try:
-        return await resolve_peer(name, port, family=node.family)
+        return await resolve_peer(name, port, families=node.families)
     except errors.PigeonError:
         answered = f"no peer called {name!r} answered within {within:g} s"
         if not node.announce_targets():
@@ -145,13 +147,13 @@ async def _target(
     """The address of ``target`` and whether we announced ourselves (for ``search`` seconds)
     to find it by name."""
     if looks_like_address(target):
-        point = parse_endpoint(target, default_port=cfg.port)
-        return await resolve_peer(point.host, point.port, family=node.family), False
+        point = peer_address(target)
+        return await resolve_peer(point.host, point.port, families=node.families), False
     found = None
     announced = bool(node.announce_targets())
     if announced:
         found = await _find_by_name(node, target, search)
-    return found or await _resolve_name(node, target, cfg.port, within), announced
+    return found or await _resolve_name(node, target, DEFAULT_PORT, within), announced
 
 
 async def _offer_files(

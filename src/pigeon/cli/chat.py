@@ -14,6 +14,8 @@ DEFAULT_CHAT_PORT = 2425
 DEFAULT_SEND_TIMEOUT = 5.0
 DEFAULT_FILE_TIMEOUT = 600.0
 DEFAULT_PEERS_TIMEOUT = 3.0
+PEER_FORMS = "HOST, HOST:PORT, [V6]:PORT or V6"
+PEER_PORT = f"peers and broadcasts use port {DEFAULT_CHAT_PORT} unless a PEER names its own"
 
 
 def _identity_options(parser: PigeonParser, *, port_help: str) -> None:
@@ -50,13 +52,13 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "echo hello | pigeon chat 192.168.1.20",
         handler=run_chat,
     )
-    chat.add_argument("peers", metavar="PEER", nargs="*", help="HOST[:PORT] to greet and talk to")
-    _identity_options(chat, port_help=f"UDP port (default {DEFAULT_CHAT_PORT})")
+    chat.add_argument("peers", metavar="PEER", nargs="*", help=f"{PEER_FORMS} to greet and talk to")
+    _identity_options(chat, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}); {PEER_PORT}")
     chat.add_argument(
         "--plain",
         action="append",
         default=[],
-        metavar="HOST:PORT",
+        metavar="PEER",
         help="a peer that speaks plain UDP text (nc -u, the tutorial's chat); repeatable",
     )
     chat.add_argument(
@@ -90,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "pigeon send 127.0.0.1:7890 hi --plain",
         handler=run_send,
     )
-    send.add_argument("target", metavar="NAME|HOST[:PORT]", help="a peer's name or address")
+    send.add_argument("target", metavar="NAME|PEER", help=f"a peer's name or address: {PEER_FORMS}")
     send.add_argument("text", metavar="TEXT", nargs="?", default="", help="the message")
     send.add_argument(
         "--file",
@@ -101,7 +103,9 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         metavar="PATH",
         help="offer a file or folder (repeatable); waits until the peer has fetched them",
     )
-    _identity_options(send, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}, else any)")
+    _identity_options(
+        send, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}, else any); {PEER_PORT}"
+    )
     send.add_argument(
         "--timeout",
         type=seconds,
@@ -120,8 +124,10 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "pigeon peers --no-broadcast 127.0.0.1:2426",
         handler=run_peers,
     )
-    peers.add_argument("peers", metavar="PEER", nargs="*", help="HOST[:PORT] to ask as well")
-    _identity_options(peers, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}, else any)")
+    peers.add_argument("peers", metavar="PEER", nargs="*", help=f"{PEER_FORMS} to ask as well")
+    _identity_options(
+        peers, port_help=f"local UDP port (default {DEFAULT_CHAT_PORT}, else any); {PEER_PORT}"
+    )
     peers.add_argument(
         "--timeout",
         type=seconds,
@@ -136,7 +142,8 @@ def _config(args: argparse.Namespace, *, fallback: bool) -> ChatConfig:
     import socket
 
     from pigeon.config import ChatConfig
-    from pigeon.proto.address import parse_endpoint, parse_host, parse_port
+    from pigeon.proto.address import looks_like_address, parse_host, parse_port
+    from pigeon.proto.chat_commands import peer_address
     from pigeon.proto.text import check_encoding
 
     port = parse_port(args.port)
@@ -144,11 +151,11 @@ def _config(args: argparse.Namespace, *, fallback: bool) -> ChatConfig:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "pigeon"
-    peer_port = port or DEFAULT_CHAT_PORT
-    peers = tuple(
-        (p.host, p.port)
-        for p in (parse_endpoint(t, default_port=peer_port) for t in getattr(args, "peers", []))
-    )
+    # Peers are reached on their own port (2425 unless given), never on our --port.
+    peers = tuple((p.host, p.port) for p in map(peer_address, getattr(args, "peers", [])))
+    target = getattr(args, "target", "")
+    if target and looks_like_address(target):
+        peer_address(target)  # a bad port is exit 3 before anything is bound or sent
     return ChatConfig(
         nick=args.nick or user,
         user=user,
@@ -170,12 +177,9 @@ def run_chat(args: argparse.Namespace) -> int:
 
     from pigeon.aio.chat import run_chat as chat
     from pigeon.cli.common import run_async
-    from pigeon.proto.address import parse_endpoint
+    from pigeon.proto.chat_commands import peer_address
 
-    plain = tuple(
-        (p.host, p.port)
-        for p in (parse_endpoint(t, default_port=DEFAULT_CHAT_PORT) for t in args.plain)
-    )
+    plain = tuple((p.host, p.port) for p in map(peer_address, args.plain))
     cfg = dataclasses.replace(
         _config(args, fallback=False),
         plain_peers=plain,

@@ -9,6 +9,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from pigeon.errors import InvalidPort
+from pigeon.proto.address import MAX_PORT, Endpoint, parse_endpoint
+from pigeon.proto.ipmsg import DEFAULT_PORT
+
 
 @dataclass(frozen=True, slots=True)
 class Say:
@@ -189,3 +193,19 @@ def parse_line(line: str) -> Command | None:
             return BadCommand("usage: /cancel N")
         return CancelOffer(int(rest))
     return BadCommand(f"unknown command {word} (try /help; //TEXT sends a line starting with '/')")
+
+
+def peer_address(text: str) -> Endpoint:
+    """A peer's address as written in an argument or ``/to``: ``HOST``, ``HOST:PORT``,
+    ``[V6]:PORT`` or a bare IPv6 address. Without a port it is IP Messenger's 2425 (where
+    peers listen; our own ``--port`` says only where we do).
+
+    Raises:
+        InvalidAddress: unreadable. InvalidPort: out of range, or 0 (nothing listens there).
+    """
+    point = parse_endpoint(text, default_port=DEFAULT_PORT)
+    if point.port == 0:
+        raise InvalidPort(
+            f"{text.strip()!r}: port 0 is no peer's port (give one from 1 to {MAX_PORT})"
+        )
+    return point
