@@ -82,7 +82,6 @@ def test_top_level_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> 
     "argv",
     [
         ["udp"],
-        ["udp", "send", "127.0.0.1"],
         ["tcp", "listen", "--reply", "x", "--echo"],
         ["ping", "h", "-c", "0"],
         ["udp", "send", "h", "1", "--wait", "-3"],

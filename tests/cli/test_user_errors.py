@@ -112,7 +112,7 @@ def test_network_unreachable() -> None:
 def test_port_out_of_range(port: str) -> None:
     result = run_pigeon(["udp", "send", "127.0.0.1", port, "x"])
     assert result.returncode == 3
-    assert "0 to 65535" in one_line_error(result)
+    assert "1 to 65535" in one_line_error(result)
 
 
 def test_listen_port_out_of_range() -> None:

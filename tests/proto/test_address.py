@@ -90,3 +90,55 @@ def test_endpoint_arguments_take_either_form() -> None:
         endpoint_arguments("::1", None)
     with pytest.raises(InvalidPort):
         endpoint_arguments("[::1]:70000", None)
+
+
+@pytest.mark.parametrize(
+    ("words", "kwargs", "host", "port", "path", "rest"),
+    [
+        (["h", "80", "a"], {}, "h", 80, "", ["a"]),
+        (["h:80", "a"], {}, "h", 80, "", ["a"]),
+        (["::1", "80"], {}, "::1", 80, "", []),
+        (["[::1]", "80"], {}, "::1", 80, "", []),
+        (["[::1]:80", "80"], {}, "::1", 80, "", ["80"]),
+        (["h"], {"default_port": 7890}, "h", 7890, "", []),
+        (["h", "x.txt"], {"default_port": 7890, "port_word": False}, "h", 7890, "", ["x.txt"]),
+        (["h:8000/"], {"path": True}, "h", 8000, "/", []),
+        (["[::1]:8/a/b?c"], {"path": True}, "::1", 8, "/a/b?c", []),
+        (["h/a"], {"path": True, "default_port": 1}, "h", 1, "/a", []),
+        (["[::1]/a"], {"path": True, "default_port": 1}, "::1", 1, "/a", []),
+    ],
+)
+def test_parse_destination_forms(
+    words: list[str], kwargs: dict[str, object], host: str, port: int, path: str, rest: list[str]
+) -> None:
+    from pigeon.proto.address import Destination, parse_destination
+
+    assert parse_destination(words, **kwargs) == (Destination(host, port, path), rest)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("words", "error"),
+    [
+        (["h", "0"], InvalidPort),
+        (["h:0"], InvalidPort),
+        (["[::1]:70000"], InvalidPort),
+        (["h", "x"], InvalidPort),
+        (["h"], InvalidAddress),
+        ([], InvalidAddress),
+        (["h:80/a"], InvalidAddress),  # a path only where allowed
+        (["::1/a"], InvalidAddress),
+        (["[::1]x"], InvalidAddress),
+    ],
+)
+def test_parse_destination_refuses(words: list[str], error: type[Exception]) -> None:
+    from pigeon.proto.address import parse_destination
+
+    with pytest.raises(error):
+        parse_destination(words)
+
+
+def test_parse_destination_more_false_refuses_extra_words() -> None:
+    from pigeon.proto.address import parse_destination
+
+    with pytest.raises(InvalidAddress, match="one too many"):
+        parse_destination(["h:1", "2"], more=False)

@@ -12,6 +12,7 @@ from pigeon.aio.oserrors import connect_error
 from pigeon.aio.sockets import resolve
 from pigeon.config import PingConfig
 from pigeon.errors import ConnectionRefused, PigeonError, TimedOut
+from pigeon.proto.address import parse_destination_port
 from pigeon.proto.rtt import RttSummary, summarize
 
 
@@ -44,6 +45,7 @@ async def run_ping(cfg: PingConfig, emit: Emit) -> PingReport:
     Raises:
         UnknownHost: the host does not resolve (nothing was probed).
     """
+    parse_destination_port(cfg.port)  # a config made in Python meets the CLI's check
     target = (await resolve(cfg.host, cfg.port, socket.SOCK_STREAM))[0]
     sockaddr = (str(target.sockaddr[0]), int(target.sockaddr[1]))
     rtts: list[float] = []

@@ -17,6 +17,7 @@ from pigeon.aio.oserrors import connect_error
 from pigeon.aio.sockets import Resolved, bound_socket, peer_text, resolve
 from pigeon.aio.stdin import stdin_chunks
 from pigeon.errors import NetworkError, TimedOut
+from pigeon.proto.address import parse_destination_port
 
 if TYPE_CHECKING:  # the configs are annotations only; pigeon.config costs start-up
     from pigeon.config import TcpConnectConfig, TcpListenConfig
@@ -79,6 +80,7 @@ async def _connect_any(
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
     """The first of the host's addresses that accepts, and its ``ip:port`` (known even when
     the peer has already closed: ``getpeername`` then fails)."""
+    parse_destination_port(cfg.port)  # a config made in Python meets the CLI's check
     targets = await resolve(cfg.host, cfg.port, socket.SOCK_STREAM)
     error: NetworkError | None = None
     for target in targets:

@@ -22,6 +22,7 @@ from pigeon.aio.sockets import (
 from pigeon.aio.stdin import stdin_lines
 from pigeon.config import UdpRecvConfig, UdpSendConfig
 from pigeon.errors import TimedOut, UsageError
+from pigeon.proto.address import parse_destination_port
 from pigeon.proto.datagram import check_payload_size
 from pigeon.proto.text import encode_text, parse_hex
 
@@ -48,6 +49,7 @@ async def run_send(cfg: UdpSendConfig, emit: Emit) -> int:
     Returns:
         0; raises TimedOut when ``wait`` was asked for and no reply came.
     """
+    parse_destination_port(cfg.port)  # a config made in Python meets the CLI's check
     target = (await resolve(cfg.host, cfg.port, socket.SOCK_DGRAM))[0]
     ipv6 = target.family == socket.AF_INET6
     if cfg.payloads is not None:

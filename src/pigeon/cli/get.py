@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         help_text="download files over HTTP, resumable and verified (SHA-256)",
         example="pigeon get 192.168.1.7 notes.txt          # from pigeon serve, port 7890\n"
         "pigeon get [::1]:8000 big.iso -o /tmp/\n"
+        "pigeon get 192.168.1.7:8000/docs/notes.txt  # HOST:PORT/PATH\n"
         "pigeon get http://host/file.tar.gz -o - | tar xz",
         handler=run_get,
     )
@@ -29,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "source",
         metavar="SOURCE",
         nargs="?",
-        help="host, host:port, [v6]:port or http:// URL (none, on a terminal: asks)",
+        help="HOST, HOST:PORT or [V6]:PORT, each maybe with /PATH, or an http:// URL"
+        " (none, on a terminal: asks)",
     )
     get.add_argument("paths", metavar="PATH", nargs="*", help="files on the server")
     get.add_argument(

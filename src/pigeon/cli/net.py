@@ -24,10 +24,19 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         subparsers,
         "ping",
         help_text="time TCP connects to HOST[:PORT] (no root needed, unlike ICMP ping)",
-        example="pigeon ping 192.168.1.103:22\npigeon ping [::1]:7890 -c 10",
+        example="pigeon ping 192.168.1.103:22\npigeon ping 192.168.1.103 22 -c 3\n"
+        "pigeon ping [::1]:7890 -c 10",
         handler=run_ping,
     )
-    ping.add_argument("target", metavar="HOST[:PORT]", help=f"default port {DEFAULT_PING_PORT}")
+    ping.add_argument(
+        "target", metavar="HOST", help="name or address: HOST, HOST PORT, HOST:PORT, [::1]:PORT"
+    )
+    ping.add_argument(
+        "port",
+        metavar="PORT",
+        nargs="?",
+        help=f"TCP port 1-65535 (unless HOST:PORT; default {DEFAULT_PING_PORT})",
+    )
     ping.add_argument("-c", "--count", type=positive_int, default=4, metavar="N", help="default 4")
     ping.add_argument(
         "-i", "--interval", type=seconds, default=1.0, metavar="SECONDS", help="default 1"
@@ -59,11 +68,12 @@ def run_ping(args: argparse.Namespace) -> int:
     from pigeon.aio.ping import run_ping as ping
     from pigeon.cli.common import run_async
     from pigeon.config import PingConfig
-    from pigeon.proto.address import format_endpoint, parse_endpoint
+    from pigeon.proto.address import format_endpoint, parse_destination
     from pigeon.ui.netinfo import ping_summary_lines
     from pigeon.ui.report import Reporter
 
-    target = parse_endpoint(args.target, default_port=DEFAULT_PING_PORT)
+    words = [args.target] if args.port is None else [args.target, args.port]
+    target, _ = parse_destination(words, default_port=DEFAULT_PING_PORT, more=False)
     cfg = PingConfig(
         host=target.host,
         port=target.port,

@@ -24,9 +24,11 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "tar c docs | pigeon tcp connect [::1] 9000",
         handler=run_connect,
     )
-    connect.add_argument("host", metavar="HOST", help="name or address (IPv6 as ::1 or [::1])")
     connect.add_argument(
-        "port", metavar="PORT", nargs="?", help="destination port, 0-65535 (or HOST:PORT)"
+        "host", metavar="HOST", help="name or address: HOST PORT, HOST:PORT, ::1 PORT, [::1]:PORT"
+    )
+    connect.add_argument(
+        "port", metavar="PORT", nargs="?", help="destination port, 1-65535 (unless HOST:PORT)"
     )
     connect.add_argument(
         "--send",
@@ -72,7 +74,7 @@ def run_connect(args: argparse.Namespace) -> int:
     from pigeon.aio.tcp import run_connect as connect
     from pigeon.cli.common import run_async
     from pigeon.config import TcpConnectConfig
-    from pigeon.proto.address import endpoint_arguments
+    from pigeon.proto.address import parse_destination
     from pigeon.proto.text import check_encoding, encode_text
     from pigeon.ui.report import Reporter
 
@@ -82,7 +84,8 @@ def run_connect(args: argparse.Namespace) -> int:
     idle = args.timeout
     if idle is None and send is not None:
         idle = SEND_REPLY_TIMEOUT
-    peer = endpoint_arguments(args.host, args.port)
+    words = [args.host] if args.port is None else [args.host, args.port]
+    peer, _ = parse_destination(words, more=False)
     cfg = TcpConnectConfig(
         host=peer.host,
         port=peer.port,

@@ -20,14 +20,22 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "send",
         help_text="send one datagram per TEXT (or per line of standard input)",
         example="pigeon udp send 192.168.1.103 8080 hello\n"
+        "pigeon udp send 192.168.1.103:8080 hello\n"
         "pigeon udp send ::1 7788 你好 --encoding gbk --wait 3\n"
+        "pigeon udp send [::1]:7788 你好\n"
         "printf 'a\\nb\\n' | pigeon udp send 127.0.0.1 7788",
         handler=run_send,
     )
     send.intermixed = True
-    send.add_argument("host", metavar="HOST", help="name or address (IPv6 as ::1 or [::1])")
-    send.add_argument("port", metavar="PORT", help="destination port, 0-65535")
-    send.add_argument("texts", metavar="TEXT", nargs="*", help="payloads; none: read stdin")
+    send.add_argument(
+        "host", metavar="HOST", help="name or address: HOST PORT, HOST:PORT, ::1 PORT, [::1]:PORT"
+    )
+    send.add_argument(
+        "words",
+        metavar="PORT TEXT",
+        nargs="*",
+        help="destination port 1-65535 (unless HOST:PORT), then the payloads; none: read stdin",
+    )
     send.add_argument(
         "--wait",
         nargs="?",
@@ -67,19 +75,19 @@ def run_send(args: argparse.Namespace) -> int:
     from pigeon.aio.udp import run_send as send
     from pigeon.cli.common import run_async
     from pigeon.config import UdpSendConfig
-    from pigeon.proto.address import parse_host, parse_port
+    from pigeon.proto.address import parse_destination
     from pigeon.proto.text import check_encoding, encode_text, parse_hex
     from pigeon.ui.report import Reporter
 
     encoding = check_encoding(args.encoding, allow_auto=False)
-    port = parse_port(args.port)
+    peer, texts = parse_destination([args.host, *args.words])
     payloads: tuple[bytes, ...] | None = None
-    if args.texts:
+    if texts:
         convert = parse_hex if args.hex else (lambda t: encode_text(t, encoding))
-        payloads = tuple(convert(text) for text in args.texts)
+        payloads = tuple(convert(text) for text in texts)
     cfg = UdpSendConfig(
-        host=parse_host(args.host),
-        port=port,
+        host=peer.host,
+        port=peer.port,
         payloads=payloads,
         encoding=encoding,
         hex_input=args.hex,

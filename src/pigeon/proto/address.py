@@ -1,11 +1,16 @@
 """Parsing and formatting of network endpoints: ``host``, ``host:port``, ``[v6]:port``, ports.
 
+``parse_destination`` is the one grammar of every command that reaches a peer (tcp connect,
+udp send, ping, get): ``HOST PORT``, ``HOST:PORT``, ``[V6]:PORT``, a bare IPv6 literal
+followed by its port word, and for get ``HOST:PORT/path``.
+
 Pure functions: no name resolution happens here (that is ``aio``'s job); a host stays a string.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pigeon.errors import InvalidAddress, InvalidPort
@@ -24,21 +29,23 @@ class Endpoint:
         return format_endpoint(self.host, self.port)
 
 
-def parse_port(text: str | int, *, what: str = "port") -> int:
-    """Return ``text`` as a port number.
+def parse_port(text: str | int, *, what: str = "port", lowest: int = 0) -> int:
+    """Return ``text`` as a port number, ``lowest`` (0: any port, when binding) to 65535.
 
     Raises:
-        InvalidPort: not an integer, or outside 0-65535.
+        InvalidPort: not an integer, or outside ``lowest``-65535.
     """
     if isinstance(text, int):
         value = text
     else:
         stripped = text.strip()
         if not stripped.isdigit() or not stripped.isascii():
-            raise InvalidPort(f"{what} {text!r} is not a number from 0 to {MAX_PORT}")
+            raise InvalidPort(f"{what} {text!r} is not a number from {lowest} to {MAX_PORT}")
         value = int(stripped)
-    if not 0 <= value <= MAX_PORT:
-        raise InvalidPort(f"{what} {value} is out of range: ports go from 0 to {MAX_PORT}")
+    if value == 0 < lowest:
+        raise InvalidPort(f"{what} 0 cannot be reached: ports to reach go from 1 to {MAX_PORT}")
+    if not lowest <= value <= MAX_PORT:
+        raise InvalidPort(f"{what} {value} is out of range: ports go from {lowest} to {MAX_PORT}")
     return value
 
 
@@ -127,12 +134,111 @@ def format_endpoint(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def endpoint_arguments(host: str, port: str | None) -> Endpoint:
-    """A peer given as ``HOST PORT`` or as one ``HOST:PORT`` / ``[V6]:PORT`` argument.
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A peer to reach: host (no brackets), port (1-65535), and what followed the port
+    (``/path``, only where allowed; ``""`` when none)."""
+
+    host: str
+    port: int
+    path: str = ""
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The host and port alone."""
+        return Endpoint(self.host, self.port)
+
+    def __str__(self) -> str:
+        return format_endpoint(self.host, self.port) + self.path
+
+
+def parse_destination_port(text: str | int) -> int:
+    """A port to send or connect to: 1-65535. Port 0 means "any" only when binding; as a
+    destination the kernel would pick nothing sensible (a UDP socket "connected" to port 0
+    is not connected at all), so it is refused before anything is sent.
 
     Raises:
-        InvalidAddress: unreadable, or no port given either way. InvalidPort: out of range.
+        InvalidPort: not a number, 0, or above 65535.
     """
-    if port is None:
-        return parse_endpoint(host, default_port=None)
-    return Endpoint(parse_host(host), parse_port(port))
+    return parse_port(text, lowest=1)
+
+
+def parse_destination(
+    words: Sequence[str],
+    *,
+    default_port: int | None = None,
+    port_word: bool = True,
+    path: bool = False,
+    more: bool = True,
+) -> tuple[Destination, list[str]]:
+    """Read the peer at the head of a command's positional ``words``.
+
+    The first word is ``HOST``, ``HOST:PORT``, ``[V6]``, ``[V6]:PORT`` or a bare IPv6 literal
+    (``::1``: its colons leave no room for a port, so the port is the next word). When the
+    first word names no port, the next word is the PORT if ``port_word`` (``tcp connect
+    HOST PORT``), else ``default_port`` applies. With ``path``, ``HOST:PORT/path``,
+    ``HOST/path`` and ``[V6]:PORT/path`` keep what follows as ``Destination.path``. Unless
+    ``more``, a word after the destination is an error (``tcp connect HOST:80 81``).
+
+    Returns:
+        The destination and the words after it (``udp send``'s TEXTs).
+
+    Raises:
+        InvalidAddress: no words, unreadable, or no port given and no default.
+        InvalidPort: the port is not a number, 0, or above 65535.
+    """
+    if not words:
+        raise InvalidAddress("no host given")
+    text, rest = words[0], list(words[1:])
+    raw = text.strip()
+    rest_text = ""
+    if raw.startswith("["):
+        close = raw.find("]")
+        if close < 0:
+            raise InvalidAddress(f"address {text!r} has unbalanced brackets")
+        host = parse_host(raw[: close + 1])
+        rest_text = raw[close + 1 :]
+    elif raw.count(":") == 1:
+        host_text, colon, rest_text = raw.partition(":")
+        host = parse_host(host_text)
+        rest_text = colon + rest_text
+    elif path and ":" not in raw and "/" in raw:
+        host_text, slash, after = raw.partition("/")
+        host, rest_text = parse_host(host_text), slash + after
+    else:
+        host = parse_host(raw)  # a name, an IPv4 address or a bare IPv6 literal
+    port_text: str | None = None
+    found_path = ""
+    if rest_text.startswith(":"):
+        port_text, slash, after = rest_text[1:].partition("/")
+        if slash:
+            if not path:
+                raise InvalidAddress(f"{text!r}: a path after the port is only for pigeon get")
+            found_path = slash + after
+    elif rest_text.startswith("/") and path:
+        found_path = rest_text
+    elif rest_text:
+        raise InvalidAddress(f"unexpected {rest_text!r} after the address in {text!r}")
+    if port_text is None and port_word and rest:
+        port_text = rest.pop(0)
+    if port_text is not None:
+        port = parse_destination_port(port_text)
+    elif default_port is not None:
+        port = parse_destination_port(default_port)
+    else:
+        form = "HOST PORT or HOST:PORT" if port_word else "HOST:PORT"
+        raise InvalidAddress(f"{text!r} names no port (write {form})")
+    if rest and not more:
+        raise InvalidAddress(f"{text!r} already names its port; {rest[0]!r} is one too many")
+    return Destination(host, port, found_path), rest
+
+
+def endpoint_arguments(host: str, port: str | None) -> Endpoint:
+    """A peer given as ``HOST PORT`` or as one ``HOST:PORT`` / ``[V6]:PORT`` argument: the
+    same grammar as ``parse_destination`` (port 1-65535), for callers holding two strings.
+
+    Raises:
+        InvalidAddress: unreadable, or no port given either way. InvalidPort: not 1-65535.
+    """
+    destination, _ = parse_destination([host] if port is None else [host, port], more=False)
+    return destination.endpoint

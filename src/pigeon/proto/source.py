@@ -1,4 +1,5 @@
-"""What ``pigeon get`` is asked to fetch: ``host``, ``host:port``, ``[v6]:port`` or a URL.
+"""What ``pigeon get`` is asked to fetch: ``host``, ``host:port``, ``[v6]:port``, any of them
+followed by ``/path``, or an http:// URL (addresses read by ``proto.address``'s one grammar).
 
 Pure parsing into a ``Source`` (host, port, request target); no resolution happens here.
 """
@@ -8,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from pigeon.errors import UsageError
-from pigeon.proto.address import format_endpoint, parse_endpoint, parse_port
+from pigeon.errors import InvalidPort, UsageError
+from pigeon.proto.address import format_endpoint, parse_destination, parse_destination_port
 
 DEFAULT_PORT = 7890
+URL_SAFE = "/%:@!$&'()*+,;=?~"
+"""Characters a request target keeps as typed: a path given as in a URL (``%20`` stays an
+escape); spaces, controls and non-ASCII are percent-encoded (UTF-8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ def parse_source(text: str, path: str | None = None) -> Source:
     """Combine SOURCE and an optional PATH into a ``Source``.
 
     Raises:
-        UsageError: not http://, or an unreadable address. InvalidPort: bad port.
+        UsageError: not http://, or an unreadable address. InvalidPort: not 1-65535.
     """
     if "://" in text:
         parts = urlsplit(text)
@@ -53,15 +57,18 @@ def parse_source(text: str, path: str | None = None) -> Source:
         try:
             port_value = parts.port
         except ValueError:
-            raise UsageError(f"{text!r} has a port outside 0-65535") from None
-        port = parse_port(port_value) if port_value is not None else 80
-        target = parts.path or "/"
+            raise InvalidPort(f"{text!r} has a port outside 0-65535") from None
+        port = parse_destination_port(port_value) if port_value is not None else 80
+        target = quote(parts.path, safe=URL_SAFE) or "/"
         if parts.query:
-            target += "?" + parts.query
+            target += "?" + quote(parts.query, safe=URL_SAFE)
         host = parts.hostname
     else:
-        endpoint = parse_endpoint(text, default_port=DEFAULT_PORT)
-        host, port, target = endpoint.host, endpoint.port, "/"
+        # HOST, HOST:PORT, [V6]:PORT, each maybe with /path: the get form of the one grammar
+        # (its second word is a PATH, never a port)
+        peer, _ = parse_destination([text], default_port=DEFAULT_PORT, port_word=False, path=True)
+        host, port = peer.host, peer.port
+        target = quote(peer.path, safe=URL_SAFE) or "/"
     if path:
         base = target.partition("?")[0]
         target = base.rstrip("/") + "/" + quote(path.lstrip("/"), safe="/")
