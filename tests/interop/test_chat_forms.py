@@ -127,3 +127,19 @@ def test_a_chat_bound_to_ipv4_refuses_an_ipv6_peer_in_one_line() -> None:
         say(alice, f"/to 127.0.0.1:{pb}")  # IPv4 still works on it
         wait_events(alice, of_type("target"))
     assert not [e for e in events(alice) if "Traceback" in json.dumps(e)]
+
+
+def test_peers_and_send_leave_no_trace_in_the_chat_they_ask() -> None:
+    pb = udp_port()
+    with chat_peer(pb, "bob") as bob:
+        for target in (f"127.0.0.1:{pb}", f"[::1]:{pb}"):
+            result = run_pigeon(
+                ["peers", "--no-broadcast", "--port", "0", "--timeout", "0.5", "--json", target]
+            )
+            assert result.returncode == 0, result.stderr
+            [table] = _sent(result.stdout)
+            assert [p["name"] for p in table["peers"]] == ["bob"]  # type: ignore[attr-defined]
+            result = run_pigeon(["send", "--no-broadcast", "--port", "0", target, "hi"])
+            assert result.returncode == 0, result.stderr
+        wait_events(bob, of_type("message", text="hi"), count=2)
+        assert not [e for e in events(bob) if e["type"] == "peer"]  # no joined, no left

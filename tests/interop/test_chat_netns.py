@@ -106,3 +106,28 @@ def test_iptux_discovers_pigeon_is_discovered_and_acks() -> None:
                 iptux.stop()
         finally:
             alice.stop()
+
+
+def test_one_shots_stay_silent_in_other_chats() -> None:
+    """``pigeon peers`` and ``pigeon send NAME`` broadcast BR_ENTRY and BR_EXIT to find peers:
+    the chats answer them but show no "joined" or "left" for a command that lived a second."""
+    with veth_pair("q") as pair:
+        bob = _chat(pair, pair.ns_b, "bob")
+        try:
+            listed = _pigeon(pair, pair.ns_a, "peers", "--json", "--timeout", "1")
+            assert listed.returncode == 0, listed.stderr
+            assert [p["name"] for p in json.loads(listed.stdout)["peers"]] == ["bob"]
+            sent = _pigeon(pair, pair.ns_a, "send", "bob", "quietly", "--json")
+            assert sent.returncode == 0, sent.stderr
+            [msg] = wait_events(bob, of_type("message", text="quietly"))
+            assert str(msg["from"]).startswith(f"{pair.addr_a}:")
+            carol = _chat(pair, pair.ns_a, "carol")  # a chat, by contrast, is announced
+            try:
+                wait_events(bob, _joined("carol"))  # type: ignore[arg-type]
+            finally:
+                carol.stop()
+            wait_events(bob, of_type("peer", change="left"))
+            changes = [(e["peer"]["name"], e["change"]) for e in events(bob) if e["type"] == "peer"]  # type: ignore[index]
+            assert changes == [("carol", "joined"), ("carol", "left")], changes
+        finally:
+            bob.stop()

@@ -272,7 +272,11 @@ class _DatagramPump:
 class ChatNode:
     """A bound chat socket plus the protocol state; use ``async with ChatNode(...)``."""
 
-    def __init__(self, cfg: ChatConfig, show: Show, *, attachments: bool = False) -> None:
+    def __init__(
+        self, cfg: ChatConfig, show: Show, *, attachments: bool = False, transient: bool = False
+    ) -> None:
+        """``transient``: a one-shot (``send``, ``peers``) that asks and tells without being
+        listed by the others (see ``Messenger``)."""
         self.cfg = cfg
         self.show = show
         self.messenger = Messenger(
@@ -284,6 +288,7 @@ class ChatNode:
             tries=cfg.tries,
             rate=cfg.rate,
             burst=cfg.rate * 2,
+            transient=transient,
         )
         self.families: tuple[socket.AddressFamily, ...] = (socket.AF_INET,)
         """What the chat socket reaches: IPv4 and IPv6 on a dual-stack socket."""

@@ -1,8 +1,10 @@
 """``pigeon send`` and ``pigeon peers``: one message, or one look around, then exit.
 
-``send`` marks its message NOADDLISTOPT (a one-shot sender: peers need not list it) and exits
-0 only once the peer acknowledged it (plain peers: once sent). ``peers`` broadcasts BR_ENTRY,
-collects the ANSENTRY answers for a while, says BR_EXIT and lists who answered.
+Both are transient nodes: every packet, BR_ENTRY and BR_EXIT included, says NOADDLISTOPT, so
+the chats they ask answer without listing them (no "joined"/"left" in anyone's chat). ``send``
+exits 0 only once the peer acknowledged its message (plain peers: once sent). ``peers``
+broadcasts BR_ENTRY, collects the ANSENTRY answers for a while, says BR_EXIT and lists who
+answered.
 """
 
 from __future__ import annotations
@@ -78,12 +80,12 @@ async def run_send(
 
     if paths:
         return await _offer_files(cfg, target, text, within=within, show=show, paths=paths)
-    async with ChatNode(cfg, watch) as node:
+    async with ChatNode(cfg, watch, transient=True) as node:
         _say_if_moved(cfg, node, show)
         addr, announced = await _target(node, cfg, target, within, search=within)
         if plain:
             node.messenger.add_peer(addr, plain=True)
-        msg_id = await node.send_text(addr, text, noaddlist=not announced)
+        msg_id = await node.send_text(addr, text)
         if not plain:
             await node.settled(within)
         if announced:
@@ -119,7 +121,7 @@ async def run_peers(cfg: ChatConfig, *, within: float, show: ShowSession) -> int
         if isinstance(event, Notice | MessageIn):
             show(event)
 
-    async with ChatNode(cfg, quiet) as node:
+    async with ChatNode(cfg, quiet, transient=True) as node:
         _say_if_moved(cfg, node, show)
         if not node.announce_targets():
             raise errors.UsageError("nowhere to ask: give PEER addresses or allow broadcast")
@@ -177,7 +179,7 @@ async def _offer_files(
         if not isinstance(event, PeerChanged):
             show(event)
 
-    async with ChatNode(cfg, watch, attachments=True) as node:
+    async with ChatNode(cfg, watch, attachments=True, transient=True) as node:
         _say_if_moved(cfg, node, show)
         addr, announced = await _target(node, cfg, target, within, search=min(within, 3.0))
         offer = node.book.add(1, addr, described)

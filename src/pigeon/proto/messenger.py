@@ -17,6 +17,11 @@ Rules kept here (see reference ipmsg.md):
 - A datagram that is not an IP Messenger packet comes from a *plain* peer (the tutorial's
   chat, ``nc -u``) and is answered in plain text.
 - A peer's legacy encoding is learned only from evidence; UTF-8 is used when it says so.
+- A one-shot (``pigeon send``, ``pigeon peers``: ``transient``) marks every packet
+  NOADDLISTOPT, its BR_ENTRY and BR_EXIT too: it asks who is there without joining. Such an
+  entry is answered (ANSENTRY) but not listed, so other chats show no "joined"/"left" for a
+  command that lived a second (IP Messenger defines the flag for SENDMSG; clients that ignore
+  it on entries list the one-shot until its BR_EXIT, as before).
 - Each sender IP has a token bucket; datagrams over it are dropped and counted. By IP, not
   by (IP, port): a port costs a sender nothing, and a flood spread over a thousand source
   ports is still one flood. The peer table is keyed by (IP, port), since several chats may
@@ -265,6 +270,7 @@ class Messenger:
         tries: int = TRIES,
         rate: float = RATE_PER_SECOND,
         burst: float = RATE_BURST,
+        transient: bool = False,
     ) -> None:
         """Args:
         identity: our names and encoding.
@@ -273,11 +279,14 @@ class Messenger:
         retry_interval: seconds between retransmissions.
         tries: transmissions before a message is reported not delivered.
         rate, burst: per-IP token bucket (datagrams per second, bucket size).
+        transient: a one-shot: every packet says NOADDLISTOPT (do not list me).
         """
         self.identity = identity
         self._heads_of: Identity | None = None  # whom ``_heads`` were made for
         self._heads: tuple[tuple[bytes, bytes], tuple[bytes, bytes]] = ((b"", b""), (b"", b""))
         self.retry_interval = retry_interval
+        self.transient = transient
+        self._unlisted = ipmsg.NOADDLISTOPT if transient else 0
         self.tries = max(1, tries)
         self.rate = rate
         self.burst = burst
@@ -345,13 +354,13 @@ class Messenger:
     def enter(self, targets: list[Addr], *, absence: bool = False) -> list[Output]:
         """BR_ENTRY (or BR_ABSENCE for a name change) to each of ``targets``."""
         mode = ipmsg.BR_ABSENCE if absence else ipmsg.BR_ENTRY
-        return self._to_all(targets, mode | ipmsg.CAPUTF8OPT | self._attach_cap(), self._entry())
+        return self._to_all(targets, mode | self._entry_options(), self._entry())
 
     def leave(self, targets: list[Addr]) -> list[Output]:
         """BR_EXIT to each of ``targets`` (and to every known IP Messenger peer)."""
         known = [p.addr for p in self._peers.values() if not p.plain]
         every = list(dict.fromkeys([*targets, *known]))
-        return self._to_all(every, ipmsg.BR_EXIT | ipmsg.CAPUTF8OPT, self._entry())
+        return self._to_all(every, ipmsg.BR_EXIT | ipmsg.CAPUTF8OPT | self._unlisted, self._entry())
 
     def rename(self, nick: str, targets: list[Addr]) -> list[Output]:
         """Take a new nick and tell ``targets`` and every known peer (BR_ABSENCE)."""
@@ -418,7 +427,7 @@ class Messenger:
             | extra_options
             | (ipmsg.SENDCHECKOPT if acked else 0)
             | (ipmsg.BROADCASTOPT if broadcast else 0)
-            | (ipmsg.NOADDLISTOPT if noaddlist else 0)
+            | (ipmsg.NOADDLISTOPT if noaddlist else self._unlisted)
         )
         if attachments:
             body += b"\0" + attachments
@@ -477,13 +486,15 @@ class Messenger:
     # --- handlers ----------------------------------------------------------------------------
 
     def _on_entry(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
-        peer, change = self._learn(packet, addr)
         outputs: list[Output] = []
-        if change:
-            outputs.append(PeerChanged(peer.info(), change))
+        if not packet.has(ipmsg.NOADDLISTOPT) or addr in self._peers:
+            peer, change = self._learn(packet, addr)
+            if change:
+                outputs.append(PeerChanged(peer.info(), change))
+        # else a one-shot asking who is there: answered, never listed
         if packet.mode == ipmsg.BR_ENTRY:
             _no, data = self._packet(
-                ipmsg.ANSENTRY | ipmsg.CAPUTF8OPT | self._attach_cap(), self._entry(), utf8=False
+                ipmsg.ANSENTRY | self._entry_options(), self._entry(), utf8=False
             )
             outputs.append(Transmit(data, addr))
         return outputs
@@ -531,7 +542,7 @@ class Messenger:
             outputs.append(PeerChanged(peer.info(), change))
             # Ask the newcomer who it is; its ANSENTRY fills in nick and group.
             _no, entry = self._packet(
-                ipmsg.BR_ENTRY | ipmsg.CAPUTF8OPT | self._attach_cap(), self._entry(), utf8=False
+                ipmsg.BR_ENTRY | self._entry_options(), self._entry(), utf8=False
             )
             outputs.append(Transmit(entry, addr))
         text_bytes, _sep, rest = packet.extra.partition(b"\0")
@@ -792,6 +803,10 @@ class Messenger:
             host=ident.host,
             legacy=self._legacy(),
         )
+
+    def _entry_options(self) -> int:
+        """Options of our entry packets: what we can do, and NOADDLISTOPT for a one-shot."""
+        return ipmsg.CAPUTF8OPT | self._attach_cap() | self._unlisted
 
     def _attach_cap(self) -> int:
         return ipmsg.FILEATTACHOPT if self.identity.attachments else 0

@@ -1,0 +1,56 @@
+"""One-shots (``pigeon send``, ``pigeon peers``) ask without joining: answered, never listed."""
+
+from __future__ import annotations
+
+from pigeon.proto import ipmsg
+from pigeon.proto.messenger import Identity, MessageIn, Messenger, PeerChanged
+from tests.proto.test_messenger import deliver, events, make, packets
+
+A = ("10.0.0.1", 2425)
+ONE = ("10.0.0.9", 40000)
+
+
+def one_shot() -> Messenger:
+    ident = Identity(user="ops", host="ops-pc", nick="ops", version="1_test")
+    return Messenger(ident, first_packet_no=5000, transient=True)
+
+
+def test_a_one_shots_entry_is_answered_but_not_listed_and_its_exit_is_silent() -> None:
+    chat, shot = make("alice"), one_shot()
+    entry = shot.enter([A])
+    assert all(p.has(ipmsg.NOADDLISTOPT) for p in packets(entry))
+    at_chat = deliver(entry, chat, ONE, 0.0)
+    assert not events(at_chat, PeerChanged)  # no "joined"
+    [answer] = packets(at_chat)
+    assert answer.mode == ipmsg.ANSENTRY and not answer.has(ipmsg.NOADDLISTOPT)
+    at_shot = deliver(at_chat, shot, A, 0.1)
+    assert [p.name for p in shot.peers()] == ["alice"]  # the one-shot learned who answered
+    assert [e.change for e in events(at_shot, PeerChanged)] == ["joined"]  # type: ignore[attr-defined]
+    _id, message = shot.send_text(A, "by name", 0.2)
+    assert all(p.has(ipmsg.NOADDLISTOPT) for p in packets(message))
+    at_chat = deliver(message, chat, ONE, 0.3)
+    [msg] = events(at_chat, MessageIn)
+    assert msg.text == "by name"  # type: ignore[attr-defined]
+    leave = shot.leave([A])
+    assert all(p.has(ipmsg.NOADDLISTOPT) for p in packets(leave))
+    assert not events(deliver(leave, chat, ONE, 0.4), PeerChanged)  # no "left"
+    assert chat.peers() == []
+
+
+def test_a_chats_entry_still_joins_and_leaves() -> None:
+    """The form that worked: a chat (not transient) is listed and its exit announced."""
+    chat, other = make("alice"), make("bob")
+    entry = other.enter([A])
+    assert not any(p.has(ipmsg.NOADDLISTOPT) for p in packets(entry))
+    [joined] = events(deliver(entry, chat, ONE, 0.0), PeerChanged)
+    assert joined.change == "joined"  # type: ignore[attr-defined]
+    [left] = events(deliver(other.leave([A]), chat, ONE, 0.1), PeerChanged)
+    assert left.change == "left"  # type: ignore[attr-defined]
+
+
+def test_a_one_shot_answers_a_chat_starting_meanwhile_without_being_listed() -> None:
+    chat, shot = make("alice"), one_shot()
+    answers = deliver(chat.enter([ONE]), shot, A, 0.0)
+    [answer] = packets(answers)
+    assert answer.mode == ipmsg.ANSENTRY and answer.has(ipmsg.NOADDLISTOPT)
+    assert not events(deliver(answers, chat, ONE, 0.1), PeerChanged)
