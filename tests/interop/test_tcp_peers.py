@@ -44,7 +44,7 @@ def test_nc_client_to_pigeon_echo_server(nc: str) -> None:
         )
         assert server.finish() == 0
     assert reply.stdout == b"echo\xffme"
-    assert b"connected" in server.err and b"disconnected: 7 bytes in, 7 out" in server.err
+    assert b"connected" in server.err and b"disconnected: 7 bytes in, 7 bytes out" in server.err
 
 
 def test_nc_client_gets_the_reply_text(nc: str) -> None:

@@ -53,10 +53,14 @@ from pigeon.proto.fetch import (
 from pigeon.proto.http_fields import parse_http_date
 from pigeon.proto.local_names import safe_local_name
 from pigeon.proto.source import Source, is_folder_target, parse_source
+from pigeon.proto.text import plural
 
 READ_SIZE = 1 << 20
 MAX_REDIRECTS = 5
-RETRYABLE = (ConnectionLost, TimedOut, ConnectionRefused)
+RETRYABLE = (ConnectionLost, TimedOut)
+"""What a retry may mend: a connection lost or gone silent. A refused connection or an
+unknown host fails at once (as curl and wget do): nothing listens there, and waiting 7 s to
+say so helps nobody; only once a connection was lost does a refusal mean "restarting"."""
 LOCK_POLL = 0.2
 SIDECAR_FROM = 1 << 20
 """A body longer than this gets a sidecar, so a cut download resumes; a shorter one is
@@ -294,7 +298,7 @@ async def _receive(
         written = offset + body.received
         if head.framing is Framing.LENGTH and body.received < (head.length or 0):
             raise ConnectionLost(
-                f"{source.url}: connection lost after {written:,} of {total or 0:,} bytes"
+                f"{source.url}: connection lost after {written:,} of {plural(total or 0, 'byte')}"
             )
     except (ConnectionLost, TimedOut):
         if part is not None and state is not None:  # a cut small file resumes too
@@ -316,7 +320,7 @@ async def _receive(
     if total is not None and written != total:
         _fail(part)
         raise IntegrityError(
-            f"{source.url}: {written:,} bytes arrived where the server announced {total:,}"
+            f"{source.url}: {plural(written, 'byte')} arrived where the server announced {total:,}"
         )
     digest = hasher.digest()
     if expected is None and job.verify:
@@ -497,8 +501,9 @@ async def with_retries(
     for tries in range(retries + 1):
         try:
             return await attempt(job, pool, resume=resume or tries > 0)
-        except RETRYABLE as exc:
-            if tries == retries or job.final is None:
+        except (*RETRYABLE, ConnectionRefused) as exc:
+            first_refusal = isinstance(exc, ConnectionRefused) and tries == 0
+            if tries == retries or job.final is None or first_refusal:
                 raise
             job.emit(Notice(f"{exc}; retrying in {delay:g}s ({tries + 1}/{retries})"))
             await asyncio.sleep(delay)

@@ -29,6 +29,7 @@ from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
 from pigeon.proto.chunked import ChunkedReader, End, NeedData, Payload
 from pigeon.proto.http_fields import parse_count
 from pigeon.proto.source import Source
+from pigeon.proto.text import plural
 
 READ_SIZE = 1 << 20
 MAX_HEAD = 64 * 1024
@@ -359,4 +360,6 @@ class HttpChannel:
 
     def _cut(self, got: int) -> NoReturn:
         self.reusable = False
-        raise ConnectionLost(f"{self._label}: connection lost after {got:,} bytes of the body")
+        raise ConnectionLost(
+            f"{self._label}: connection lost after {plural(got, 'byte')} of the body"
+        )

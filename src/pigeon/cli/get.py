@@ -80,7 +80,9 @@ def run_get(args: argparse.Namespace) -> int:
     _check_arguments(args, paths)
     reporter = Reporter(json_output=args.json, quiet=args.quiet)
     failures: list[tuple[str, PigeonError]] = []
-    with TransferDisplay(json_output=args.json, quiet=args.quiet) as display:
+    # the body going to this terminal: no bars to mix into it (as curl turns its meter off)
+    bars = not (args.output == "-" and sys.stdout.isatty())
+    with TransferDisplay(json_output=args.json, quiet=args.quiet, bars=bars) as display:
         for path in paths:
             try:
                 failures += _get_one(args, path, display, reporter)
@@ -205,17 +207,17 @@ def _get_one(
 
 
 def _report(args: argparse.Namespace, url: str, result: object) -> None:
-    """The closing line for one download (JSON with --json)."""
-    import json
-
+    """The closing line for one download (JSON with --json: exact bytes)."""
     from pigeon.aio.get import DownloadResult
+    from pigeon.proto.text import format_size
+    from pigeon.ui.report import json_line
 
     assert isinstance(result, DownloadResult)
     streamed = "stdout" if args.output in (None, "-") else str(args.output)
     where = str(result.path) if result.path else streamed
     if args.json:
         print(
-            json.dumps(
+            json_line(
                 {
                     "type": "result",
                     "url": url,
@@ -227,9 +229,10 @@ def _report(args: argparse.Namespace, url: str, result: object) -> None:
                 }
             )
         )
-    elif not args.quiet:
+    elif not args.quiet and not (args.output == "-" and sys.stdout.isatty()):
+        # (the body just went to this terminal, maybe without a final newline: nothing after)
         check = "sha256 verified" if result.verified else "not verified: no digest offered"
-        print(f"{where}: {result.bytes} bytes, {check}", file=sys.stderr)
+        print(f"{where}: {format_size(result.bytes)}, {check}", file=sys.stderr)
 
 
 def _ask() -> tuple[str, list[str]]:

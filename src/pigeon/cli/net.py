@@ -47,14 +47,13 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 
 def run_ip(args: argparse.Namespace) -> int:
     """Print the interfaces."""
-    import json
-
     from pigeon.aio.interfaces import list_interfaces
     from pigeon.ui.netinfo import interfaces_json, interfaces_text
+    from pigeon.ui.report import json_line
 
     interfaces = list_interfaces()
     if args.json:
-        print(json.dumps(interfaces_json(interfaces), ensure_ascii=False, indent=2))
+        print(json_line(interfaces_json(interfaces)))
     else:
         print("\n".join(interfaces_text(interfaces)))
     return 0

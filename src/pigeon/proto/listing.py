@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from pigeon.proto.text import format_size
+
 
 @dataclass(frozen=True, slots=True)
 class ListingEntry:
@@ -37,15 +39,6 @@ class Listing:
     def truncated(self) -> bool:
         """True when the folder holds names the page leaves out."""
         return self.total > len(self.entries)
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def _iso(ts: float) -> str:
@@ -106,7 +99,7 @@ class ListingPage:
             text = "".join(
                 f'\n<tr><td><a href="{quote(e.name, safe="")}{"/" if e.is_dir else ""}">'
                 f"{html.escape(e.name + ('/' if e.is_dir else ''))}</a></td>"
-                f'<td class="size">{"" if e.is_dir else _human(e.size)}</td>'
+                f'<td class="size">{"" if e.is_dir else format_size(e.size)}</td>'
                 f"<td>{_iso(e.mtime)}</td></tr>"
                 for e in entries
             )

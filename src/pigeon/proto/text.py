@@ -1,8 +1,11 @@
 """Turning peer bytes into text that is safe to show, and user text into bytes to send.
 
 Decoding never raises: ``auto`` tries strict UTF-8, then strict GB18030 (the charset of
-Chinese Windows peers such as the tutorial's GBK examples), then falls back to hex.
+Chinese Windows peers such as the tutorial's GBK examples), then falls back to hex; binary
+that happens to decode (GB18030 reads almost any byte pairs as rare hanzi) is hex too.
 Terminal control characters are escaped so a peer can never drive the user's terminal.
+Sizes and counts shown to a person are worded here, once: ``format_size`` (binary units)
+and ``plural``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,28 @@ class DecodedText:
     encoding: str
 
 
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, the word in plural unless the count is one: ``1 probe``,
+    ``2 probes``, ``1,024 entries`` (``many`` when adding "s" is wrong)."""
+    return f"{count:,} {word if count == 1 else (many or word + 's')}"
+
+
+def format_size(size: float) -> str:
+    """A size for a person, in binary units as listings, progress, chat and results show it:
+    ``1 byte``, ``512 bytes``, ``1.5 KiB``, ``12.0 MiB`` (exact byte counts go in --json)."""
+    if size < 1024:
+        return plural(int(size), "byte")
+    value = size / 1024
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # the loop returns at its last unit
+
+
 def check_encoding(name: str, *, allow_auto: bool) -> str:
     """Return the canonical codec name for ``name`` (``auto`` kept when allowed).
 
@@ -48,14 +73,52 @@ def check_encoding(name: str, *, allow_auto: bool) -> str:
     return canonical
 
 
+_TEXT_SHARE = 0.75
+"""``auto`` reads a payload as text only when at least this share of its characters is
+printable (and, for GB18030, common): binary rarely is; a message with a few escape codes is."""
+
+
+def _mostly_printable(text: str) -> bool:
+    if text.isprintable():
+        return True
+    shown = sum(1 for ch in text if ch.isprintable() or ch in "\t\r\n")
+    return shown >= _TEXT_SHARE * len(text)
+
+
+def _common_hanzi(ch: str) -> bool:
+    """A character Chinese text mostly uses: GB2312's symbols and full-width forms (lead
+    byte A1-A9) and its level-1 hanzi (B0-D7, the 3,755 common ones). Byte pairs of binary
+    data decode as GB18030 too, but mostly to rare characters outside this set."""
+    try:
+        lead = ch.encode("gb2312")[0]
+    except UnicodeEncodeError:
+        return False
+    return 0xA1 <= lead <= 0xA9 or 0xB0 <= lead <= 0xD7
+
+
+def _mostly_chinese(text: str) -> bool:
+    """At least the text share of the characters beyond ASCII are common ones."""
+    wide = [ch for ch in text if ch >= "\x80"]
+    return sum(1 for ch in wide if _common_hanzi(ch)) >= _TEXT_SHARE * len(wide)
+
+
 def decode_payload(data: bytes, encoding: str = AUTO) -> DecodedText:
-    """Decode ``data`` without ever failing; undecodable payloads come back as hex."""
+    """Decode ``data`` without ever failing; undecodable payloads come back as hex.
+
+    With ``auto``, a payload that decodes but is mostly not text (controls; for GB18030,
+    mostly rare characters, as ``de ad be ef`` reads "蕲撅") is hex as well. An explicit
+    charset is the user's word: whatever decodes is shown as text, escaped."""
     chain = AUTO_CHAIN if encoding == AUTO else (encoding,)
     for codec in chain:
         try:
-            return DecodedText(data.decode(codec), codec)
+            text = data.decode(codec)
         except (UnicodeDecodeError, LookupError):
             continue
+        if encoding == AUTO and not (
+            _mostly_printable(text) and (codec != "gb18030" or _mostly_chinese(text))
+        ):
+            break
+        return DecodedText(text, codec)
     return DecodedText(data.hex(" "), HEX)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from pigeon.proto.interfaces import Interface, lan_address
 from pigeon.proto.rtt import RttSummary
+from pigeon.proto.text import plural
 
 
 def interfaces_json(interfaces: Sequence[Interface]) -> dict[str, object]:
@@ -56,7 +57,7 @@ def ping_summary_lines(peer: str, summary: RttSummary, refused: int) -> list[str
     """The closing statistics of ``pigeon ping``, as ping(8) prints them."""
     lines = [
         f"--- {peer} tcp ping statistics ---",
-        f"{summary.sent} probes, {summary.answered} connected, {refused} refused, "
+        f"{plural(summary.sent, 'probe')}, {summary.answered} connected, {refused} refused, "
         f"{summary.loss_percent:.0f}% without a connection",
     ]
     if summary.answered:

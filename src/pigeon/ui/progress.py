@@ -2,6 +2,7 @@
 
 One ``TransferDisplay`` serves a whole command: each file gets its own row (``-r`` shows one
 row per file). With ``--json`` it prints throttled ``progress`` events on stdout instead.
+Sizes and speeds are ``proto.text.format_size``'s binary units (rich's own columns say MB).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from pigeon.proto.text import format_size
+
 Progress = Callable[[int, int | None], None]
 JSON_INTERVAL = 0.5
 
@@ -20,27 +23,26 @@ JSON_INTERVAL = 0.5
 class TransferDisplay:
     """Context manager handing out one progress callback per file."""
 
-    def __init__(self, *, json_output: bool, quiet: bool) -> None:
-        self.json_output = json_output
-        self.bars = not quiet and not json_output and sys.stderr.isatty()
+    def __init__(self, *, json_output: bool, quiet: bool, bars: bool = True) -> None:
+        """``quiet`` shows nothing (``--json -q``: no progress events either); ``bars=False``
+        keeps the terminal for something else, as ``-o -`` there does for the body."""
+        self.json_output = json_output and not quiet
+        self.bars = bars and not quiet and not json_output and sys.stderr.isatty()
         self._rich: Any = None
 
     def __enter__(self) -> TransferDisplay:
         if self.bars:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich.console import Console
+            from rich.progress import BarColumn, TimeRemainingColumn
             from rich.progress import Progress as RichProgress
 
             self._rich = RichProgress(
                 "[bold]{task.description}",
                 BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                _size_column(),
                 TimeRemainingColumn(),
+                # rich's default console is stdout, where the body may be going (-o - | tar)
+                console=Console(stderr=True),
             )
             self._rich.__enter__()
         return self
@@ -73,3 +75,24 @@ class TransferDisplay:
 
             return update_json
         return None
+
+
+def transfer_text(done: int, total: int | None, speed: float | None) -> str:
+    """``1.5 MiB / 12.0 MiB  800.0 KiB/s``: what a progress row says beside its bar."""
+    of = f" / {format_size(total)}" if total is not None else ""
+    rate = f"  {format_size(speed)}/s" if speed else ""
+    return f"{format_size(done)}{of}{rate}"
+
+
+def _size_column() -> Any:
+    """A rich column showing ``transfer_text`` (rich is imported only when bars are shown)."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class SizeColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = int(task.total) if task.total is not None else None
+            speed = task.finished_speed or task.speed
+            return Text(transfer_text(int(task.completed), total, speed), style="progress.download")
+
+    return SizeColumn()

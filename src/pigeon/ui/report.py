@@ -1,12 +1,14 @@
 """Printing events: one human line each (data on stdout, notices on stderr) or one JSON object.
 
 Every piece of peer-supplied text passes through ``escape_controls`` before it is printed,
-so a peer can never send escape sequences to the user's terminal.
+so a peer can never send escape sequences to the user's terminal. Sizes are worded by
+``format_size`` (binary units); JSON holds exact byte counts, one compact object per line.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import sys
 from datetime import datetime
@@ -23,7 +25,10 @@ from pigeon.aio.events import (
     PingProbe,
     StreamReceived,
 )
-from pigeon.proto.text import HEX, decode_payload, display_line
+from pigeon.proto.text import HEX, decode_payload, display_line, format_size
+
+DATA_EVENTS = (DatagramReceived, StreamReceived, PingProbe)
+"""The events that are a command's output (stdout); the others are notices (stderr)."""
 
 _second: list[object] = [None, ""]  # the last whole second formatted, and its text
 
@@ -43,14 +48,35 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
 
 
+def json_line(document: dict[str, object]) -> str:
+    """One JSON object on one line (``--json`` output is JSON lines everywhere)."""
+    return json.dumps(document, ensure_ascii=False)
+
+
 def _payload_fields(data: bytes, encoding: str) -> dict[str, object]:
+    """Text as ``text`` with the charset that read it in ``encoding``; anything else (binary)
+    as ``base64`` alone: each field's name says what it holds."""
     decoded = decode_payload(data, encoding)
-    fields: dict[str, object] = {"bytes": len(data), "encoding": decoded.encoding}
     if decoded.encoding == HEX:
-        fields["base64"] = base64.b64encode(data).decode("ascii")
-    else:
-        fields["text"] = decoded.text
-    return fields
+        return {"bytes": len(data), "base64": base64.b64encode(data).decode("ascii")}
+    return {"bytes": len(data), "encoding": decoded.encoding, "text": decoded.text}
+
+
+def _loopback(endpoint: str) -> bool:
+    """True for ``127.0.0.1:7788`` or ``[::1]:7788``: only this machine can use it."""
+    host = endpoint.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _other_machines(event: Listening) -> str | None:
+    """The command another machine can paste, or None when the server is bound to loopback
+    (no other machine can reach it, so there is nothing to tell them)."""
+    if event.reach and all(_loopback(where) for where in event.reach):
+        return None
+    return event.hint
 
 
 def to_json(event: Event) -> dict[str, object]:
@@ -63,7 +89,7 @@ def to_json(event: Event) -> dict[str, object]:
                 "local": event.local,
                 "port": event.port,
                 "reach": list(event.reach),
-                "hint": event.hint,
+                "hint": _other_machines(event),
             }
         case DatagramSent():
             return {"type": "sent", "to": event.peer, "bytes": event.size}
@@ -109,13 +135,11 @@ def to_line(event: Event) -> tuple[str, bool]:
     match event:
         case Listening():
             where = ", ".join(event.reach)
-            return (
-                f"listening on {event.protocol} {event.local}; reach it at {where}\n"
-                f"  from another machine: {event.hint}",
-                False,
-            )
+            line = f"listening on {event.protocol} {event.local}; reach it at {where}"
+            hint = _other_machines(event)
+            return (line if hint is None else f"{line}\n  from another machine: {hint}"), False
         case DatagramSent():
-            return f"sent {event.size} bytes to {event.peer}", False
+            return f"sent {format_size(event.size)} to {event.peer}", False
         case DatagramReceived() | StreamReceived():
             text, used = display_line(event.data, event.decode_as)
             tag = f" [{used}]" if used not in ("utf-8", HEX) else (" [hex]" if used == HEX else "")
@@ -126,7 +150,7 @@ def to_line(event: Event) -> tuple[str, bool]:
             how = f" ({event.reason})" if event.reason else ""
             return (
                 f"{clock(event.time)}  {event.peer} disconnected{how}: "
-                f"{event.bytes_in} bytes in, {event.bytes_out} out",
+                f"{format_size(event.bytes_in)} in, {format_size(event.bytes_out)} out",
                 False,
             )
         case PingProbe():
@@ -164,7 +188,8 @@ class Reporter:
 
     def __call__(self, event: Event) -> None:
         if self.json_output:
-            self.data(json.dumps(to_json(event), ensure_ascii=False))
+            if not self.quiet or isinstance(event, DATA_EVENTS):  # -q drops notices here too
+                self.data(json_line(to_json(event)))
             return
         line, is_data = to_line(event)
         if is_data:

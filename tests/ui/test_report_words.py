@@ -1,0 +1,137 @@
+"""ui.report and ui.progress: sizes in binary units, plurals right, JSON fields that say what
+they hold, one JSON object per line, --quiet alike with and without --json, no "from another
+machine" line for a server only this machine can reach."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+
+from pigeon.aio.events import (
+    ClientDisconnected,
+    DatagramReceived,
+    DatagramSent,
+    Event,
+    Listening,
+    Notice,
+    PingProbe,
+)
+from pigeon.proto.rtt import summarize
+from pigeon.ui.netinfo import ping_summary_lines
+from pigeon.ui.progress import transfer_text
+from pigeon.ui.report import Reporter, to_json, to_line
+
+HINT = "pigeon udp send 192.168.1.7 7788 hello"
+
+
+def _listening(*reach: str) -> Listening:
+    return Listening("udp", reach[0], 7788, reach, HINT)
+
+
+@pytest.mark.parametrize(
+    ("size", "line"),
+    [
+        (1, "sent 1 byte to 127.0.0.1:9"),
+        (5, "sent 5 bytes to 127.0.0.1:9"),
+        (60000, "sent 58.6 KiB to 127.0.0.1:9"),
+    ],
+)
+def test_sent_line_words_its_size(size: int, line: str) -> None:
+    assert to_line(DatagramSent("127.0.0.1:9", size)) == (line, False)
+    assert to_json(DatagramSent("127.0.0.1:9", size))["bytes"] == size  # exact in JSON
+
+
+def test_disconnect_line_names_both_units() -> None:
+    event = ClientDisconnected(0.0, "127.0.0.1:5", 1, 3 << 20)
+    line, _ = to_line(event)
+    assert line.endswith("disconnected: 1 byte in, 3.0 MiB out")
+    assert (to_json(event)["bytes_in"], to_json(event)["bytes_out"]) == (1, 3 << 20)
+
+
+def test_binary_datagram_json_is_base64_named_so() -> None:
+    doc = to_json(DatagramReceived(0.0, "127.0.0.1:5", b"\xde\xad\xbe\xef", "auto"))
+    assert doc["base64"] == base64.b64encode(b"\xde\xad\xbe\xef").decode()
+    assert doc["bytes"] == 4 and "encoding" not in doc and "text" not in doc
+    line, is_data = to_line(DatagramReceived(0.0, "127.0.0.1:5", b"\xde\xad\xbe\xef", "auto"))
+    assert is_data and line.endswith("127.0.0.1:5 [hex]  de ad be ef")
+
+
+def test_text_datagram_json_names_its_charset() -> None:
+    doc = to_json(DatagramReceived(0.0, "127.0.0.1:5", "你好".encode("gbk"), "auto"))
+    assert (doc["text"], doc["encoding"], doc["bytes"]) == ("你好", "gb18030", 4)
+    assert "base64" not in doc
+
+
+@pytest.mark.parametrize(
+    "reach", [("127.0.0.1:7788",), ("[::1]:7788",), ("127.0.0.1:7788", "[::1]:7788")]
+)
+def test_a_loopback_server_has_no_line_for_other_machines(reach: tuple[str, ...]) -> None:
+    line, _ = to_line(_listening(*reach))
+    assert line == f"listening on udp {reach[0]}; reach it at {', '.join(reach)}"
+    assert to_json(_listening(*reach))["hint"] is None
+
+
+@pytest.mark.parametrize("reach", [("192.168.1.7:7788",), ("[fe80::1]:7788", "10.0.0.2:7788")])
+def test_a_lan_server_still_says_what_to_paste_elsewhere(reach: tuple[str, ...]) -> None:
+    line, _ = to_line(_listening(*reach))
+    assert line.endswith(f"\n  from another machine: {HINT}")
+    assert to_json(_listening(*reach))["hint"] == HINT
+
+
+EVENTS: list[Event] = [
+    _listening("127.0.0.1:7788"),
+    Notice("a notice"),
+    DatagramSent("127.0.0.1:9", 2),
+    DatagramReceived(0.0, "127.0.0.1:5", b"hi\n", "auto"),
+    PingProbe(1, "127.0.0.1:9", "refused", 0.1),
+]
+
+
+def _run(*, json_output: bool, quiet: bool) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    reporter = Reporter(json_output=json_output, quiet=quiet, out=out, err=err)
+    for event in EVENTS:
+        reporter(event)
+    return out.getvalue(), err.getvalue()
+
+
+def test_json_quiet_prints_only_the_data() -> None:
+    out, err = _run(json_output=True, quiet=True)
+    assert [json.loads(line)["type"] for line in out.splitlines()] == ["datagram", "probe"]
+    assert err == ""
+
+
+def test_json_without_quiet_prints_every_event_one_per_line() -> None:
+    out, _ = _run(json_output=True, quiet=False)
+    types = [json.loads(line)["type"] for line in out.splitlines()]
+    assert types == ["listening", "notice", "sent", "datagram", "probe"]
+
+
+def test_quiet_lines_keep_the_data_too() -> None:
+    out, err = _run(json_output=False, quiet=True)
+    assert len(out.splitlines()) == 2 and err == ""
+    out, err = _run(json_output=False, quiet=False)
+    assert len(out.splitlines()) == 2 and "a notice" in err and "sent 2 bytes" in err
+
+
+@pytest.mark.parametrize(("sent", "words"), [(1, "1 probe,"), (2, "2 probes,")])
+def test_ping_summary_counts_probes_right(sent: int, words: str) -> None:
+    lines = ping_summary_lines("127.0.0.1:9", summarize(sent, []), sent)
+    assert lines[1].startswith(words)
+
+
+@pytest.mark.parametrize(
+    ("done", "total", "speed", "shown"),
+    [
+        (1536, 1 << 20, 2048.0, "1.5 KiB / 1.0 MiB  2.0 KiB/s"),
+        (1, None, None, "1 byte"),
+        (0, 5 << 30, 0.0, "0 bytes / 5.0 GiB"),
+    ],
+)
+def test_progress_rows_use_the_shared_units(
+    done: int, total: int | None, speed: float | None, shown: str
+) -> None:
+    assert transfer_text(done, total, speed) == shown
