@@ -264,9 +264,14 @@ def test_all_sends_to_everyone_without_acks() -> None:
         for proc in (bob, carol):
             [msg] = wait_events(proc, of_type("message", broadcast=True))
             assert msg["text"] == "大家好"
-        sent = wait_events(alice, of_type("sent"), count=2)
-        assert all(e["ack"] is False for e in sent)
+        [sent] = wait_events(alice, of_type("sent"))  # one message, to everyone
+        assert (sent["to"], sent["broadcast"], sent["ack"]) == ("all", True, False)
         assert not [e for e in events(alice) if e.get("type") in ("delivered", "not_delivered")]
+        say(alice, "/peers")  # /all added nobody to the table
+        [table] = wait_events(alice, of_type("peers"))
+        listed = table["peers"]
+        assert isinstance(listed, list)
+        assert sorted(p["name"] for p in listed) == ["bob", "carol"]
 
 
 def test_sigint_says_goodbye_and_exits_0() -> None:

@@ -131,3 +131,29 @@ def test_one_shots_stay_silent_in_other_chats() -> None:
             assert changes == [("carol", "joined"), ("carol", "left")], changes
         finally:
             bob.stop()
+
+
+def test_all_is_shown_once_though_it_arrives_by_broadcast_and_to_the_peer() -> None:
+    """With discovery on, /all goes to 255.255.255.255, the LAN's broadcast address and each
+    known peer: bob receives three copies of one message and shows it once."""
+    with veth_pair("w") as pair:
+        bob = _chat(pair, pair.ns_b, "bob")
+        try:
+            alice = _chat(pair, pair.ns_a, "alice")
+            try:
+                wait_events(alice, _joined("bob"))  # type: ignore[arg-type]
+                alice.send_stdin("/all 大家好\n/peers\n".encode())
+                [msg] = wait_events(bob, of_type("message", broadcast=True))
+                assert msg["text"] == "大家好"
+                [table] = wait_events(alice, of_type("peers"))
+                listed = table["peers"]
+                assert isinstance(listed, list)  # broadcast addresses are no peers
+                assert [p["address"] for p in listed] == [f"{pair.addr_b}:2425"]
+                alice.send_stdin(b"/to bob\nafterwards\n")
+                wait_events(bob, of_type("message", text="afterwards"))
+            finally:
+                alice.stop()
+            shown = [e["text"] for e in events(bob) if e["type"] == "message"]
+            assert shown == ["大家好", "afterwards"], shown
+        finally:
+            bob.stop()

@@ -417,10 +417,11 @@ class ChatNode:
             await asyncio.gather(*self._transfers, return_exceptions=True)
 
     async def broadcast_text(self, text: str) -> None:
-        """Send ``text`` to everyone: broadcast addresses and each known peer, never acked."""
-        targets = [*self.broadcasts, *(p.addr for p in self.messenger.peers())]
-        for addr in dict.fromkeys(targets):
-            await self.send_text(addr, text, broadcast=True)
+        """Send ``text`` to everyone (``/all``): each known peer and the broadcast addresses,
+        as one message (one packet number: shown once by a peer reached twice), never acked."""
+        peers = [p.addr for p in self.messenger.peers()]
+        _msg_id, outputs = self.messenger.broadcast_text(text, peers, self.broadcasts)
+        self._apply(outputs)
 
     async def settled(self, within: float | None = None) -> bool:
         """Wait until no message awaits an acknowledgement; False if ``within`` s passed first."""

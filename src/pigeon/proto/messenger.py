@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pigeon.errors import UsageError
 from pigeon.proto import ipmsg
 from pigeon.proto.address import format_endpoint
 from pigeon.proto.records import record
@@ -139,6 +140,10 @@ class _Peer:
         return made
 
 
+EVERYONE = PeerInfo(("255.255.255.255", ipmsg.DEFAULT_PORT), "everyone", "", "", "", "", "", False)
+"""Whom an ``/all`` message is shown as sent to."""
+
+
 def packet_seed(clock: float, noise: int) -> int:
     """The first packet number of a process started at Unix time ``clock`` (``noise``: random
     bits from the shell, e.g. ``os.urandom``).
@@ -192,13 +197,15 @@ class MessageIn:
 
 @record
 class MessageOut:
-    """We sent message ``msg_id``; ``acked`` says whether an acknowledgement is awaited."""
+    """We sent message ``msg_id``; ``acked`` says whether an acknowledgement is awaited.
+    ``broadcast``: to everyone (``/all``), ``peer`` is then ``EVERYONE``."""
 
     msg_id: int
     peer: PeerInfo
     text: str
     acked: bool
     packet_no: int | None = None
+    broadcast: bool = False
 
 
 @record
@@ -442,6 +449,55 @@ class Messenger:
             MessageOut(msg_id, peer.info(), text, acked, packet_no),
         ]
 
+    def broadcast_text(
+        self, text: str, peers: list[Addr], broadcasts: list[Addr]
+    ) -> tuple[int, list[Output]]:
+        """``/all``: ``text`` as ONE message to every peer in ``peers`` and every broadcast
+        address; never acknowledged. Returns the message id and the outputs.
+
+        One packet number for every copy: a peer the message reaches twice (by its own copy
+        and a broadcast, or by two broadcast addresses of one LAN) gets the same number and,
+        in its encoding, the same content, and shows it once. Peers' own copies go first, in
+        the charset each reads, so a client that drops repeats by number alone keeps the
+        readable one. Broadcast addresses are not peers and are never added to the table.
+
+        Raises:
+            UsageError: nobody to send to. DatagramTooLong, UsageError: as ``send_text``.
+        """
+        if not peers and not broadcasts:
+            raise UsageError("nobody to send to: no peer known and broadcast is off")
+        number = self._next_no()
+        command = ipmsg.SENDMSG | ipmsg.BROADCASTOPT | self._unlisted
+        outputs: list[Output] = []
+        made: dict[tuple[str, bool, str], bytes] = {}  # (charset, plain, line end) -> datagram
+        for addr in peers:
+            peer = self._peers.get(addr) or _Peer(addr)
+            encoding = self._plain_encoding(peer) if peer.plain else self._wire_encoding(peer)[0]
+            key = (encoding, peer.plain, peer.line_end)
+            if key not in made:
+                made[key] = self._copy(text, number, command, encoding, peer)
+            outputs.append(Transmit(made[key], addr))
+        if broadcasts:
+            stranger = _Peer(broadcasts[0])
+            data = self._copy(text, number, command, self._wire_encoding(stranger)[0], stranger)
+            self._own[number] = hash(data)  # it comes back to us: recognised as ours
+            outputs += [Transmit(data, addr) for addr in broadcasts]
+        self._msg_id += 1
+        outputs.append(MessageOut(self._msg_id, EVERYONE, text, False, number, broadcast=True))
+        return self._msg_id, outputs
+
+    def _copy(self, text: str, number: int, command: int, encoding: str, peer: _Peer) -> bytes:
+        """One copy of an ``/all`` message: bare text for a plain peer, else a packet."""
+        if peer.plain:
+            body = encode_text(text + peer.line_end, encoding)
+            ipmsg.check_text_size(body)
+            return body
+        body = encode_text(text, encoding)
+        ipmsg.check_text_size(body)
+        utf8 = encoding == UTF8
+        flag = ipmsg.UTF8OPT if utf8 else 0
+        return ipmsg.packet_bytes(self._head(utf8), number, command | flag, body)
+
     def tick(self, now: float) -> list[Output]:
         """Retransmit what is due; report messages that ran out of tries."""
         outputs: list[Output] = []
@@ -518,7 +574,10 @@ class Messenger:
         # peer that rebuilds its packet for a retry must still be recognised. A key per
         # (number, content), not the latest content per number, so a late retransmission of
         # the older message is still known. hash() of bytes: 64 bits, stable in this process.
-        key = (addr[0], addr[1], number, hash(packet.extra))
+        # A BROADCASTOPT message (``/all``) goes out as several copies under one number (one
+        # per peer in its charset, one per broadcast address): the number alone names it.
+        content = 0 if command & ipmsg.BROADCASTOPT else hash(packet.extra)
+        key = (addr[0], addr[1], number, content)
         recent = self._recent
         if key in recent:
             # Shown already: ack it again (the first ack may have been lost), show nothing.

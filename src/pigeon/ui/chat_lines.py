@@ -296,11 +296,12 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
                 "type": "sent",
                 "time": stamp,
                 "id": event.msg_id,
-                "to": event.peer.endpoint,
+                "to": "all" if event.broadcast else event.peer.endpoint,
                 "name": event.peer.name,
                 "text": event.text,
                 "ack": event.acked,
                 "packet": event.packet_no,
+                "broadcast": event.broadcast,
             }
         case Delivered():
             return {
