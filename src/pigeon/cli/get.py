@@ -236,19 +236,41 @@ def _report(args: argparse.Namespace, url: str, result: object) -> None:
 
 
 def _ask() -> tuple[str, list[str]]:
-    """The tutorial client's questions: server address, port, file name (terminal only)."""
+    """The tutorial client's questions (terminal only): the server, as a URL, HOST:PORT,
+    [V6]:PORT or a HOST (then its port is asked), and the file name unless a URL named it."""
     from pigeon.cli.common import stdin_is_terminal
-    from pigeon.errors import UsageError
-    from pigeon.proto.address import format_endpoint, parse_host, parse_port
+    from pigeon.errors import InvalidAddress, UsageError
+    from pigeon.proto.address import (
+        format_endpoint,
+        is_ipv6_literal,
+        parse_endpoint,
+        parse_host,
+        parse_port,
+    )
+    from pigeon.proto.source import is_folder_target, parse_source
 
     if not stdin_is_terminal():
         raise UsageError("SOURCE is missing (it is only asked for on a terminal)")
     try:
-        host = parse_host(input("server address: "))
-        port = parse_port(input("server port [7890]: ").strip() or "7890")
+        server = input("server address: ").strip()
+        if "://" in server or "/" in server:  # a URL (or HOST:PORT/path): it may name the file
+            if not is_folder_target(parse_source(server).target):
+                return server, []
+            source = server
+        else:
+            try:
+                source = str(parse_endpoint(server, default_port=None))
+            except InvalidAddress:  # no port in it (any other fault is parse_host's to say)
+                host = parse_host(server)
+                if ":" in host and not is_ipv6_literal(host):
+                    raise InvalidAddress(
+                        f"{server!r} is not a HOST, HOST:PORT or [V6]:PORT"
+                    ) from None
+                port = parse_port(input("server port [7890]: ").strip() or "7890")
+                source = format_endpoint(host, port)
         name = input("file name: ").strip()
     except EOFError:
         raise UsageError("no answer: SOURCE is missing") from None
     if not name:
         raise UsageError("no file name given")
-    return format_endpoint(host, port), [name]
+    return source, [name]
