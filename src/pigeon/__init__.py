@@ -1,6 +1,18 @@
 """pigeon: talk to the next machine on a LAN — datagrams, streams, chat, file serving and fetching.
 
+From Python (``docs/api.md`` has a runnable example of each)::
+
+    import pigeon
+
+    result = pigeon.download("http://192.168.1.7:7890/notes.txt", "downloads/")
+    print(result.path, result.bytes, result.verified)
+    try:
+        pigeon.download("192.168.1.7:7890/missing.txt")
+    except pigeon.HttpStatusError as exc:  # every error is a pigeon.PigeonError
+        print(exc.status, exc)
+
 This module stays tiny on purpose: ``pigeon --version`` imports it, and start-up time matters.
+The download functions (asyncio, h11) and the error classes are imported on first use.
 """
 
 __version__ = "0.1.0"
@@ -8,14 +20,75 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~7 ms of start-up
 if TYPE_CHECKING:
     from pigeon.aio.get import DownloadResult, download, download_async
+    from pigeon.errors import (
+        AddressInUse,
+        ConnectionLost,
+        ConnectionRefused,
+        DatagramTooLong,
+        DestinationExists,
+        DownloadBusy,
+        HttpStatusError,
+        IntegrityError,
+        InvalidAddress,
+        InvalidHex,
+        InvalidPort,
+        LocalWriteError,
+        NetworkError,
+        NetworkUnreachable,
+        NotDelivered,
+        PigeonError,
+        PortPermissionDenied,
+        ProtocolError,
+        TimedOut,
+        UnknownHost,
+        UsageError,
+    )
+del TYPE_CHECKING
 
-__all__ = ["DownloadResult", "__version__", "download", "download_async"]
+__all__ = [
+    "AddressInUse",
+    "ConnectionLost",
+    "ConnectionRefused",
+    "DatagramTooLong",
+    "DestinationExists",
+    "DownloadBusy",
+    "DownloadResult",
+    "HttpStatusError",
+    "IntegrityError",
+    "InvalidAddress",
+    "InvalidHex",
+    "InvalidPort",
+    "LocalWriteError",
+    "NetworkError",
+    "NetworkUnreachable",
+    "NotDelivered",
+    "PigeonError",
+    "PortPermissionDenied",
+    "ProtocolError",
+    "TimedOut",
+    "UnknownHost",
+    "UsageError",
+    "__version__",
+    "download",
+    "download_async",
+]
+_DOWNLOADS = frozenset({"DownloadResult", "download", "download_async"})
+_ERRORS = frozenset(__all__) - _DOWNLOADS - {"__version__"}  # the tree of pigeon.errors
 
 
 def __getattr__(name: str) -> object:
     """Lazy library API: ``pigeon.download`` imports asyncio and h11 only when used."""
-    if name in ("download", "download_async", "DownloadResult"):
+    if name in _DOWNLOADS:
         from pigeon.aio import get
 
         return getattr(get, name)
+    if name in _ERRORS:
+        from pigeon import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'pigeon' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (``help(pigeon)`` and completion see them before first use)."""
+    return sorted(__all__)

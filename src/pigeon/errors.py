@@ -3,7 +3,8 @@
 Low-level errors (OSError, socket.gaierror, UnicodeError) are translated into this tree once,
 at the edge that met them (``aio/`` for sockets), with ``raise ... from exc``. The CLI turns a
 ``PigeonError`` into one line on stderr and ``exit_code``; only ``--debug`` shows a traceback.
-Nothing here imports anything heavier than the standard library's ``typing``.
+Nothing here imports anything heavier than the standard library's ``typing``. Every class
+is also importable from the package itself (``pigeon.IntegrityError``), for API callers.
 
 ::
 

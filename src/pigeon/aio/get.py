@@ -436,13 +436,15 @@ async def download_async(
     """Download ``source`` to ``dest`` (a file, a folder, ``"-"`` for stdout, or None: here).
 
     Args:
-        source: ``host``, ``host:port/path`` parsed already, or an ``http://`` URL.
+        source: an ``http://`` URL, ``HOST:PORT/path``, ``[V6]:PORT/path``, ``HOST/path``
+            (port 7890, pigeon serve's), or a ``proto.source.Source``.
         dest: where to write; the name comes from the URL, made safe, when a folder is given
             (an existing folder, or a path ending in ``/``, created if missing).
         resume: continue a ``.part`` left by an earlier run of the same URL.
         verify: check the server's Repr-Digest (SHA-256) when it sends one.
         progress: called with (bytes so far, total or None).
-        retries: attempts after a lost connection or a timeout, with exponential backoff.
+        retries: attempts after a lost connection or a timeout, with exponential backoff
+            (a refused connection or an unknown host fails at once).
         force: replace an existing file of the same name.
         stall_timeout: seconds of silence before an attempt counts as failed.
         wait_lock: when another download writes the same destination, wait for it
