@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -180,6 +181,32 @@ def test_a_refused_connection_fails_at_once() -> None:
     assert result.returncode == 6
     assert "connection refused" in one_line_error(result)  # one line: no "retrying" notices
     assert took < 3.0, took  # the interpreter's start-up included; 4 retries took 7.6 s
+
+
+def test_a_refusal_after_a_lost_connection_is_still_retried(tmp_path: Path) -> None:
+    """A server that cut the transfer and is not back yet (restarting) refuses: that is
+    retried like the cut itself; only a first refusal fails at once."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def cut_once() -> None:
+        conn, _ = listener.accept()
+        listener.close()  # from now on: refused
+        with conn:
+            conn.recv(65536)
+            head = b'HTTP/1.1 200 OK\r\nContent-Length: 2097152\r\nETag: "v1"\r\n\r\n'
+            conn.sendall(head + b"x" * (1 << 20))  # half, then the connection is lost
+
+    server = threading.Thread(target=cut_once, daemon=True)
+    server.start()
+    result = run_pigeon(
+        ["get", f"127.0.0.1:{port}", "big.bin", "--retries", "2", "-o", f"{tmp_path}/"]
+    )
+    server.join(5)
+    err = result.stderr.decode()
+    assert result.returncode == 6, err
+    assert "connection lost" in err and "retrying in 0.5s (1/2)" in err, err
+    assert "connection refused" in err and "retrying in 1s (2/2)" in err, err
 
 
 def _text_tree(tmp_path: Path) -> Path:
