@@ -57,6 +57,7 @@ from pigeon.proto.response_memo import (
     head_qualifies,
     settled,
 )
+from pigeon.proto.text import plural
 
 READ_SIZE = 65_536
 LISTING_BATCH = 256
@@ -887,7 +888,7 @@ class FileServer:
             if pending:
                 n = len(pending)
                 self.emit(
-                    Notice(f"stopping: {n} transfer{'s' * (n != 1)} cut after the grace period")
+                    Notice(f"stopping: {plural(n, 'transfer')} cut after the grace period")
                 )
                 for task in pending:  # sends fail now, their logs saying how far they got
                     if (sock := self.sockets.get(task)) is not None:
@@ -935,5 +936,5 @@ async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2):
                 await server.wait_closed()
-    emit(Notice(f"stopped after {server_state.requests} requests"))
+    emit(Notice(f"stopped after {plural(server_state.requests, 'request')}"))
     return 0
