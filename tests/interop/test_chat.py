@@ -97,7 +97,8 @@ def test_plain_peer_given_on_the_command_line_gets_plain_gbk_text() -> None:
         ) as pg:
             say(pg, "你好")
             data, _addr = tut.recvfrom(65536)
-            assert data == "你好".encode("gbk")  # bare text in the chosen charset, no header
+            # bare text in the chosen charset, no header; named plain before it spoke: a line
+            assert data == "你好\n".encode("gbk")
             tut.sendto("再见".encode("gbk"), ("127.0.0.1", pigeon_port))
             [msg] = wait_events(pg, of_type("message", plain=True))
             assert msg["text"] == "再见"
@@ -172,7 +173,7 @@ def test_send_plain_to_the_tutorial_chat() -> None:
         )
         assert result.returncode == 0, result.stderr
         text, _addr = tutorial_peers.chat_recv_msg(tut)
-        assert text == "吃了吗"
+        assert text == "吃了吗\n"  # a line, as every --plain message
     finally:
         tut.close()
 

@@ -52,12 +52,12 @@ def offer_and_fetch(
         say(bob, f"/get {offer['index']} {dest}")
         for path in paths:  # folders also report each file inside; wait for the tops
             wait_events(bob, of_type("transfer", state="received", file=path.name), timeout=120)
-        received = {
-            str(e["file"])
-            for e in events(bob)
-            if e.get("type") == "transfer" and e["state"] == "received"
-        }
-        wait_events(alice, of_type("transfer", state="sent"), count=len(paths), timeout=30)
+        notes = [e for e in events(bob) if e.get("type") == "transfer"]
+        received = {str(e["file"]) for e in notes if e["state"] == "received"}
+        assert {e["peer"] for e in notes} == {"alice"}  # both sides name the other
+        # (the sender's lines said the receiver's address, where the receiver's said a name)
+        wait_events(alice, of_type("transfer", state="sent", peer="bob"), count=len(paths))
+        assert {e["peer"] for e in events(alice) if e.get("type") == "transfer"} == {"bob"}
     return dest, received
 
 

@@ -172,6 +172,9 @@ class AttachmentServer:
         self.encoding = encoding
         self.max_connections = max_connections
         self.on_complete: Callable[[Offer], None] | None = None
+        self.name_of: Callable[[Addr], str] = lambda addr: addr[0]
+        """What a transfer line calls the peer an offer went to (the chat sets its name,
+        so the sender's lines name the peer as the receiver's name the sender)."""
         self.active = 0
         self.cut = 0
         """Connections cut for being over ``max_connections`` (all time)."""
@@ -238,15 +241,15 @@ class AttachmentServer:
         except (UsageError, files.FileListError) as exc:
             self.note(TransferNote("refused", 0, "", ip, detail=str(exc)))
             return
-        name = item.entry.name
-        self.note(TransferNote("sending", offer.index, name, ip, request.offset, item.entry.size))
+        name, who = item.entry.name, self.name_of(offer.peer)
+        self.note(TransferNote("sending", offer.index, name, who, request.offset, item.entry.size))
         if folder:
             sent = await self._send_folder(writer, item.path)
         else:
             sent = await self._send_file(writer, item, request.offset)
         await drained(writer, STALL_TIMEOUT)
         item.fetched = True
-        self.note(TransferNote("sent", offer.index, name, ip, sent, sent))
+        self.note(TransferNote("sent", offer.index, name, who, sent, sent))
         if offer.complete and self.on_complete is not None:
             self.on_complete(offer)
 

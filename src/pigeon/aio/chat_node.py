@@ -299,12 +299,15 @@ class ChatNode:
         self._wake = asyncio.Event()
         self._settled = asyncio.Event()
         self._settled.set()
-        self._send_errors = 0
+        self._failing: dict[Addr | None, str] = {}
+        """Destinations whose last send failed, with the line that said so (None: an error
+        the kernel reported later without naming the destination)."""
         self._sleeping_until: float | None = None
         self.port = 0
         self.attachments = attachments
         self.book = OfferBook()
         self.server = AttachmentServer(self.book, self.show, encoding="utf-8")
+        self.server.name_of = self._name_of
         self._tcp: asyncio.Server | None = None
         self._transfers: set[asyncio.Task[None]] = set()
         self._now: Callable[[], float] = time.monotonic  # the loop's clock once entered
@@ -349,6 +352,11 @@ class ChatNode:
             self._tcp.close()
             for task in list(self._transfers):
                 task.cancel()
+
+    def _name_of(self, addr: Addr) -> str:
+        """The peer's name as the chat shows it (its address when it never said one)."""
+        peer = self.messenger.peer(addr)
+        return peer.name if peer is not None else format_endpoint(*addr)
 
     @property
     def dropped(self) -> int:
@@ -444,6 +452,9 @@ class ChatNode:
                     pump.sendto(item.data, item.addr)
                 except OSError as exc:
                     self._send_failed(exc, item.addr)
+                else:
+                    if self._failing:
+                        self._sent(item.addr)
             else:
                 self.show(item)
         if self._waiting:
@@ -456,15 +467,20 @@ class ChatNode:
         elif not self._settled.is_set():
             self._settled.set()
 
-    def report_error(self, exc: PigeonError) -> None:
-        """A send failed (or ICMP said so): shown for the first three only."""
-        self._send_errors += 1
-        if self._send_errors <= 3:
-            self.show(Notice(f"chat: {exc}"))
-
     def _send_failed(self, exc: OSError, addr: Addr | None) -> None:
+        """A send failed (or the kernel said so later): one line per destination, and again
+        only when what goes wrong there changes. A LAN without a default route refuses every
+        send to 255.255.255.255: said once, not on every broadcast."""
         peer = format_endpoint(*addr) if addr is not None else "peer"
-        self.report_error(connect_error(exc, proto="udp", peer=peer))
+        text = f"chat: {connect_error(exc, proto='udp', peer=peer)}"
+        if self._failing.get(addr) != text:
+            self._failing[addr] = text
+            self.show(Notice(text))
+
+    def _sent(self, addr: Addr) -> None:
+        """A send to ``addr`` went out after failing before: said once, too."""
+        if self._failing.pop(addr, None) is not None:
+            self.show(Notice(f"chat: udp {format_endpoint(*addr)} can be sent to again"))
 
     def on_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """One datagram in: handled at once, in the transport's callback (no queue, no task

@@ -386,8 +386,11 @@ class Messenger:
     def add_peer(self, addr: Addr, *, plain: bool = False) -> PeerInfo:
         """Remember ``addr`` as a peer we intend to talk to (before it has spoken)."""
         peer = self._touch(addr)
-        if plain:
+        if plain and not peer.plain:
+            # Named plain before it has spoken: our lines end with a newline, so each shows
+            # as a line on an `nc -u -l` screen. Once it speaks, its own line ends are copied.
             peer.plain = True
+            peer.line_end = "\n"
         return peer.info()
 
     def send_text(
