@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
+from pigeon.ui.chat_lines import cells
 from tests.chat_helpers import chat_peer, events, of_type, say, udp_port, wait_events
-from tests.helpers import run_pigeon, udp_receiver
+from tests.helpers import background, require_tool, run_pigeon, udp_receiver
 
 
 def _sent(result_stdout: bytes) -> list[dict[str, object]]:
@@ -143,3 +145,88 @@ def test_peers_and_send_leave_no_trace_in_the_chat_they_ask() -> None:
             assert result.returncode == 0, result.stderr
         wait_events(bob, of_type("message", text="hi"), count=2)
         assert not [e for e in events(bob) if e["type"] == "peer"]  # no joined, no left
+
+
+def test_piped_output_keeps_one_event_per_line() -> None:
+    pa, pb = udp_port(), udp_port()
+    with chat_peer(pb, "bob"):
+        result = run_pigeon(
+            ["chat", "--no-broadcast", "--port", str(pa), f"127.0.0.1:{pb}"], stdin=b"hello\n"
+        )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    # (the message may leave before bob's answer names it: then it names the address)
+    assert len([x for x in lines if "  #1 → " in x and x.endswith(": hello …")]) == 1, lines
+    assert len([x for x in lines if x.endswith("✓ #1 delivered to bob")]) == 1, lines
+
+
+@pytest.mark.parametrize(
+    ("line", "code", "said"),
+    [
+        ("/nonsense", 2, "unknown command /nonsense"),
+        ("x" * 9000, 10, "at most 8192"),
+        ("/to nobody-such", 2, "no peer called 'nobody-such'"),
+        ("/to [::1]:0", 3, "port 0 is no peer's port"),
+        ("/all", 2, "usage: /all TEXT"),
+    ],
+)
+def test_a_refused_line_in_piped_mode_is_a_nonzero_exit(line: str, code: int, said: str) -> None:
+    pa, pb = udp_port(), udp_port()
+    with chat_peer(pb, "bob") as bob:
+        result = run_pigeon(
+            ["chat", "--no-broadcast", "--port", str(pa), f"127.0.0.1:{pb}"],
+            stdin=f"{line}\nstill sent\n".encode(),
+        )
+        wait_events(bob, of_type("message", text="still sent"))  # the chat went on
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert len([x for x in result.stderr.decode().splitlines() if said in x]) == 1
+    assert "Traceback" not in result.stderr.decode()
+    assert b"delivered to bob" in result.stdout
+
+
+def test_piped_lines_all_accepted_exit_0() -> None:
+    """The form that worked: nothing refused, everything delivered, exit 0."""
+    pa, pb = udp_port(), udp_port()
+    with chat_peer(pb, "bob"):
+        result = run_pigeon(
+            ["chat", "--no-broadcast", "--port", str(pa), f"127.0.0.1:{pb}"],
+            stdin=b"/peers\n/help\nfine\n",
+        )
+    assert result.returncode == 0, result.stderr
+
+
+def test_plain_lines_end_with_a_newline_on_an_nc_screen() -> None:
+    nc = require_tool("nc")
+    nc_port, ours = udp_port(), udp_port()
+    with background([nc, "-u", "-l", "127.0.0.1", str(nc_port)]) as listener:
+        time.sleep(0.3)  # nc binds as it starts
+        result = run_pigeon(  # nc -u -l hears only its first sender's address: one port
+            ["chat", "--no-broadcast", "--port", str(ours), "--plain", f"127.0.0.1:{nc_port}"],
+            stdin="一\n二\n".encode(),
+        )
+        assert result.returncode == 0, result.stderr
+        listener.wait_for("一\n二\n".encode(), stream="out")  # two lines, not "一二"
+        sent = run_pigeon(
+            ["send", "--no-broadcast", "--port", str(ours), "--plain", f"127.0.0.1:{nc_port}", "三"]
+        )
+        assert sent.returncode == 0, sent.stderr
+        listener.wait_for("一\n二\n三\n".encode(), stream="out")
+
+
+def test_the_peer_table_aligns_chinese_names_in_terminal_cells() -> None:
+    pa, pb, pc = udp_port(), udp_port(), udp_port()
+    with (
+        chat_peer(pa, "鲍勃"),
+        chat_peer(pb, "alice"),
+        chat_peer(pc, "李小龙的朋友们都在这里聊天呢"),
+    ):
+        result = run_pigeon(
+            ["peers", "--no-broadcast", "--port", "0", "--timeout", "1"]
+            + [f"127.0.0.1:{p}" for p in (pa, pb, pc)]
+        )
+    assert result.returncode == 0, result.stderr
+    rows = [x for x in result.stdout.decode().splitlines() if "127.0.0.1:" in x]
+    assert len(rows) == 3, rows
+    starts = {cells(row[: row.index("127.0.0.1:")]) for row in rows}
+    assert len(starts) == 1, rows  # the address column starts at one cell in every row
+    assert any("…" in row for row in rows)  # the long name was cut to the column

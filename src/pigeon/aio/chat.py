@@ -144,6 +144,8 @@ class ChatSession:
         self._states: dict[int, str] = {}
         self._out: dict[int, HistoryEntry] = {}
         self.undelivered = 0
+        self.refused: PigeonError | None = None
+        """The first line refused (a bad command, a message too long, an unknown peer)."""
         self.incoming: dict[int, Incoming] = {}
         self._next_offer = 1
         self._lanes: dict[str, asyncio.Semaphore] = {}  # host -> its downloads in progress
@@ -337,18 +339,28 @@ class ChatSession:
                     else:
                         raise UsageError(f"no open offer #{index}")
                 case cmd.BadCommand(reason=reason):
-                    self._show(Notice(reason))
+                    raise UsageError(reason)
                 case cmd.Quit():
                     pass
         except PigeonError as exc:
+            if self.refused is None:
+                self.refused = exc
             self._show(Notice(str(exc)))
 
 
-async def run_chat(cfg: ChatConfig, lines: AsyncIterator[str], show: ShowSession) -> int:
+async def run_chat(
+    cfg: ChatConfig, lines: AsyncIterator[str], show: ShowSession, *, strict: bool = False
+) -> int:
     """Run a chat until ``/quit``, end of input (unless ``keep_open``), SIGINT or SIGTERM.
 
+    ``strict`` (input from a script): a refused line makes the exit code non-zero. It is
+    shown and the chat goes on either way; on a terminal the person saw it and typed again.
+
     Returns:
-        0, or 12 (not delivered) when a message went unacknowledged.
+        With ``strict``, the exit code of the first refused line's error (2 for a usage
+        error: an unknown command or peer, no current peer; 10 for a message too long; 5
+        for an unknown host, ...). Else 12 (not delivered) when a message went
+        unacknowledged, else 0.
     """
     session = ChatSession(cfg, show)
     stop = asyncio.Event()
@@ -377,6 +389,8 @@ async def run_chat(cfg: ChatConfig, lines: AsyncIterator[str], show: ShowSession
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
+    if strict and session.refused is not None:
+        return session.refused.exit_code
     return 12 if session.undelivered else 0
 
 

@@ -198,7 +198,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     view = LineView(json_output=args.json)
     try:
-        return run_async(chat(cfg, view.lines(), view.show))
+        return run_async(chat(cfg, view.lines(), view.show, strict=True))
     finally:
         view.flush()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import unicodedata
 import zlib
 
 from pigeon.aio.attachments import TransferNote
@@ -67,12 +68,68 @@ def _name(peer: PeerInfo) -> str:
     return escape_controls(peer.name)
 
 
-def _peer_row(peer: PeerInfo) -> str:
-    kind = "plain" if peer.plain else (escape_controls(peer.version) or "ip messenger")
-    group = f" [{escape_controls(peer.group)}]" if peer.group else ""
-    who = f" {escape_controls(peer.user)}@{escape_controls(peer.host)}" if peer.user else ""
-    encoding = escape_controls(peer.encoding)
-    return f"  {_name(peer):<16} {peer.endpoint:<22}{group}{who}  {kind}, {encoding}"
+def cells(text: str) -> int:
+    """The terminal cells ``text`` takes: two for a wide or full-width character (Chinese,
+    Japanese, Korean: East Asian width W or F), none for a combining mark, one otherwise."""
+    if text.isascii():
+        return len(text)
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+    return width
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` cells, ending in '…' when cut."""
+    if cells(text) <= width:
+        return text
+    kept, used = [], 0
+    for ch in text:
+        size = cells(ch)
+        if used + size > width - 1:
+            break
+        kept.append(ch)
+        used += size
+    return "".join(kept) + "…"
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` followed by spaces up to ``width`` cells (str.ljust counts characters, and a
+    Chinese name of 4 characters takes 8 cells)."""
+    return text + " " * max(0, width - cells(text))
+
+
+NAME_CELLS = 20
+GROUP_CELLS = 16
+"""Widest name and group column in a peer table; longer ones are cut ('…'), so the columns
+stay aligned (--json has them whole)."""
+
+
+def _peer_rows(peers: tuple[PeerInfo, ...]) -> str:
+    """The peer table, one row per peer, its columns aligned in terminal cells."""
+    table = []
+    for peer in peers:
+        kind = "plain" if peer.plain else (escape_controls(peer.version) or "ip messenger")
+        who = f"{escape_controls(peer.user)}@{escape_controls(peer.host)}" if peer.user else ""
+        table.append(
+            (
+                fit(_name(peer), NAME_CELLS),
+                peer.endpoint,
+                fit(f"[{escape_controls(peer.group)}]", GROUP_CELLS) if peer.group else "",
+                who,
+                f"{kind}, {escape_controls(peer.encoding)}",
+            )
+        )
+    widths = [max(cells(row[i]) for row in table) for i in range(4)]
+    lines = []
+    for row in table:
+        columns = [pad(text, width) for text, width in zip(row[:4], widths, strict=True)]
+        lines.append(
+            "  " + "  ".join(c for c, w in zip(columns, widths, strict=True) if w) + "  " + row[4]
+        )
+    return "\n".join(lines)
 
 
 def _tag(event: MessageIn) -> str:
@@ -109,14 +166,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 ("", ": " + _text(event.text)),
             ], True
         case MessageOut():
-            wait = " …" if event.acked else ""
-            return [
-                stamp,
-                ("class:meta", f"#{event.msg_id} → "),
-                (peer_style(event.peer), _name(event.peer)),
-                ("", ": " + (_text(event.text) or "(files offered)")),
-                ("class:meta", wait),
-            ], True
+            return _message_out(event, now, " …" if event.acked else ""), True
         case Delivered():
             return [
                 stamp,
@@ -157,7 +207,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
         case PeerTable():
             if not event.peers:
                 return [("class:meta", "no peers yet")], True
-            rows = "\n".join(_peer_row(p) for p in event.peers)
+            rows = _peer_rows(event.peers)
             return [("class:meta", f"{len(event.peers)} peer(s):\n"), ("", rows)], True
         case TargetChanged():
             where = "" if event.peer.name == event.peer.endpoint else f" ({event.peer.endpoint})"
@@ -201,6 +251,25 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
             return _offer_ended(event), False
         case Notice():
             return [("class:meta", _notice_text(event.text))], False
+
+
+def _message_out(event: MessageOut, now: float, mark: str) -> Fragments:
+    return [
+        ("class:time", clock(now) + "  "),
+        ("class:meta", f"#{event.msg_id} → "),
+        (peer_style(event.peer), _name(event.peer)),
+        ("", ": " + (_text(event.text) or "(files offered)")),
+        ("class:meta", mark),
+    ]
+
+
+def marked(event: MessageOut, outcome: Delivered | NotDelivered, sent_at: float) -> Fragments:
+    """The line of our message ``event`` (sent at ``sent_at``) with its outcome joined to it:
+    a terminal rewrites the message's line so, instead of adding a line for the mark."""
+    if isinstance(outcome, Delivered):
+        return [*_message_out(event, sent_at, ""), ("class:ok", " ✓")]
+    why = f" ✗ NOT delivered (no acknowledgement after {outcome.tries} tries)"
+    return [*_message_out(event, sent_at, ""), ("class:bad", why)]
 
 
 def _notice_text(text: str) -> str:

@@ -1,8 +1,12 @@
 """The two faces of ``pigeon chat``: a terminal screen and a plain line stream for scripts.
 
-On a terminal, prompt_toolkit owns the input line and incoming events are printed above it,
-so what the user is typing is never clobbered. Otherwise each stdin line is input and each
-event one output line (or one JSON object with ``--json``).
+On a terminal, prompt_toolkit owns the input line and every event is printed above it, so
+what the user is typing is never clobbered. A message takes one line: the typed line is
+erased when entered and the message's own line (time, peer, text, ``…``) replaces it, and
+the acknowledgement turns its ``…`` into ``✓`` in place when that line is still the last one
+above the input line and fits in one row; otherwise the mark is a short line of its own.
+Otherwise (piped) each stdin line is input and each event one output line (or one JSON
+object with ``--json``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,17 @@ from typing import TYPE_CHECKING, TextIO
 
 from pigeon.aio.chat import SessionEvent, TargetChanged
 from pigeon.aio.stdin import stdin_lines
-from pigeon.proto.messenger import PeerChanged
+from pigeon.proto.messenger import Delivered, MessageOut, NotDelivered, PeerChanged
 from pigeon.proto.text import escape_controls
-from pigeon.ui.chat_lines import fragments, json_line, plain_line
+from pigeon.ui.chat_lines import (
+    Fragments,
+    cells,
+    fragments,
+    json_line,
+    marked,
+    plain_line,
+    plain_text,
+)
 
 if TYPE_CHECKING:
     from prompt_toolkit.formatted_text import AnyFormattedText
@@ -85,6 +97,10 @@ STYLE_RULES = {
 }
 
 
+REWRITE_LAST = "\x1b[A\r\x1b[2K"
+"""Up one row to the last line printed (the input line was erased above it), column 0, erase."""
+
+
 class TerminalView:
     """A prompt_toolkit input line with events printed above it."""
 
@@ -95,17 +111,40 @@ class TerminalView:
         self.target = ""
         self.target_addr: tuple[str, int] | None = None
         self.style = Style.from_dict(STYLE_RULES)
+        self._open: tuple[MessageOut, float] | None = None
+        """The last line printed, when it is our message awaiting its mark on one row."""
 
     def show(self, event: SessionEvent) -> None:
         """Print ``event`` above the input line, in colour."""
-        from prompt_toolkit import print_formatted_text
-        from prompt_toolkit.formatted_text import FormattedText
-
         if isinstance(event, TargetChanged):
             self.target_addr = event.peer.addr
         if isinstance(event, TargetChanged | PeerChanged) and event.peer.addr == self.target_addr:
             self.target = escape_controls(event.peer.name)  # the prompt follows renames
-        parts, _is_data = fragments(event, time.time())
+        now = time.time()
+        if isinstance(event, Delivered | NotDelivered) and self._open is not None:
+            sent, sent_at = self._open
+            line = marked(sent, event, sent_at)
+            if sent.msg_id == event.msg_id and cells(plain_text(line)) < _columns():
+                self._open = None
+                self._print([("[ZeroWidthEscape]", REWRITE_LAST), *line])
+                return
+        parts, _is_data = fragments(event, now)
+        self._open = None
+        if (
+            isinstance(event, MessageOut)
+            and event.acked
+            and cells(plain_text(parts)) + 2 < _columns()  # room for the mark on its row
+        ):
+            self._open = (event, now)
+        self._print(parts)
+
+    def _print(self, parts: Fragments) -> None:
+        """One line above the input line (prompt_toolkit erases the input line, prints, and
+        draws it again below; with no prompt running it prints where the cursor is, at the
+        start of the line the input line was erased from)."""
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.formatted_text import FormattedText
+
         print_formatted_text(FormattedText(parts), style=self.style)
 
     def _prompt(self) -> AnyFormattedText:
@@ -117,7 +156,9 @@ class TerminalView:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.patch_stdout import patch_stdout
 
-        session: PromptSession[str] = PromptSession(style=self.style)
+        # erase_when_done: an entered line leaves the screen; what it did is shown instead
+        # (a message's own line, a command's answer), so nothing is said twice.
+        session: PromptSession[str] = PromptSession(style=self.style, erase_when_done=True)
         with patch_stdout(raw=True):
             while True:
                 try:
@@ -125,3 +166,15 @@ class TerminalView:
                 except (EOFError, KeyboardInterrupt):
                     return
                 yield line
+
+
+def _columns() -> int:
+    """The terminal's width in cells, asked of the terminal itself (a COLUMNS variable
+    inherited from elsewhere may be stale); 80 when it cannot be told."""
+    import os
+
+    out = sys.__stdout__
+    try:
+        return os.get_terminal_size(out.fileno()).columns if out is not None else 80
+    except (ValueError, OSError):
+        return 80
