@@ -68,7 +68,8 @@ def test_to_and_msg_take_ipv6_forms_in_the_chat() -> None:
         wait_events(alice, of_type("delivered"), count=2)
 
 
-def test_a_bare_ipv6_peer_is_reached_on_port_2425_not_on_our_port() -> None:
+@pytest.mark.parametrize("command", ["send", "chat", "peers"])
+def test_a_peer_without_a_port_is_reached_on_2425_not_on_our_port(command: str) -> None:
     catcher = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     try:
         catcher.bind(("::1", 2425))
@@ -76,22 +77,19 @@ def test_a_bare_ipv6_peer_is_reached_on_port_2425_not_on_our_port() -> None:
         catcher.close()
         pytest.skip("port 2425 on ::1 is taken here")
     catcher.settimeout(10)
+    ours = ["--no-broadcast", "--port", str(udp_port())]
+    argv = {
+        "send": ["send", *ours, "::1", "bare v6", "--timeout", ".3"],
+        "chat": ["chat", *ours, "::1"],
+        "peers": ["peers", *ours, "--timeout", ".3", "::1"],
+    }[command]
     with catcher:
-        result = run_pigeon(
-            [
-                "send",
-                "--no-broadcast",
-                "--port",
-                str(udp_port()),
-                "::1",
-                "bare v6",
-                "--timeout",
-                ".3",
-            ]
-        )
+        result = run_pigeon(argv, stdin=b"")
         data, _addr = catcher.recvfrom(65536)
-    assert result.returncode == 12  # nobody acknowledged: the catcher is no chat
-    assert data.split(b":", 5)[5].startswith(b"bare v6")  # an IP Messenger SENDMSG
+    # send: nobody acknowledged (the catcher is no chat); chat and peers end normally
+    assert result.returncode == (12 if command == "send" else 0), result.stderr
+    wanted = {"send": 0x20, "chat": 0x01, "peers": 0x01}[command]  # SENDMSG, BR_ENTRY
+    assert int(data.split(b":", 5)[4]) & 0xFF == wanted, data
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "99999"])

@@ -157,3 +157,23 @@ def test_all_is_shown_once_though_it_arrives_by_broadcast_and_to_the_peer() -> N
             assert shown == ["大家好", "afterwards"], shown
         finally:
             bob.stop()
+
+
+def test_port_is_the_local_port_only_broadcasts_go_to_2425() -> None:
+    """alice listens on 2426; her broadcast BR_ENTRY still goes to 2425, where bob is (with
+    --port 2426 it went to 2426 and found nobody), and bob's answer reaches her on 2426."""
+    with veth_pair("p") as pair:
+        bob = _chat(pair, pair.ns_b, "bob")
+        try:
+            alice = _chat(pair, pair.ns_a, "alice", "--port", "2426")
+            try:
+                [seen] = wait_events(bob, _joined("alice"))  # type: ignore[arg-type]
+                assert seen["peer"]["address"] == f"{pair.addr_a}:2426"  # type: ignore[index]
+                wait_events(alice, _joined("bob"))  # type: ignore[arg-type]
+                alice.send_stdin(f"/to {pair.addr_b}\nto bob on 2425\n".encode())
+                wait_events(bob, of_type("message", text="to bob on 2425"))
+                wait_events(alice, of_type("delivered", id=1, to=f"{pair.addr_b}:2425"))
+            finally:
+                alice.stop()
+        finally:
+            bob.stop()

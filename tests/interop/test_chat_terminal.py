@@ -123,6 +123,8 @@ def test_a_message_takes_one_line_and_its_mark_joins_it() -> None:
             lines = wait_screen(tmux, name, "anyone? ✗ NOT delivered")
             assert len([line for line in lines if "anyone?" in line]) == 1, lines
             assert lines[-1].endswith("alice → bob>"), lines
+            type_line(tmux, name, "/nick 爱丽丝")  # the prompt follows the new name
+            wait_screen(tmux, name, "爱丽丝 → bob>")
 
 
 def test_network_errors_are_said_once_and_never_inside_the_input_line() -> None:

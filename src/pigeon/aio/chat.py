@@ -301,7 +301,7 @@ class ChatSession:
                     await node.broadcast_text(text)
                 case cmd.Rename(nick=nick):
                     await node.perform(node.messenger.rename(nick, node.announce_targets()))
-                    self._show(Notice(f"you are now {nick}"))
+                    self._show(Notice(f"you are now {nick}", {"nick": nick}))
                 case cmd.ShowPeers():
                     self._show(PeerTable(tuple(node.messenger.peers())))
                 case cmd.ShowHistory():

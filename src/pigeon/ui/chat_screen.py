@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, TextIO
 
 from pigeon.aio.chat import SessionEvent, TargetChanged
+from pigeon.aio.events import Notice
 from pigeon.aio.stdin import stdin_lines
 from pigeon.proto.messenger import Delivered, MessageOut, NotDelivered, PeerChanged
 from pigeon.proto.text import escape_controls
@@ -120,6 +121,8 @@ class TerminalView:
             self.target_addr = event.peer.addr
         if isinstance(event, TargetChanged | PeerChanged) and event.peer.addr == self.target_addr:
             self.target = escape_controls(event.peer.name)  # the prompt follows renames
+        if isinstance(event, Notice) and isinstance(event.extra.get("nick"), str):
+            self.nick = escape_controls(str(event.extra["nick"]))  # the prompt follows /nick
         now = time.time()
         if isinstance(event, Delivered | NotDelivered) and self._open is not None:
             sent, sent_at = self._open
