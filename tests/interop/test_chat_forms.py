@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -228,3 +229,24 @@ def test_the_peer_table_aligns_chinese_names_in_terminal_cells() -> None:
     starts = {cells(row[: row.index("127.0.0.1:")]) for row in rows}
     assert len(starts) == 1, rows  # the address column starts at one cell in every row
     assert any("…" in row for row in rows)  # the long name was cut to the column
+
+
+def test_a_file_offered_over_ipv6_is_fetched_and_both_sides_name_the_other(
+    tmp_path: Path,
+) -> None:
+    pa, pb = udp_port(), udp_port()
+    shared = tmp_path / "笔记.txt"
+    shared.write_text("over v6\n")
+    dest = tmp_path / "in"
+    with (
+        chat_peer(pb, "bob", [f"[::1]:{pa}"]) as bob,
+        chat_peer(pa, "alice", [f"[::1]:{pb}"]) as alice,
+    ):
+        wait_events(alice, lambda e: e.get("type") == "peer" and e["peer"]["name"] == "bob")  # type: ignore[index]
+        say(alice, f"/send '{shared}'")
+        [offer] = wait_events(bob, of_type("offer", incoming=True, name="alice"))
+        assert offer["peer"] == f"[::1]:{pa}"
+        say(bob, f"/get {offer['index']} {dest}")
+        wait_events(bob, of_type("transfer", state="received", peer="alice"))
+        wait_events(alice, of_type("transfer", state="sent", peer="bob"))
+    assert (dest / shared.name).read_text() == "over v6\n"
