@@ -2,6 +2,8 @@
 
 The node owns the socket, a receive task and a timer task; everything the protocol decides
 comes from ``proto.messenger``. Events go to the ``show`` callback the caller passes in.
+The socket is dual-stack when the host has IPv6 (``::``, IPv4 mapped in), so IPv4 and IPv6
+peers share one port; IPv4 ones are keyed and shown as plain IPv4 (see ``_DatagramPump``).
 """
 
 from __future__ import annotations
