@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import pytest
 from tests.helpers import Background, free_port, pigeon_server, run_pigeon
 
 BIG_FOLDER = 100_000
-ESTABLISHED = 1  # tcpi_state in TCP_INFO (Linux tcp_states.h)
+TCP_CLOSE = 7  # tcpi_state in TCP_INFO after a reset (Linux tcp_states.h)
 
 
 @contextlib.contextmanager
@@ -72,12 +73,12 @@ def non_readers(port: int, request: bytes, count: int, pipelined: int) -> list[s
 
 
 def dropped(sock: socket.socket, within: float) -> bool:
-    """True when the server closed or reset ``sock`` within ``within`` seconds, seen from its
-    TCP state: reading would make it a client that reads."""
+    """True when the server reset ``sock`` within ``within`` seconds, seen from its TCP state
+    (reading would make it a client that reads). A FIN is not enough: it would leave the
+    server's kernel holding the unsent answer."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
-        if state != ESTABLISHED:
+        if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_CLOSE:
             return True
         time.sleep(0.1)
     return False
@@ -179,6 +180,27 @@ def test_a_slow_reader_is_served_at_its_pace(tmp_path: Path, mode: list[str]) ->
                 got += chunk
                 time.sleep(0.1)
         assert got.partition(b"\r\n\r\n")[2] == data
+
+
+def test_an_answer_the_kernel_holds_for_a_silent_client_is_not_orphaned(tmp_path: Path) -> None:
+    """A whole answer handed to the kernel (logged 200) that the client never reads: when
+    the connection ends (idle timeout), the server does not leave the kernel a socket full
+    of data nobody watches; it waits at the client's pace, then resets it."""
+    (tmp_path / "big.bin").write_bytes(os.urandom(1_500_000))
+    args = ["--idle-timeout", "1", "--stall-timeout", "2"]
+    with serving(tmp_path, *args) as (port, proc), socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        proc.wait_for(b'"GET /big.bin" 200 1500000')  # all of it went to the kernel
+        assert dropped(sock, 10)
+        held = subprocess.run(
+            ["ss", "-tnH", "state", "fin-wait-1", f"sport = :{port}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert held.strip() == "", held
 
 
 # ----- 1 and 3. a big folder costs the others nothing, in time or memory ----------------------

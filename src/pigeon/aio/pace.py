@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from pigeon.aio.sockets import acknowledged, reset
+from pigeon.aio.sockets import acknowledged, reset, unsent
 
 T = TypeVar("T")
 
@@ -47,8 +48,10 @@ async def paced(step: Awaitable[T], writer: asyncio.StreamWriter, stall_timeout:
     finally:
         if not task.done():
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+            # wait for the step to end without taking a cancellation aimed at our caller
+            await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed step is reported once, by our caller
 
 
 async def drained(writer: asyncio.StreamWriter, stall_timeout: float) -> None:
@@ -70,13 +73,55 @@ async def write_within(writer: asyncio.StreamWriter, data: bytes, stall_timeout:
     await drained(writer, stall_timeout)
 
 
+async def flushed(writer: asyncio.StreamWriter, stall_timeout: float) -> None:
+    """Wait until the peer has acknowledged everything written: our buffer drained and the
+    kernel's send queue empty, at the peer's pace (``paced``). Only then is a file "sent".
+
+    Raises:
+        TimeoutError: the peer took nothing for ``stall_timeout`` seconds.
+    """
+    transport = writer.transport
+    if transport.get_write_buffer_size():
+        await paced(_emptied(writer), writer, stall_timeout)
+    sock = writer.get_extra_info("socket")
+    if not unsent(sock):  # nothing left, or the system does not say
+        return
+    await paced(_kernel_emptied(sock), writer, stall_timeout)
+
+
+async def _emptied(writer: asyncio.StreamWriter) -> None:
+    """asyncio's buffer empty (``drain`` returns at the low-water mark, not at zero)."""
+    delay = 0.005
+    while writer.transport.get_write_buffer_size() and not writer.transport.is_closing():
+        await writer.drain()
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+async def _kernel_emptied(sock: socket.socket) -> None:
+    """The kernel's send queue empty: polled (no event says so), more slowly as it lasts."""
+    delay = 0.005
+    while unsent(sock):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
 async def closed(writer: asyncio.StreamWriter, stall_timeout: float) -> None:
-    """Close, letting the peer take what is left at its pace; reset if it takes nothing
-    (a plain close would keep a silent peer's unsent buffer for good)."""
-    writer.close()
+    """Close once the peer has taken everything (``flushed``); reset if it takes nothing.
+
+    A plain close hands what is left to the kernel, which keeps a silent peer's socket and
+    its send buffer with nobody watching: so close only when nothing is left.
+    """
+    if writer.transport.is_closing():  # reset already, or closed by the peer's reset
+        return
     try:
-        await paced(writer.wait_closed(), writer, stall_timeout)
+        await flushed(writer, stall_timeout)
     except TimeoutError:
         reset(writer.transport)
+        return
     except OSError:
         pass
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(stall_timeout):
+            await writer.wait_closed()

@@ -32,7 +32,7 @@ from pigeon.aio.digesting import Digests, Follow
 from pigeon.aio.events import Emit, Notice
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
 from pigeon.aio.pace import closed, drained, write_within
-from pigeon.aio.sockets import bound_socket, peer_text, reset
+from pigeon.aio.sockets import bound_socket, limit_silence, peer_text, reset
 from pigeon.config import ServeConfig
 from pigeon.fs.digest_store import DigestStore
 from pigeon.fs.digests import DigestCache
@@ -230,6 +230,9 @@ class FileServer:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # a backstop for what a closed socket may still hold; later than our own stall
+            # check, which resets (the kernel's timeout ends a connection silently)
+            limit_silence(sock, 2 * self.cfg.stall_timeout + 10)
         if len(self.connections) >= self.cfg.max_connections or self.stopping:
             writer.write(self._simple_response(503, b"server busy, try again\n"))
             await self._lingering_close(reader, writer)
@@ -248,9 +251,18 @@ class FileServer:
             task.uncancel()  # cut by shutdown(): the connection ends quietly
             writer.transport.abort()
         finally:
-            self.connections.pop(task, None)
-            self.sockets.pop(task, None)
-            await self._close(writer)
+            try:
+                await self._close(writer)  # still counted: closing may take the peer's time
+            except asyncio.CancelledError:
+                if not self.stopping:
+                    raise
+                task.uncancel()  # cut by shutdown() while closing: ends quietly too
+                # what the kernel holds still goes out (the access log counted it as sent);
+                # the kernel's user timeout bounds it after the process is gone
+                writer.transport.abort()
+            finally:
+                self.connections.pop(task, None)
+                self.sockets.pop(task, None)
 
     async def _lingering_close(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -887,9 +899,7 @@ class FileServer:
             _done, pending = await asyncio.wait(busy, timeout=self.cfg.grace)
             if pending:
                 n = len(pending)
-                self.emit(
-                    Notice(f"stopping: {plural(n, 'transfer')} cut after the grace period")
-                )
+                self.emit(Notice(f"stopping: {plural(n, 'transfer')} cut after the grace period"))
                 for task in pending:  # sends fail now, their logs saying how far they got
                     if (sock := self.sockets.get(task)) is not None:
                         with contextlib.suppress(OSError):

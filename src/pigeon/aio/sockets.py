@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import socket
 import struct
+import sys
+import termios
 from dataclasses import dataclass
 
 from pigeon.aio.oserrors import bind_error, connect_error, resolve_error
@@ -155,8 +158,8 @@ def reset(transport: asyncio.WriteTransport) -> None:
     """Drop a connection with RST, its unsent data discarded.
 
     A plain close (also asyncio's ``abort``) queues FIN behind the unsent data: for a peer
-    that reads nothing, the kernel then keeps the socket and its send buffer (megabytes)
-    for minutes of zero-window probes. Lingering zero seconds resets at once.
+    that reads nothing, the kernel then keeps the socket and its send buffer, probing a
+    closed window. Lingering zero seconds resets at once.
     """
     sock = transport.get_extra_info("socket")
     if sock is not None:
@@ -167,8 +170,8 @@ def reset(transport: asyncio.WriteTransport) -> None:
 
 def acknowledged(sock: socket.socket | None) -> int | None:
     """Bytes the TCP peer has acknowledged so far (Linux ``tcpi_bytes_acked``); None when
-    the system does not say."""
-    if sock is None or sock.type != socket.SOCK_STREAM:
+    the system does not say (other systems' tcp_info has another layout)."""
+    if not _LINUX or sock is None or sock.type != socket.SOCK_STREAM or sock.fileno() < 0:
         return None
     try:
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_ACKED + 8)
@@ -181,3 +184,33 @@ def acknowledged(sock: socket.socket | None) -> int | None:
 
 _TCP_INFO_ACKED = 120
 """Offset of tcpi_bytes_acked in Linux's struct tcp_info (since 4.1)."""
+_LINUX = sys.platform.startswith("linux")
+
+
+def unsent(sock: socket.socket | None) -> int | None:
+    """Bytes in the kernel's send queue that the TCP peer has not acknowledged yet (Linux
+    SIOCOUTQ); None when the system does not say."""
+    if not _LINUX or sock is None or sock.type != socket.SOCK_STREAM or sock.fileno() < 0:
+        return None
+    try:
+        state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+        if state not in _SENDING:  # reset or closed: the queue's count is stale, never sent
+            return 0
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0])
+    except OSError:
+        return None
+
+
+_SENDING = frozenset({1, 8})
+"""TCP states (Linux tcp_states.h) in which queued data may still reach the peer:
+ESTABLISHED and CLOSE_WAIT."""
+
+
+def limit_silence(sock: socket.socket | None, seconds: float) -> None:
+    """Let the kernel drop the connection when what it sent stays unacknowledged for
+    ``seconds`` (TCP_USER_TIMEOUT; zero-window probes included): a backstop for data a
+    closed socket still holds, which no task watches any more."""
+    option = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if sock is not None and option is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds * 1000)))
