@@ -233,6 +233,33 @@ def test_twenty_non_readers_of_a_huge_listing_keep_memory_bounded(big_folder: Pa
         assert max(latencies) < 1.0
 
 
+def test_slow_readers_arriving_one_by_one_hold_a_bounded_number_of_listings(
+    big_folder: Path,
+) -> None:
+    """Each arrives after the last listing was made (so it cannot share it) and then reads
+    nothing: pages in flight hold at most four listings' worth; beyond, 503."""
+    with serving(big_folder, "-q") as (port, proc):
+        pid = proc.proc.pid
+        before = rss_mb(pid)
+        socks, busy = [], 0
+        try:
+            for _ in range(8):
+                [sock] = non_readers(port, b"GET /many/ HTTP/1.1\r\nHost: x\r\n\r\n", 1, 1)
+                socks.append(sock)
+                time.sleep(1.5)  # past the listing's sharing window
+                sock.settimeout(0.2)
+                with contextlib.suppress(TimeoutError):
+                    busy += sock.recv(64).startswith(b"HTTP/1.1 503")
+            peak = rss_mb(pid)
+            assert get(port, "/small.txt").endswith(b"hello pigeon\n")
+        finally:
+            for sock in socks:
+                sock.close()
+        print(f"8 staggered slow readers: {busy} answered 503, rss {before:.1f} -> {peak:.1f} MB")
+        assert busy >= 4
+        assert peak - before < 150, (before, peak)
+
+
 def test_concurrent_requests_for_a_huge_folder_do_not_stall_others(big_folder: Path) -> None:
     with serving(big_folder, "-q") as (port, _proc):
         done, prober, latencies = probing(port)

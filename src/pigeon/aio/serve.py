@@ -12,6 +12,7 @@ answer carries a known digest as a header or, chunked, the one hashed alongside 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -66,6 +67,9 @@ LISTING_FRESH = 1.0
 """Seconds a folder's listing is shared by the requests that ask for it: concurrent requests
 for one big folder cost one scan, and any number of slow clients hold one copy. A file may
 change size meanwhile without the folder changing; the page is then up to this old."""
+LISTINGS_HELD = 4
+"""Pages in flight hold at most this many full listings' worth of entries (``--max-listing``
+each); a page beyond is answered 503."""
 CLOSE_WAIT = 2.0
 """Seconds an error answer to a connection over the limit may take, close included."""
 SMALL_BODY = 64 << 10
@@ -170,6 +174,10 @@ class FileServer:
         self.memo = ResponseMemo()
         self.clock = _Clock()
         self.listings: dict[tuple[int, ...], tuple[float, asyncio.Future[Listing]]] = {}
+        self.held: dict[int, list[Any]] = {}  # id -> [listing, pages being sent from it]
+        # folders are listed in threads of their own: a crowd of big or slow folders must
+        # not queue ahead of the file reads that share the default pool
+        self.listing_pool = concurrent.futures.ThreadPoolExecutor(2, "pigeon-listing")
         self.connections: dict[asyncio.Task[None], bool] = {}  # task -> idle between requests
         self.sockets: dict[asyncio.Task[None], Any] = {}  # task -> its transport's socket
         self.stopping = False
@@ -648,9 +656,15 @@ class FileServer:
                 whole = False
                 writer.write(out)
                 out = bytearray()
-                async for piece in body:
-                    await write_within(writer, conn.send(h11.Data(data=piece)), stall)
-                    ex.sent += len(piece)
+                try:
+                    async for piece in body:
+                        await write_within(writer, conn.send(h11.Data(data=piece)), stall)
+                        ex.sent += len(piece)
+                except BaseException:
+                    # cut mid-page: a reset, since to an HTTP/1.0 client (no chunking, the
+                    # end is the close) a FIN would make the cut page look complete
+                    reset(writer.transport)
+                    raise
             elif len(body):
                 if isinstance(body, FileSpan):
                     whole = False
@@ -721,10 +735,16 @@ class FileServer:
             except NotServed as exc:
                 await reply(exc.status, plain, text(exc.status))
                 return
-            path = "/" + "".join(s + "/" for s in segments)
-            page = ListingPage(path, as_json=as_json)
-            digests = as_json and "digest=sha-256" in query.split("&")
-            await reply(200, page_headers, self._page(page, listing, found, digests))
+            if not self._hold(listing):
+                await reply(503, plain, b"server busy: too many folder pages in flight\n")
+                return
+            try:
+                path = "/" + "".join(s + "/" for s in segments)
+                page = ListingPage(path, as_json=as_json)
+                digests = as_json and "digest=sha-256" in query.split("&")
+                await reply(200, page_headers, self._page(page, listing, found, digests))
+            finally:
+                self._let_go(listing)
             return
         served = (found, str(self.root.path.joinpath(*segments)))
         try:
@@ -745,12 +765,32 @@ class FileServer:
             if job.done() and now - made > LISTING_FRESH:
                 del self.listings[old]
         if (shared := self.listings.get(key)) is None:
-            job = asyncio.ensure_future(
-                asyncio.to_thread(self.root.list_dir, directory, self.cfg.max_listing)
+            job = asyncio.get_running_loop().run_in_executor(
+                self.listing_pool, self.root.list_dir, directory, self.cfg.max_listing
             )
             job.add_done_callback(lambda j: j.cancelled() or j.exception())  # seen by someone
             shared = self.listings[key] = (now, job)
         return await asyncio.shield(shared[1])
+
+    def _hold(self, listing: Listing) -> bool:
+        """Count a page being sent from ``listing``; False when that would take the entries
+        held by pages in flight past ``LISTINGS_HELD`` listings' worth (a crowd of slow
+        readers, each arriving after the last listing was made, must not hold one each)."""
+        held = self.held.get(id(listing))
+        if held is not None:
+            held[1] += 1
+            return True
+        load = sum(len(other.entries) for other, _ in self.held.values())
+        if self.held and load + len(listing.entries) > LISTINGS_HELD * self.cfg.max_listing:
+            return False
+        self.held[id(listing)] = [listing, 1]
+        return True
+
+    def _let_go(self, listing: Listing) -> None:
+        held = self.held[id(listing)]
+        held[1] -= 1
+        if not held[1]:
+            del self.held[id(listing)]
 
     async def _page(
         self, page: ListingPage, listing: Listing, directory: Directory, digests: bool
@@ -910,6 +950,7 @@ class FileServer:
             if pending:
                 await asyncio.wait(pending, timeout=2)
         await self.digests.close()
+        self.listing_pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def run_serve(cfg: ServeConfig, emit: Emit) -> int:
