@@ -47,7 +47,8 @@ class TcpConnectConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TcpListenConfig:
-    """``pigeon tcp listen``: reply (then close), echo, or just show what clients send."""
+    """``pigeon tcp listen``: reply (then close), echo, or just show what clients send; with
+    ``raw``, a client's bytes go to stdout unchanged and stdin goes to it (as ``nc -l``)."""
 
     bind: str = ""
     port: int = 7788
@@ -56,6 +57,7 @@ class TcpListenConfig:
     once: bool = False
     encoding: str = "auto"
     max_clients: int = 1000
+    raw: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

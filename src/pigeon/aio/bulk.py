@@ -1,4 +1,5 @@
-"""Moving a body of known length from a socket into a sink at wire speed.
+"""Moving a body of known length (or a stream until its end) from a socket into a sink at
+wire speed.
 
 The event loop stays out of the way: one worker thread fills large buffers with ``recv_into``
 while each *stage* (writing, hashing) takes the filled ones in order in a thread of its own
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -29,6 +32,13 @@ side, 3 measured steadier than 2 to tmpfs (1 GiB, 12 interleaved rounds: every r
 1,190 MB/s or more; with 2 a third of the runs fell to 420-980 when the writes were slow)."""
 HAND_OVER_AFTER = 0.25
 """Seconds a buffer may keep received bytes before they are hashed, written and reported."""
+WAIT_STEP = 3600.0
+"""With no stall limit (``within=None``), how long one wait for data lasts before it simply
+waits again. The socket stays in timeout mode, never blocking mode, so its descriptor stays
+non-blocking and the event loop may send on a ``dup`` of it meanwhile (blocking mode would
+clear O_NONBLOCK on the shared descriptor under the loop's feet)."""
+UNTIL_CLOSED = sys.maxsize
+"""A ``length`` that only the peer's end of stream ends."""
 
 Consume = Callable[[memoryview], None]
 Progress = Callable[[int], None]
@@ -53,17 +63,31 @@ def _halting(stage: Consume) -> Consume:
     return run
 
 
+def write_all_to(fd: int) -> Consume:
+    """A stage writing every byte to the file descriptor ``fd`` (stdout: ``tcp listen --raw``)."""
+
+    def write(chunk: memoryview) -> None:
+        while chunk:
+            chunk = chunk[os.write(fd, chunk) :]
+
+    return write
+
+
 def _pump(
     sock: socket.socket,
     length: int,
     stages: Sequence[Consume],
     report: Callable[[int], None],
+    *,
+    forever: bool = False,
+    hand_over_after: float = HAND_OVER_AFTER,
 ) -> int:
     """Blocking: receive up to ``length`` bytes, handing each buffer to every stage when it is
     full or due (``HAND_OVER_AFTER``). Each stage sees every byte, in order.
 
     Returns the bytes received (less than ``length`` when the peer closed early).
-    Raises whatever ``recv_into`` (TimeoutError, OSError) or a stage raised.
+    Raises whatever ``recv_into`` (TimeoutError, OSError) or a stage raised; with
+    ``forever``, silence never raises TimeoutError.
     """
     within = sock.gettimeout()  # the stall limit; waits for a due buffer are shorter
     buffers = [memoryview(bytearray(BLOCK)) for _ in range(DEPTH)]
@@ -85,7 +109,7 @@ def _pump(
             want = min(BLOCK, length - got)
             filled = 0
             closed = False
-            due = time.monotonic() + HAND_OVER_AFTER
+            due = time.monotonic() + hand_over_after
             sock.settimeout(within)
             try:
                 while filled < want:
@@ -94,13 +118,15 @@ def _pump(
                         left = due - time.monotonic()
                         if left <= 0:
                             break
-                        handing_over = within is None or left < within
+                        handing_over = forever or within is None or left < within
                         sock.settimeout(left if handing_over else within)
                     try:
                         n = sock.recv_into(view[filled:want])
                     except TimeoutError:
                         if handing_over:
                             break  # a slow link: hand over what is here
+                        if forever:
+                            continue  # no stall limit: silence is allowed
                         raise
                     if n == 0:
                         closed = True
@@ -137,26 +163,39 @@ async def receive_exactly(
     length: int,
     stages: Sequence[Consume],
     *,
-    within: float,
+    within: float | None,
     progress: Progress | None = None,
+    hand_over_after: float = HAND_OVER_AFTER,
 ) -> int:
     """Receive ``length`` bytes from ``sock`` off the event loop; every stage sees them all.
 
-    ``within`` bounds each wait for data (a stalled peer raises TimeoutError). Cancelling
-    shuts the socket down, which ends the worker at once.
+    ``within`` bounds each wait for data (a stalled peer raises TimeoutError); None waits as
+    long as the peer likes (``length=UNTIL_CLOSED``: a stream read to its end). A buffer is
+    handed to the stages once full or ``hand_over_after`` seconds after its first byte.
+    Cancelling shuts the socket down, which ends the worker at once.
 
     Returns:
         Bytes received; fewer than ``length`` means the peer closed early.
     """
     loop = asyncio.get_running_loop()
-    sock.settimeout(within)
+    sock.settimeout(WAIT_STEP if within is None else within)
 
     def report(got: int) -> None:
         if progress is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closing
                 loop.call_soon_threadsafe(progress, got)
 
-    work = loop.run_in_executor(None, _pump, sock, length, stages, report)
+    def pump() -> int:
+        return _pump(
+            sock,
+            length,
+            stages,
+            report,
+            forever=within is None,
+            hand_over_after=hand_over_after,
+        )
+
+    work = loop.run_in_executor(None, pump)
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:

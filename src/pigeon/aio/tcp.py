@@ -1,10 +1,12 @@
-"""``pigeon tcp connect`` and ``pigeon tcp listen``: a netcat-like client, a many-client server."""
+"""``pigeon tcp connect`` and ``pigeon tcp listen``: a netcat-like client, a many-client server,
+and ``listen --raw``: one client at a time as a byte stream on stdin/stdout, like ``nc -l``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
+import os
 import socket
 import sys
 import time
@@ -12,11 +14,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pigeon.aio.announce import listening
+from pigeon.aio.bulk import UNTIL_CLOSED, receive_exactly, write_all_to
 from pigeon.aio.events import ClientConnected, ClientDisconnected, Emit, Notice, StreamReceived
 from pigeon.aio.oserrors import connect_error
 from pigeon.aio.sockets import Resolved, bound_socket, peer_text, resolve
 from pigeon.aio.stdin import stdin_chunks
-from pigeon.errors import NetworkError, TimedOut
+from pigeon.errors import LocalWriteError, NetworkError, PigeonError, TimedOut
 from pigeon.proto.address import parse_destination_port
 
 if TYPE_CHECKING:  # the configs are annotations only; pigeon.config costs start-up
@@ -24,6 +27,10 @@ if TYPE_CHECKING:  # the configs are annotations only; pigeon.config costs start
 
 READ_SIZE = 65_536
 STREAM_LIMIT = 65_536
+RAW_HAND_OVER = 0.01
+"""--raw: seconds received bytes may wait in a buffer before going to stdout. Short, so an
+interactive session shows a typed line at once; a bulk stream fills 8 MiB buffers long
+before (1 GB/s is 10 MB per 10 ms) and keeps its large writes."""
 
 
 def _stdout_sink(data: bytes) -> None:
@@ -144,6 +151,11 @@ async def run_connect(
     up = asyncio.create_task(upstream())
     try:
         await downstream()
+        if not up.done() and not _stdin_is_terminal():
+            # The peer's end of stream is its half-close, not a hang-up: the rest of stdin
+            # still goes (a `tcp listen --raw` whose own stdin ended at once shuts down its
+            # side before our file is through). A terminal never ends by itself: stop there.
+            await up
         if up.done():
             up.result()
     except OSError as exc:
@@ -158,8 +170,18 @@ async def run_connect(
     return 0
 
 
+def _stdin_is_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdin.fileno()) if sys.stdin is not None else False
+    except (OSError, ValueError):
+        return False
+
+
 async def run_listen(cfg: TcpListenConfig, emit: Emit) -> int:
-    """Serve clients concurrently: show what they send, and reply, echo, or just listen."""
+    """Serve clients concurrently: show what they send, and reply, echo, or just listen.
+    With ``cfg.raw``: ``run_listen_raw``."""
+    if cfg.raw:
+        return await run_listen_raw(cfg, emit)
     sock = await bound_socket(cfg.bind, cfg.port, socket.SOCK_STREAM)
     done = asyncio.Event()
     active = 0
@@ -203,3 +225,160 @@ async def run_listen(cfg: TcpListenConfig, emit: Emit) -> int:
     async with server:
         await done.wait()
     return 0
+
+
+class _StdinFeed:
+    """Standard input shared by consecutive --raw clients: what one client did not take goes
+    to the next. A read abandoned when its client leaves is kept (``shield``) for the next
+    reader, so no chunk is lost and the stdin thread is never torn down mid-read."""
+
+    def __init__(self) -> None:
+        self._chunks = stdin_chunks()
+        self._next: asyncio.Future[bytes | None] | None = None
+        self.ended = False
+
+    async def read(self) -> bytes | None:
+        """The next chunk, or None at end of file."""
+        if self.ended:
+            return None
+        if self._next is None:
+            self._next = asyncio.ensure_future(anext(self._chunks, None))
+        chunk = await asyncio.shield(self._next)
+        self._next = None
+        self.ended = chunk is None
+        return chunk
+
+
+def _end_stdout(fd: int) -> None:
+    """Let the reader of ``fd`` see end of file (the only client has finished sending) while
+    pigeon goes on: ``fd`` now leads to /dev/null."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+class _StdoutFailed(Exception):
+    """Writing the client's bytes to stdout failed (told apart from the socket's errors)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _stdout_stage(fd: int) -> Callable[[memoryview], None]:
+    write = write_all_to(fd)
+
+    def stage(chunk: memoryview) -> None:
+        try:
+            write(chunk)
+        except OSError as exc:
+            raise _StdoutFailed(exc) from exc
+
+    return stage
+
+
+async def _raw_session(
+    conn: socket.socket, feed: _StdinFeed, *, peer: str, out_fd: int, once: bool
+) -> tuple[int, int]:
+    """One --raw client: its bytes to ``out_fd`` unchanged, stdin to it; each direction
+    half-closes on its own. Returns (bytes in, bytes out).
+
+    The client's end of stream ends its direction only (with ``once``, ``out_fd`` ends too);
+    stdin goes on to the client until it ends, then pigeon shuts down its write side, unless
+    stdin is a terminal (it never ends by itself: the session ends with the client's data).
+    Raises:
+        NetworkError (ConnectionLost, ...): the connection broke. BrokenPipeError: the reader
+        of stdout left (``| head``: main ends quietly). LocalWriteError: stdout failed.
+    """
+    loop = asyncio.get_running_loop()
+    # The stdin-to-client direction sends on a dup of the socket from the event loop while a
+    # worker thread receives on the original (aio.bulk keeps that one in timeout mode, so the
+    # shared descriptor stays non-blocking).
+    out = conn.dup()
+    out.setblocking(False)
+    sent = 0
+
+    async def upstream() -> None:
+        nonlocal sent
+        while (chunk := await feed.read()) is not None:
+            await loop.sock_sendall(out, chunk)
+            sent += len(chunk)
+        try:
+            out.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            if exc.errno != errno.ENOTCONN:  # the client has gone already: nothing to end
+                raise
+
+    up = asyncio.create_task(upstream())
+    try:
+        received = await receive_exactly(
+            conn,
+            UNTIL_CLOSED,
+            [_stdout_stage(out_fd)],
+            within=None,
+            hand_over_after=RAW_HAND_OVER,
+        )
+        if once:
+            _end_stdout(out_fd)
+        if not up.done() and _stdin_is_terminal():
+            up.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await up
+        return received, sent
+    except _StdoutFailed as failed:
+        if isinstance(failed.error, BrokenPipeError):
+            raise failed.error from None
+        raise LocalWriteError(f"standard output: {failed.error.strerror or failed.error}") from None
+    except OSError as exc:
+        raise connect_error(exc, proto="tcp", peer=peer) from exc
+    finally:
+        up.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await up
+        out.close()
+
+
+async def run_listen_raw(cfg: TcpListenConfig, emit: Emit, out_fd: int | None = None) -> int:
+    """``tcp listen --raw``: a drop-in for ``nc -l PORT`` (``--once``) and ``nc -l -k PORT``.
+
+    One client at a time (later ones wait in the listen backlog, as with ``nc -k``): its
+    bytes go to stdout unchanged, stdin goes to it. With ``once`` the listening socket is
+    closed as soon as the client is accepted, and a broken connection is the exit code.
+    """
+    fd = sys.stdout.fileno() if out_fd is None else out_fd
+    sock = await bound_socket(cfg.bind, cfg.port, socket.SOCK_STREAM)
+    hint = "pigeon tcp connect {host} {port} < FILE"
+    emit(listening(sock, protocol="tcp", bind=cfg.bind, hint=hint))
+    loop = asyncio.get_running_loop()
+    feed = _StdinFeed()
+    try:
+        while True:
+            conn, addr = await loop.sock_accept(sock)
+            if cfg.once:
+                sock.close()  # as nc -l: one client, the next is refused
+            peer = peer_text(addr)
+            emit(ClientConnected(time.time(), peer))
+            bytes_in = bytes_out = 0
+            error: PigeonError | None = None
+            try:
+                bytes_in, bytes_out = await _raw_session(
+                    conn, feed, peer=peer, out_fd=fd, once=cfg.once
+                )
+            except LocalWriteError:
+                raise
+            except PigeonError as exc:  # the connection broke: said, and the next client
+                error = exc
+            finally:
+                conn.close()
+            reason = "" if error is None else str(error)
+            emit(ClientDisconnected(time.time(), peer, bytes_in, bytes_out, reason))
+            if cfg.once:
+                if error is not None:
+                    raise error
+                return 0
+    finally:
+        sock.close()

@@ -49,8 +49,14 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     listen = command(
         tcp_sub,
         "listen",
-        help_text="accept many clients at once and show what each sends",
-        example='pigeon tcp listen --port 7788 --reply "thank you !"\npigeon tcp listen --echo',
+        help_text="accept many clients at once and show what each sends; "
+        "--raw: a byte stream on stdin/stdout, like nc -l",
+        example='pigeon tcp listen --port 7788 --reply "thank you !"\n'
+        "pigeon tcp listen --echo\n"
+        "pigeon tcp listen --port 9000 --raw --once > backup.tar   "
+        "# then: tar c docs | pigeon tcp connect [::1] 9000\n"
+        "pigeon tcp listen --port 9000 --raw --once < notes.txt    "
+        "# then: pigeon tcp connect [::1] 9000 > copy.txt",
         handler=run_listen,
     )
     listen.add_argument(
@@ -60,7 +66,18 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     answer = listen.add_mutually_exclusive_group()
     answer.add_argument("--reply", metavar="TEXT", help="answer a client's first data, then close")
     answer.add_argument("--echo", action="store_true", help="send everything back")
-    listen.add_argument("--once", action="store_true", help="exit after the first client leaves")
+    answer.add_argument(
+        "--raw",
+        action="store_true",
+        help="as nc -l: a client's bytes to stdout unchanged, stdin to the client, each side "
+        "half-closed on its own end; clients one at a time (as nc -l -k), stdout shared",
+    )
+    listen.add_argument(
+        "--once",
+        action="store_true",
+        help="exit after the first client leaves (with --raw: the only client; stdout ends "
+        "when it has sent everything)",
+    )
     listen.add_argument("--encoding", default="auto", help="how to show data (default auto)")
     listen.add_argument(
         "--max-clients", type=positive_int, default=1000, metavar="N", help="default 1000"
@@ -114,10 +131,13 @@ def run_listen(args: argparse.Namespace) -> int:
     from pigeon.aio.tcp import run_listen as listen
     from pigeon.cli.common import run_async
     from pigeon.config import TcpListenConfig
+    from pigeon.errors import UsageError
     from pigeon.proto.address import parse_host, parse_port
     from pigeon.proto.text import check_encoding, encode_text
     from pigeon.ui.report import Reporter
 
+    if args.raw and args.json:
+        raise UsageError("--raw writes the client's bytes to stdout: --json cannot share it")
     cfg = TcpListenConfig(
         bind=parse_host(args.bind) if args.bind else "",
         port=parse_port(args.port),
@@ -126,5 +146,6 @@ def run_listen(args: argparse.Namespace) -> int:
         once=args.once,
         encoding=check_encoding(args.encoding, allow_auto=True),
         max_clients=args.max_clients,
+        raw=args.raw,
     )
     return run_async(listen(cfg, Reporter(json_output=args.json, quiet=args.quiet)))
