@@ -49,7 +49,7 @@ def limited_chat(port: int, name: str, peers: list[str], nofile: int) -> Iterato
 @pytest.mark.parametrize(
     ("nofile", "line"),
     [
-        (256, "connections at once is the limit"),  # the chat's own limit comes first
+        (256, "is the limit: more are cut"),  # the chat's own limits come first
         (40, "out of file descriptors"),  # below it, accept's back-off (as pigeon serve)
     ],
 )
@@ -94,6 +94,33 @@ def test_a_crowd_on_the_attachment_port_is_one_line_and_the_chat_goes_on(
         f"nofile={nofile}: 300 connections, 1 line; after them a message in {message_ms:.0f} ms,"
         f" an attachment in {served_ms:.0f} ms"
     )
+
+
+def test_one_host_holds_at_most_eight_attachment_connections_and_the_ninth_is_reset() -> None:
+    """Eight silent connections from one host take eight slots; the ninth is reset (which a
+    pigeon fetcher retries; a plain close would read as a refusal), and another host is
+    still served."""
+    port = udp_port()
+    with chat_peer(port, "victim") as victim:
+        wait_bound_tcp = time.monotonic() + 5
+        held = []
+        while len(held) < 8 and time.monotonic() < wait_bound_tcp:
+            with contextlib.suppress(ConnectionRefusedError):
+                held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        try:
+            ninth = socket.create_connection(("127.0.0.1", port), timeout=5)
+            with ninth, pytest.raises(ConnectionResetError):
+                ninth.recv(1)
+            other = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+            with other:
+                other.settimeout(0.5)
+                with pytest.raises(TimeoutError):  # accepted, waiting for its request
+                    other.recv(1)
+        finally:
+            for sock in held:
+                sock.close()
+        line = wait_events(victim, of_type("transfer", state="refused"))
+        assert "(8 from one host) is the limit" in str(line[0]["detail"])
 
 
 # --- escape codes in every line that names a peer ----------------------------------------

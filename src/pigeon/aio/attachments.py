@@ -15,13 +15,14 @@ import os
 import socket
 import stat
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pigeon.aio.bulk import receive_exactly
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
-from pigeon.aio.pace import closed, drained, write_within
+from pigeon.aio.pace import closed, flushed, write_within
 from pigeon.aio.sockets import Resolved, reset
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import (
@@ -46,6 +47,9 @@ MAX_CONNECTIONS = 64
 """Connections on the attachment port served at once. Beyond, each is cut unanswered (a
 reset: a pigeon fetcher retries): a peer opening hundreds cannot exhaust our file
 descriptors. Peers fetch a few files at a time (pigeon: ``FETCHES_PER_PEER``)."""
+PER_HOST = 8
+"""Of those, one host's at most (twice what a pigeon fetcher opens): one host cannot take
+every slot from the others."""
 BUSY_REPORT_INTERVAL = 5.0
 """Seconds between lines about connections cut for being over ``MAX_CONNECTIONS``."""
 STALL_TIMEOUT = 60.0
@@ -176,6 +180,7 @@ class AttachmentServer:
         """What a transfer line calls the peer an offer went to (the chat sets its name,
         so the sender's lines name the peer as the receiver's name the sender)."""
         self.active = 0
+        self.per_host: Counter[str] = Counter()
         self.cut = 0
         """Connections cut for being over ``max_connections`` (all time)."""
         self._cut_unreported = 0
@@ -186,13 +191,14 @@ class AttachmentServer:
         ip = str(peer[0]) if isinstance(peer, tuple) else "?"
         if ip.startswith("::ffff:"):
             ip = ip[len("::ffff:") :]
-        if self.active >= self.max_connections:
-            # abort(): the descriptor is free at once (no lingering close), and a reset
-            # tells a pigeon fetcher to retry shortly, where a close would read as a refusal.
-            writer.transport.abort()
+        if self.active >= self.max_connections or self.per_host[ip] >= PER_HOST:
+            # a reset (not a close, which would read as a refusal) tells a pigeon fetcher
+            # to retry shortly; the descriptor is free at once
+            reset(writer.transport)
             self._over_limit(ip)
             return
         self.active += 1
+        self.per_host[ip] += 1
         try:
             await self._serve(reader, writer, ip)
         except TimeoutError:
@@ -200,8 +206,13 @@ class AttachmentServer:
         except (OSError, ShortBody, PigeonError):
             pass
         finally:
-            self.active -= 1
-            await closed(writer, STALL_TIMEOUT)
+            try:
+                await closed(writer, STALL_TIMEOUT)
+            finally:
+                self.active -= 1
+                self.per_host[ip] -= 1
+                if not self.per_host[ip]:
+                    del self.per_host[ip]
 
     def _over_limit(self, ip: str) -> None:
         """Count a connection cut for being over the limit; one line now and then, not one
@@ -215,8 +226,8 @@ class AttachmentServer:
         self._reported = now
         self._cut_unreported = 0
         detail = (
-            f"{self.max_connections} connections at once is the limit: "
-            f"more are cut unanswered until some end{since}"
+            f"{self.max_connections} connections at once ({PER_HOST} from one host) is the "
+            f"limit: more are cut unanswered until some end{since}"
         )
         self.note(TransferNote("refused", 0, "", ip, detail=detail))
 
@@ -247,7 +258,7 @@ class AttachmentServer:
             sent = await self._send_folder(writer, item.path)
         else:
             sent = await self._send_file(writer, item, request.offset)
-        await drained(writer, STALL_TIMEOUT)
+        await flushed(writer, STALL_TIMEOUT)  # acknowledged by the peer: only then "sent"
         item.fetched = True
         self.note(TransferNote("sent", offer.index, name, who, sent, sent))
         if offer.complete and self.on_complete is not None:
