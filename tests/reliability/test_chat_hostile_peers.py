@@ -103,7 +103,7 @@ def test_one_host_holds_at_most_eight_attachment_connections_and_the_ninth_is_re
     port = udp_port()
     with chat_peer(port, "victim") as victim:
         wait_bound_tcp = time.monotonic() + 5
-        held = []
+        held: list[socket.socket] = []
         while len(held) < 8 and time.monotonic() < wait_bound_tcp:
             with contextlib.suppress(ConnectionRefusedError):
                 held.append(socket.create_connection(("127.0.0.1", port), timeout=5))

@@ -466,3 +466,25 @@ def test_tcp_connect_escapes_a_peer_on_a_terminal_and_pipes_raw() -> None:
     assert "hi \\x1b[2J\\x1b]0;pwned\\x07" in text
     assert "\\u202e evil" in text and "\\xff\\xfe\\x00 end" in text
     assert "evil\r\n" in text  # line breaks stay line breaks (the pty adds its \r)
+
+
+def test_a_servers_words_in_an_error_line_are_escaped(tmp_path: Path) -> None:
+    """What a server says (its Content-Type, a listed name) reaches the error and notice
+    lines escaped: a folder answered with a hostile type, a listing with hostile names."""
+    evil_type = b"text/\x1b]0;pwned\x07\x1b[2Jx"
+
+    def route(target: str) -> bytes:
+        if target.startswith("/folder/"):
+            return answer(b"{}", headers=b"Content-Type: " + evil_type + b"\r\n")
+        names = {"a\x1b[31mred\x07/b": "file", "\x9b2J\u202etxt.exe": "file"}
+        return answer(_json_listing(names), headers=b"Content-Type: application/json\r\n")
+
+    with hostile(route) as where:
+        typed = get(f"http://{where}/folder/", "-r", "-o", "t/", cwd=tmp_path)
+        named = get(f"http://{where}/", "-r", "-o", "n/", cwd=tmp_path)
+    for result in (typed, named):
+        assert result.returncode != 0
+        shown = result.stdout + result.stderr
+        assert ESC not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown, shown
+        assert "\u202e".encode() not in shown and b"Traceback" not in shown
+    assert b"(text/\\x1b]0)" in typed.stderr  # the type up to its ";", escaped

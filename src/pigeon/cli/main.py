@@ -101,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         sys.stdout.flush()
-        print(f"pigeon: {exc}", file=sys.stderr)
+        # an error may quote a peer (a server's Content-Type, a redirect): never raw
+        from pigeon.proto.text import escape_controls  # the error path only: start-up
+
+        print(f"pigeon: {escape_controls(str(exc), keep_backslashes=True)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         if debug:

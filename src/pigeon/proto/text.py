@@ -152,23 +152,28 @@ def parse_hex(text: str) -> bytes:
         ) from None
 
 
-def escape_controls(text: str) -> str:
+def escape_controls(text: str, *, keep_backslashes: bool = False) -> str:
     """Make ``text`` safe for a terminal: control and format characters become escapes.
 
     Escaped: C0 and C1 controls, DEL, Unicode format characters (bidi overrides,
     zero-width joiners) that could reorder or hide what is shown, and private-use or
     unassigned code points. Printable text, including
-    Chinese, passes unchanged; a backslash is doubled so the result is unambiguous.
+    Chinese, passes unchanged; a backslash is doubled so the result is unambiguous, unless
+    ``keep_backslashes`` (a message of pigeon's own that may quote already escaped text or
+    a Windows path).
     """
-    if text.isprintable() and "\\" not in text:
+    if text.isprintable() and (keep_backslashes or "\\" not in text):
         # isprintable() is False for every category escaped below (and for some spaces,
         # which the slow path then passes through): the common case costs one C call.
         return text
     out: list[str] = []
     for ch in text:
         named = _NAMED_ESCAPES.get(ch)
-        if named is not None:
+        if named is not None and not (keep_backslashes and ch == "\\"):
             out.append(named)
+            continue
+        if named is not None:
+            out.append(ch)
             continue
         category = unicodedata.category(ch)
         if category in _ESCAPED_CATEGORIES:

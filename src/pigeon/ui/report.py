@@ -25,7 +25,7 @@ from pigeon.aio.events import (
     PingProbe,
     StreamReceived,
 )
-from pigeon.proto.text import HEX, decode_payload, display_line, format_size
+from pigeon.proto.text import HEX, decode_payload, display_line, escape_controls, format_size
 
 DATA_EVENTS = (DatagramReceived, StreamReceived, PingProbe)
 """The events that are a command's output (stdout); the others are notices (stderr)."""
@@ -167,7 +167,9 @@ def to_line(event: Event) -> tuple[str, bool]:
                 )
             return f"no answer from {event.peer}: seq={event.seq} {event.outcome}", True
         case Notice():
-            return event.text, False
+            # notices quote servers and peers (a failure's reason, a listed name): never a
+            # raw control character on the terminal, whoever made the text
+            return escape_controls(event.text, keep_backslashes=True), False
 
 
 class Reporter:
