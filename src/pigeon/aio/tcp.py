@@ -17,7 +17,8 @@ from pigeon.aio.announce import listening
 from pigeon.aio.bulk import UNTIL_CLOSED, receive_exactly, write_all_to
 from pigeon.aio.events import ClientConnected, ClientDisconnected, Emit, Notice, StreamReceived
 from pigeon.aio.oserrors import connect_error
-from pigeon.aio.sockets import Resolved, bound_socket, peer_text, resolve
+from pigeon.aio.pace import closed, write_within
+from pigeon.aio.sockets import Resolved, bound_socket, peer_text, reset, resolve
 from pigeon.aio.stdin import stdin_chunks
 from pigeon.errors import LocalWriteError, NetworkError, PigeonError, TimedOut
 from pigeon.proto.address import parse_destination_port
@@ -26,6 +27,9 @@ if TYPE_CHECKING:  # the configs are annotations only; pigeon.config costs start
     from pigeon.config import TcpConnectConfig, TcpListenConfig
 
 READ_SIZE = 65_536
+STALL_TIMEOUT = 60.0
+"""Seconds a client of ``tcp listen`` may take none of its echo or reply before it is
+dropped (an echo to a client that never reads would hold its slot and buffer for good)."""
 STREAM_LIMIT = 65_536
 RAW_HAND_OVER = 0.01
 """--raw: seconds received bytes may wait in a buffer before going to stdout. Short, so an
@@ -203,18 +207,18 @@ async def run_listen(cfg: TcpListenConfig, emit: Emit) -> int:
                 emit(StreamReceived(time.time(), peer, data, cfg.encoding))
                 answer = data if cfg.echo else cfg.reply
                 if answer is not None:
-                    writer.write(answer)
-                    await writer.drain()
+                    await write_within(writer, answer, STALL_TIMEOUT)
                     bytes_out += len(answer)
                 if cfg.reply is not None:
                     break  # the tutorial's server: one answer, then close
+        except TimeoutError:
+            reason = f"took nothing for {STALL_TIMEOUT:g}s: dropped"
+            reset(writer.transport)
         except OSError as exc:
             reason = str(connect_error(exc, proto="tcp", peer=peer))
         finally:
             active -= 1
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await closed(writer, STALL_TIMEOUT)
             emit(ClientDisconnected(time.time(), peer, bytes_in, bytes_out, reason))
             if cfg.once:
                 done.set()

@@ -170,7 +170,7 @@ class ConfinedRoot:
         try:
             with os.scandir(dir_fd) as scan:
                 # names and sort keys only: a DirEntry (with its cached stat) per name of a
-                # folder of 100,000 would cost ~90 MB while the page is made
+                # big folder would hold several times the memory while the page is made
                 names = [
                     (not _is_dir(i), i.name.casefold(), i.name, i.is_symlink())
                     for i in scan
