@@ -94,13 +94,22 @@ def run_pigeon(
 class Background:
     """A running process whose output is collected by threads (no pipe can fill up)."""
 
-    def __init__(self, argv: Sequence[str], *, stdin: bool = False) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bool = False,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.proc = subprocess.Popen(
             self.argv,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
         )
         self._out = bytearray()
         self._err = bytearray()
