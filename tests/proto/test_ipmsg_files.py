@@ -54,6 +54,17 @@ def test_real_style_list_from_another_client() -> None:
         b"x:x:1:1:1:",
         b"0:x:1:1",
         b"0:x:-1:1:1:",
+        # numbers int() took: 0x, '_', blanks, other scripts' digits, any length
+        b"0:x:0x10:1:1:",
+        b"0:x:1_0:1:1:",
+        b"0:x: 10:1:1:",
+        "0:x:１０:1:1:".encode(),  # full-width digits
+        b"0:x:1:1:0x1:",
+        b"0:x:" + b"1" * 5000 + b":1:1:",
+        b"0:x:1:1:" + b"1" * 17 + b":",
+        b"1_0:x:1:1:1:",
+        b" 1:x:1:1:1:",
+        "١:x:1:1:1:".encode(),  # an Arabic-Indic digit as the file id
     ],
 )
 def test_hostile_or_malformed_entries_are_refused(entry: bytes) -> None:
@@ -75,6 +86,22 @@ def test_requests_are_hex_and_accept_decimal_ids_too() -> None:
     for bad in (b"", b"6a", b"zz:1:0", b"6a::0", b"1:2:3:4:5:6"):
         with pytest.raises(f.FileListError):
             f.parse_request(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"0x6a:1", b"6_a:1", b" 6a:1", b"6a:0x1", b"6a:1: 10", b"6a:1:1_0", b"6a:1:" + b"f" * 17,
+     "6a:１０".encode(), "6a:1:١".encode()],
+)  # fmt: skip
+def test_requests_refuse_numbers_int_would_take(bad: bytes) -> None:
+    with pytest.raises(f.FileListError):
+        f.parse_request(bad)
+
+
+@pytest.mark.parametrize("mtime", ["0x10", "1_0", " 10", "１０", "f" * 5000, "-10", "zz"])
+def test_an_unreadable_file_time_is_unknown_and_the_entry_kept(mtime: str) -> None:
+    [entry] = f.decode_file_list(f"0:a.txt:5:{mtime}:1:\a".encode(), "utf-8")
+    assert (entry.name, entry.size, entry.mtime) == ("a.txt", 5, 0)
 
 
 def _tree_stream() -> bytes:
@@ -139,6 +166,13 @@ def test_header_size_counts_itself() -> None:
     assert int(size_text, 16) == len(record)
 
 
+def _raw_header(body: str) -> bytes:
+    """A folder record header around ``body`` as given (encode_record writes only good ones)."""
+    data = body.encode()
+    size = next(n for w in range(1, 9) if len(f"{(n := w + len(data)):x}") == w)
+    return f"{size:x}".encode() + data
+
+
 @pytest.mark.parametrize(
     ("stream", "why"),
     [
@@ -154,6 +188,16 @@ def test_header_size_counts_itself() -> None:
         (b"fffff:x:0:2:", "out of bounds"),
         (b"zz:x:0:2:", "not a number"),
         (b"1" * 20, "not a number"),
+        (b"0x1f:x:0:2:", "not a number"),
+        (b" 1f:x:0:2:", "not a number"),
+        (b"1_f:x:0:2:", "not a number"),
+        ("１f:x:0:2:".encode(), "not a number"),
+        (_raw_header(":x:0x0:2:"), "bad record header"),
+        (_raw_header(":x:0:0x2:"), "bad record header"),
+        (_raw_header(":x:1_0:2:"), "bad record header"),
+        (_raw_header(":x: 0:2:"), "bad record header"),
+        (_raw_header(":x:0:２:"), "bad record header"),
+        (_raw_header(":x:" + "0" * 17 + ":2:"), "bad record header"),
         (b"3:x:0:2:", "bad record header"),
         (
             f.encode_record("top", 0, f.DIR, mtime=None, encoding="utf-8")

@@ -1,5 +1,6 @@
 """Small HTTP field helpers: ETags, HTTP dates, Repr-Digest values, q-less Accept checks, and
-the one reader of a peer's decimal number (``parse_count``), shared by both sides.
+the reader of a peer's decimal number (``parse_count``, from ``proto.numbers``), shared by
+both sides.
 """
 
 from __future__ import annotations
@@ -7,11 +8,10 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-MAX_DIGITS = 19
-"""Decimal digits of a length or offset: up to 9.2 EB (what fits a signed 64-bit off_t).
-Python's ``int`` takes any number of digits (and raises past 4,300): a peer's number never
-reaches it unbounded."""
-_DIGITS = frozenset("0123456789")
+# Re-exported: fetch, ranges and aio import the decimal reader from here.
+from pigeon.proto.numbers import MAX_DIGITS as MAX_DIGITS
+from pigeon.proto.numbers import parse_count as parse_count
+
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -19,19 +19,6 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 def make_etag(dev: int, ino: int, size: int, mtime_ns: int) -> str:
     """A strong ETag that changes whenever the file version changes."""
     return f'"{dev:x}-{ino:x}-{size:x}-{mtime_ns:x}"'
-
-
-def parse_count(text: str | None) -> int | None:
-    """A non-negative decimal number of at most ``MAX_DIGITS`` ASCII digits (surrounding
-    blanks allowed), else None: ``Content-Length``, a ``Range`` or ``Content-Range`` bound.
-
-    ``str.isdigit`` is not enough: it takes ``²`` and other digits ``int`` refuses."""
-    if text is None:
-        return None
-    text = text.strip(" \t")
-    if not text or len(text) > MAX_DIGITS or not _DIGITS.issuperset(text):
-        return None
-    return int(text)
 
 
 def http_date(ts: float) -> str:

@@ -10,9 +10,11 @@
   record enters a folder, RETPARENT leaves it.
 
 Pure and bounded: every parser refuses oversize headers, names that could escape the
-destination, and malformed numbers with ``FileListError`` / ``FolderRecordError``. A file
-time outside ``[0, MAX_MTIME]`` is read (and written) as unknown: the file is still good,
-its time is noise, and setting it would overflow (``os.utime``).
+destination, and malformed numbers with ``FileListError`` / ``FolderRecordError``. Numbers
+are read by ``proto.numbers`` (ASCII digits only, at most 16 hex or 19 decimal digits),
+never by ``int``, which takes ``0x``, ``_``, blanks, other scripts' digits and any length. A
+file time outside ``[0, MAX_MTIME]``, or unreadable, is read (and written) as unknown: the
+file is still good, its time is noise, and setting it would overflow (``os.utime``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pigeon.errors import ProtocolError
+from pigeon.proto.numbers import parse_decimal, parse_hex
 
 REGULAR = 1
 DIR = 2
@@ -49,9 +52,9 @@ class FolderRecordError(ProtocolError):
     """A folder record stream is malformed or hostile."""
 
 
-def file_time(seconds: int) -> int | None:
+def file_time(seconds: int | None) -> int | None:
     """``seconds`` if it can be a file's modification time, else None (unknown)."""
-    return seconds if 0 <= seconds <= MAX_MTIME else None
+    return seconds if seconds is not None and 0 <= seconds <= MAX_MTIME else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +140,14 @@ def decode_file_list(data: bytes, encoding: str) -> list[FileEntry]:
         fields = _fields(text)
         if len(fields) < 5:
             raise FileListError(f"attachment entry {text[:80]!r} has too few fields")
-        try:
-            file_id = int(fields[0], 10)
-            size, mtime, attr = (int(f, 16) for f in fields[2:5])
-        except ValueError:
-            raise FileListError(f"attachment entry {text[:80]!r} has a bad number") from None
-        if min(file_id, size, attr) < 0 or size > 1 << 60:
+        file_id, size, attr = parse_decimal(fields[0]), parse_hex(fields[2]), parse_hex(fields[4])
+        if file_id is None or size is None or attr is None:
+            raise FileListError(f"attachment entry {text[:80]!r} has a bad number")
+        if size > 1 << 60:
             raise FileListError(f"attachment entry {text[:80]!r} is out of range")
         name = check_name(fields[1])
-        entries.append(FileEntry(file_id, name, size, file_time(mtime) or 0, attr))
+        mtime = file_time(parse_hex(fields[3])) or 0
+        entries.append(FileEntry(file_id, name, size, mtime, attr))
     return entries
 
 
@@ -175,14 +177,14 @@ def parse_request(extra: bytes) -> FileRequest:
     fields = text.split(":")
     if len(fields) not in (2, 3, 4) or not all(fields[:3]) or len(text) > 100:
         raise FileListError(f"bad file request {text[:60]!r}")
-    try:
-        packet_id = int(fields[0], 16)
-        ids = [int(fields[1], 16)]
-        if fields[1].isdigit() and int(fields[1], 10) not in ids:
-            ids.append(int(fields[1], 10))
-        offset = int(fields[2], 16) if len(fields) > 2 and fields[2] else 0
-    except ValueError:
-        raise FileListError(f"bad file request {text[:60]!r}") from None
+    packet_id, file_id = parse_hex(fields[0]), parse_hex(fields[1])
+    offset = parse_hex(fields[2]) if len(fields) > 2 and fields[2] else 0
+    if packet_id is None or file_id is None or offset is None:
+        raise FileListError(f"bad file request {text[:60]!r}")
+    ids = [file_id]
+    decimal = parse_decimal(fields[1])
+    if decimal is not None and decimal not in ids:
+        ids.append(decimal)
     return FileRequest(packet_id, tuple(ids), offset)
 
 
@@ -302,10 +304,9 @@ class FolderReader:
             if len(self._buf) >= 16:
                 raise FolderRecordError("record header size is not a number")
             return None
-        try:
-            size = int(bytes(self._buf[:colon]).decode("ascii"), 16)
-        except (UnicodeDecodeError, ValueError):
-            raise FolderRecordError("record header size is not a number") from None
+        size = parse_hex(self._buf[:colon].decode("latin-1"))
+        if size is None:
+            raise FolderRecordError("record header size is not a number")
         if size <= colon or size > MAX_HEADER:
             raise FolderRecordError(f"record header size {size} out of bounds")
         if len(self._buf) < size:
@@ -322,19 +323,14 @@ class FolderReader:
         fields = _fields(text)
         if len(fields) < 5 or fields[-1] != "":
             raise FolderRecordError(f"bad record header {text[:80]!r}")
-        try:
-            size = int(fields[2], 16)
-            attr = int(fields[3], 16)
-        except ValueError:
-            raise FolderRecordError(f"bad record header {text[:80]!r}") from None
+        size, attr = parse_hex(fields[2]), parse_hex(fields[3])
+        if size is None or attr is None:
+            raise FolderRecordError(f"bad record header {text[:80]!r}")
         mtime = None
         for ext in fields[4:-1]:
             key, _eq, value = ext.partition("=")
-            try:
-                if int(key, 16) == EXT_MTIME:
-                    mtime = file_time(int(value.split(",")[0], 16))
-            except ValueError:
-                continue
+            if parse_hex(key) == EXT_MTIME:
+                mtime = file_time(parse_hex(value.split(",")[0]))
         kind = attr & TYPE_MASK
         here = tuple(name for name, _m in self._stack)
         if kind == RETPARENT:
@@ -359,7 +355,7 @@ class FolderReader:
             return [EnterDir((*here, name), mtime)]
         if kind != REGULAR:
             raise FolderRecordError(f"unsupported record type {kind} for {name!r}")
-        if size < 0 or size > 1 << 60:
+        if size > 1 << 60:
             raise FolderRecordError(f"file size out of range for {name!r}")
         path = (*here, name)
         if size == 0:
