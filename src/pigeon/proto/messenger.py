@@ -22,15 +22,36 @@ Rules kept here (see reference ipmsg.md):
   entry is answered (ANSENTRY) but not listed, so other chats show no "joined"/"left" for a
   command that lived a second (IP Messenger defines the flag for SENDMSG; clients that ignore
   it on entries list the one-shot until its BR_EXIT, as before).
-- Each sender IP has a token bucket; datagrams over it are dropped and counted. By IP, not
-  by (IP, port): a port costs a sender nothing, and a flood spread over a thousand source
-  ports is still one flood. The peer table is keyed by (IP, port), since several chats may
-  run on one host, but holds at most ``PEERS_PER_HOST`` entries of one IP: new ports of a
-  host push out that host's least recently heard entries, never another host's peers.
+- Each sending host has a token bucket; datagrams over it are dropped and counted. A host
+  is what costs a sender something to have more of (``host_key``): an IPv4 address, and for
+  IPv6 the /64 (an IPv4-mapped IPv6 address is its IPv4 address). Not (IP, port): a port
+  costs nothing, and a flood spread over a thousand source ports is still one flood. Not the
+  IPv6 address either: a host picks any of the 2**64 addresses of its /64 (SLAAC, privacy
+  addresses), so each would be a fresh bucket and a fresh share of the table. The peer table
+  is keyed by (IP, port), since several chats may run on one host, but holds at most
+  ``PEERS_PER_HOST`` entries of one host: its new ports or addresses push out its own least
+  recently heard entries, never another host's peers.
+- Buckets are kept for ``HOST_LIMIT`` hosts, so the per-host limit alone could be escaped by
+  rotating through more source addresses than that: each would find its bucket evicted and
+  start a full one. So a host gets a bucket only once it is *settled*: until ``SETTLE``
+  seconds after its first admitted datagram, every datagram it sends also takes a token from
+  one bucket shared by all newcomers (``NEWCOMER_SHARE`` times the per-host rate and burst),
+  and a host the shared bucket refuses is not added to the table at all (so it cannot push
+  settled hosts out faster than the shared rate admits). Senders beyond the table together
+  get at most the shared rate, however many addresses they use. Shared rather than "new
+  hosts start with few tokens": a few tokens each is still unbounded over unbounded
+  addresses. A few times the per-host rate, so one flooding newcomer (held to the per-host
+  rate by its own bucket) cannot empty it for the others; human chat rates and the entry
+  exchange of a starting chat are far below it. Under a flood from rotating addresses the
+  settled peers keep their own buckets; a newcomer competes with the flood until it settles.
+  The flood is reported per host, and the newcomers' drops as one ``Flooded`` with no host.
+  IPv6 hosts of one LAN share their link's /64: they share one bucket and one
+  ``PEERS_PER_HOST`` share of the table, as do chats on one IPv4 host.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,12 +80,18 @@ SEED_CYCLE_MS = 2**22
 PEER_LIMIT = 1024
 """Peers kept; the least recently heard is forgotten first."""
 PEERS_PER_HOST = 16
-"""Peers (ports) kept for one IP; the least recently heard of that IP is forgotten first."""
+"""Peers (ports, or addresses of one IPv6 /64) kept for one host (``host_key``); the least
+recently heard of that host is forgotten first."""
 HOST_LIMIT = 1024
-"""Sender IPs whose rate is tracked; the least recently heard is forgotten first."""
+"""Hosts whose rate is tracked; the least recently heard is forgotten first."""
 RATE_PER_SECOND = 200.0
-"""Datagrams per second one IP may send before the excess is dropped."""
+"""Datagrams per second one host may send before the excess is dropped."""
 RATE_BURST = 400.0
+NEWCOMER_SHARE = 4.0
+"""The bucket shared by hosts not yet settled has this many times a host's rate and burst."""
+SETTLE = 10.0
+"""Seconds after its first admitted datagram a host draws from the shared bucket too."""
+HOST_KEYS_KEPT = 4096
 FLOOD_REPORT_INTERVAL = 5.0
 UTF8 = "utf-8"
 GB18030 = "gb18030"
@@ -138,6 +165,25 @@ class _Peer:
         )
         self.snapshot = (key, made)
         return made
+
+
+def host_key(ip: str) -> str:
+    """The host a datagram from ``ip`` counts against, for the rate limit and the per-host
+    share of the peer table: an IPv4 address itself, an IPv4-mapped IPv6 address as IPv4,
+    another IPv6 address as its /64 (``2001:db8:1:2::/64``; ``fe80::%eth0/64`` with a zone,
+    since every link has its own fe80::/64). Text that is no IP address is its own key."""
+    if ":" not in ip:
+        return ip
+    try:
+        address = ipaddress.IPv6Address(ip)
+    except ValueError:
+        return ip
+    mapped = address.ipv4_mapped
+    if mapped is not None:
+        return str(mapped)
+    prefix = ipaddress.IPv6Address(int(address) >> 64 << 64)
+    zone = f"%{address.scope_id}" if address.scope_id else ""
+    return f"{prefix}{zone}/64"
 
 
 EVERYONE = PeerInfo(("255.255.255.255", ipmsg.DEFAULT_PORT), "everyone", "", "", "", "", "", False)
@@ -236,8 +282,9 @@ class Released:
 
 @record
 class Flooded:
-    """``dropped`` datagrams from IP ``host`` (any of its ports) were over its rate limit
-    since the last report."""
+    """``dropped`` datagrams from ``host`` (any of its ports; an IPv4 address or an IPv6 /64,
+    see ``host_key``) were over its rate limit since the last report. ``host`` is empty for
+    datagrams of hosts not yet settled, over the limit they share."""
 
     host: str
     dropped: int
@@ -261,6 +308,8 @@ class _Pending:
 class _Bucket:
     tokens: float
     stamp: float
+    settled: float = -1e18
+    """From this time on the host no longer draws from the shared bucket too."""
     dropped: int = 0
     reported: float = field(default=-1e18)
 
@@ -285,7 +334,8 @@ class Messenger:
             the Unix time); the first packet is numbered one more.
         retry_interval: seconds between retransmissions.
         tries: transmissions before a message is reported not delivered.
-        rate, burst: per-IP token bucket (datagrams per second, bucket size).
+        rate, burst: per-host token bucket (datagrams per second, bucket size); hosts not
+            yet settled share one of ``NEWCOMER_SHARE`` times these.
         transient: a one-shot: every packet says NOADDLISTOPT (do not list me).
         """
         self.identity = identity
@@ -301,7 +351,10 @@ class Messenger:
         self._msg_id = 0
         self._peers: OrderedDict[Addr, _Peer] = OrderedDict()
         self._hosts: dict[str, OrderedDict[Addr, None]] = {}
-        """Each IP's entries of ``_peers``, least recently heard first (for the per-IP cap)."""
+        """Each host's entries of ``_peers``, least recently heard first (for the per-host
+        cap), by ``host_key``."""
+        self._keys: dict[str, str] = {}
+        """``host_key`` of the IPv6 addresses heard lately (it costs a parse)."""
         self._recent: OrderedDict[tuple[str, int, int, int], None] = OrderedDict()
         """Dedupe: (ip, port, packet number, hash of EXTRA) of the messages shown."""
         self._own: OrderedDict[int, int] = OrderedDict()
@@ -309,7 +362,9 @@ class Messenger:
         when another peer on a same-named host happens to use the same number."""
         self._pending: dict[int, _Pending] = {}
         self._by_number: dict[int, int] = {}  # packet number -> msg_id of pending messages
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()  # by sender IP
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()  # by host_key
+        self._shared = _Bucket(NEWCOMER_SHARE * burst, -1e18)
+        """The bucket every datagram of a host not yet settled also draws from."""
         self.dropped = 0
         self.ignored = 0
         self.own_port: int | None = None
@@ -523,14 +578,19 @@ class Messenger:
     def receive(self, data: bytes, addr: Addr, now: float) -> list[Output]:
         """Everything one received datagram causes."""
         host = addr[0]
+        if ":" in host:
+            host = self._key(host)
         bucket = self._buckets.get(host)
-        if bucket is not None and bucket.tokens >= 1.0:  # the common case of ``_admit``, inline
+        if bucket is not None and bucket.tokens >= 1.0 and now >= bucket.settled:
+            # the common case of ``_admit`` (a settled host within its rate), inline
             self._buckets.move_to_end(host)
             tokens = bucket.tokens + (now - bucket.stamp) * self.rate
             bucket.tokens = (tokens if tokens < self.burst else self.burst) - 1.0
             bucket.stamp = now
-        elif not self._admit(host, now):
-            return self._dropped(host, now)
+        else:
+            refused = self._admit(host, now)
+            if refused is not None:
+                return refused
         packet = ipmsg.parse_packet(data)
         if packet is None:
             return self._plain(data, addr)
@@ -671,27 +731,54 @@ class Messenger:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _admit(self, host: str, now: float) -> bool:
-        """Take a token from ``host``'s bucket; False when it is empty (over the limit)."""
+    def _key(self, ip: str) -> str:
+        """``host_key(ip)``, remembered for the IPv6 addresses heard lately."""
+        if ":" not in ip:
+            return ip
+        key = self._keys.get(ip)
+        if key is None:
+            if len(self._keys) >= HOST_KEYS_KEPT:
+                self._keys.clear()
+            key = self._keys[ip] = host_key(ip)
+        return key
+
+    def _admit(self, host: str, now: float) -> list[Output] | None:
+        """Take a token from ``host``'s bucket, and from the shared one while ``host`` is not
+        settled; None when admitted, else what the drop causes."""
         bucket = self._buckets.get(host)
         if bucket is None:
-            bucket = _Bucket(self.burst, now)
+            if not self._take_shared(now):
+                return self._dropped(self._shared, "", now)  # not added: see the docstring
+            bucket = _Bucket(self.burst - 1.0, now, now + SETTLE)
             self._buckets[host] = bucket
             if len(self._buckets) > HOST_LIMIT:
                 self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(host)
-            tokens = bucket.tokens + (now - bucket.stamp) * self.rate
-            bucket.tokens = tokens if tokens < self.burst else self.burst
-            bucket.stamp = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return True
-        return False
+            return None
+        self._buckets.move_to_end(host)
+        tokens = bucket.tokens + (now - bucket.stamp) * self.rate
+        bucket.tokens = tokens if tokens < self.burst else self.burst
+        bucket.stamp = now
+        if bucket.tokens < 1.0:
+            return self._dropped(bucket, host, now)
+        if now < bucket.settled and not self._take_shared(now):
+            return self._dropped(self._shared, "", now)
+        bucket.tokens -= 1.0
+        return None
 
-    def _dropped(self, host: str, now: float) -> list[Output]:
-        """Count a datagram over ``host``'s limit; report the count now and then."""
-        bucket = self._buckets[host]
+    def _take_shared(self, now: float) -> bool:
+        """Take a token from the newcomers' shared bucket; False when it is empty."""
+        shared = self._shared
+        burst = NEWCOMER_SHARE * self.burst
+        tokens = shared.tokens + (now - shared.stamp) * NEWCOMER_SHARE * self.rate
+        shared.tokens = tokens if tokens < burst else burst
+        shared.stamp = now
+        if shared.tokens < 1.0:
+            return False
+        shared.tokens -= 1.0
+        return True
+
+    def _dropped(self, bucket: _Bucket, host: str, now: float) -> list[Output]:
+        """Count a datagram over ``bucket``'s limit; report the count now and then."""
         bucket.dropped += 1
         self.dropped += 1
         if now - bucket.reported < FLOOD_REPORT_INTERVAL:
@@ -805,14 +892,15 @@ class Messenger:
         return raw.decode(UTF8, "replace")
 
     def _touch(self, addr: Addr) -> _Peer:
-        """The peer at ``addr``, added if new (within the per-IP and overall caps)."""
+        """The peer at ``addr``, added if new (within the per-host and overall caps)."""
         peer = self._peers.get(addr)
         if peer is None:
             peer = _Peer(addr)
             self._peers[addr] = peer
-            ports = self._hosts.get(addr[0])
+            host = self._key(addr[0])
+            ports = self._hosts.get(host)
             if ports is None:
-                ports = self._hosts[addr[0]] = OrderedDict()
+                ports = self._hosts[host] = OrderedDict()
             ports[addr] = None
             if len(ports) > PEERS_PER_HOST:  # a host's new port pushes out its own oldest
                 self._forget_peer(next(iter(ports)))
@@ -823,18 +911,19 @@ class Messenger:
         return peer
 
     def _heard(self, addr: Addr) -> None:
-        """Mark the known peer at ``addr`` as the most recently heard (overall and of its IP)."""
+        """Mark the known peer at ``addr`` as the most recently heard (overall and of its host)."""
         self._peers.move_to_end(addr)
-        self._hosts[addr[0]].move_to_end(addr)
+        self._hosts[self._key(addr[0])].move_to_end(addr)
 
     def _forget_peer(self, addr: Addr) -> _Peer | None:
-        """Drop ``addr`` from the peer table (and from its IP's entries)."""
+        """Drop ``addr`` from the peer table (and from its host's entries)."""
         peer = self._peers.pop(addr, None)
         if peer is not None:
-            ports = self._hosts[addr[0]]
+            host = self._key(addr[0])
+            ports = self._hosts[host]
             del ports[addr]
             if not ports:
-                del self._hosts[addr[0]]
+                del self._hosts[host]
         return peer
 
     def _info(self, addr: Addr) -> PeerInfo:

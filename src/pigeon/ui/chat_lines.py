@@ -199,7 +199,8 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 ("class:meta", what),
             ], True
         case Flooded():
-            host = event.host  # an IP, from the socket: no peer-chosen text
+            # an IPv4 address or IPv6 /64, made from the socket's address: no peer-chosen text
+            host = event.host or "new hosts"
             return [
                 stamp,
                 ("class:bad", f"! dropped {event.dropped} datagrams from {host} (flooding)"),
@@ -399,7 +400,7 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
             return {
                 "type": "flood",
                 "time": stamp,
-                "from": event.host,
+                "from": event.host or None,  # None: hosts not yet settled, together
                 "dropped": event.dropped,
             }
         case PeerTable():
