@@ -33,12 +33,12 @@ Rules kept here (see reference ipmsg.md):
   recently heard entries, never another host's peers.
 - Buckets are kept for ``HOST_LIMIT`` hosts, so the per-host limit alone could be escaped by
   rotating through more source addresses than that: each would find its bucket evicted and
-  start a full one. So a host gets a bucket only once it is *settled*: until ``SETTLE``
-  seconds after its first admitted datagram, every datagram it sends also takes a token from
-  one bucket shared by all newcomers (``NEWCOMER_SHARE`` times the per-host rate and burst),
-  and a host the shared bucket refuses is not added to the table at all (so it cannot push
-  settled hosts out faster than the shared rate admits). Senders beyond the table together
-  get at most the shared rate, however many addresses they use. Shared rather than "new
+  start a full one. So a host's own bucket is not enough until it is *settled*: until
+  ``SETTLE`` seconds after its first admitted datagram, every datagram it sends also takes a
+  token from one bucket shared by all newcomers (``NEWCOMER_SHARE`` times the per-host rate
+  and burst), and a host the shared bucket refuses is not added to the table at all (so it
+  cannot push settled hosts out faster than the shared rate admits). Hosts not yet settled
+  together get at most the shared rate, however many addresses they use. Shared rather than "new
   hosts start with few tokens": a few tokens each is still unbounded over unbounded
   addresses. A few times the per-host rate, so one flooding newcomer (held to the per-host
   rate by its own bucket) cannot empty it for the others; human chat rates and the entry
