@@ -217,14 +217,14 @@ def test_too_long_message_is_refused_with_one_line() -> None:
     with chat_peer(pb, "bob") as bob, chat_peer(pa, "alice", [f"127.0.0.1:{pb}"]) as alice:
         say(alice, "x" * 9000, "short one")
         [notice] = wait_events(
-            alice, lambda e: e.get("type") == "notice" and "at most 8192" in str(e.get("text"))
+            alice, lambda e: e.get("type") == "notice" and "at most 8,192" in str(e.get("text"))
         )
-        assert "9000 bytes" in str(notice["text"])
+        assert "9,000 bytes" in str(notice["text"])
         [msg] = wait_events(bob, of_type("message"))
         assert msg["text"] == "short one"  # the long one was never sent; the chat went on
     result = run_pigeon(["send", "--no-broadcast", "--port", "0", f"127.0.0.1:{pb}", "y" * 9000])
     assert result.returncode == 10
-    assert b"at most 8192" in result.stderr
+    assert b"at most 8,192" in result.stderr
 
 
 def test_nick_history_peers_and_help_commands() -> None:

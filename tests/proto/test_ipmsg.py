@@ -150,7 +150,7 @@ def test_ack_number_refuses_garbage() -> None:
 
 def test_text_size_limit() -> None:
     ipmsg.check_text_size(b"x" * ipmsg.MAX_TEXT_BYTES)
-    with pytest.raises(DatagramTooLong, match="at most 8192"):
+    with pytest.raises(DatagramTooLong, match="at most 8,192"):
         ipmsg.check_text_size(b"x" * (ipmsg.MAX_TEXT_BYTES + 1))
 
 

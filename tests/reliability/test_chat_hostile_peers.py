@@ -179,7 +179,7 @@ class Needles:
         "withdrew": b" withdrew offer #1",
         "failed": b"failed: ",
         "declined": b" declined offer #3",
-        "peers": b"peer(s):",
+        "peers": b"1 peer:",  # the fake, the one peer
         "history": b"(received)",
         "target": b"now talking to",
         "not delivered": b"NOT delivered",

@@ -40,6 +40,7 @@ from pigeon.proto import ipmsg
 from pigeon.proto import ipmsg_files as files
 from pigeon.proto.classify import Protocol, classify
 from pigeon.proto.messenger import Addr
+from pigeon.proto.text import format_size
 
 REQUEST_TIMEOUT = 10.0
 """Seconds a connection may take to send its request."""
@@ -455,13 +456,16 @@ async def _fetch_once(
         if have + got != entry.size:
             if have + got == 0 and entry.size:
                 raise ProtocolError(f"{entry.name}: {offer.peer_name} refused the request")
+            short = format_size(entry.size - have - got)  # what is missing: never rounds to all
             raise ConnectionLost(
-                f"{entry.name}: connection lost after {have + got} of {entry.size} bytes"
+                f"{entry.name}: connection lost {short} short of the {format_size(entry.size)}"
+                " offered"
             )
         if await _more_than_offered(sock):
             part.discard()
             raise IntegrityError(
-                f"{entry.name}: {offer.peer_name} sent more than the {entry.size} bytes it offered"
+                f"{entry.name}: {offer.peer_name} sent more than the {format_size(entry.size)} it"
+                " offered"
                 " (nothing kept)"
             )
         part.commit(float(entry.mtime) if entry.mtime else None)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from pigeon.errors import DatagramTooLong
+from pigeon.proto.text import plural
 
 # Commands (the low byte of CMD).
 NOOPERATION = 0x00
@@ -283,8 +284,8 @@ def check_text_size(body: bytes) -> None:
     """
     if len(body) > MAX_TEXT_BYTES:
         raise DatagramTooLong(
-            f"message is {len(body)} bytes encoded; at most {MAX_TEXT_BYTES} fit in one "
-            "chat datagram (send it as a file instead)"
+            f"message is {plural(len(body), 'byte')} encoded; at most {MAX_TEXT_BYTES:,} fit in"
+            " one chat datagram (send it as a file instead)"
         )
 
 

@@ -4,7 +4,8 @@ Every peer-supplied string (names, text, file names, reasons) passes through
 ``escape_controls``, and so does every notice line (their text is ours, but may quote a
 peer): a peer can never move the cursor, recolour or retitle the terminal, or ring its
 bell. JSON keeps the exact strings; ``json_line`` keeps the line free of such characters.
-Styles are prompt_toolkit class names.
+Styles are prompt_toolkit class names. Sizes are worded by ``format_size`` (binary units) and
+counts by ``plural``, as everywhere in pigeon; JSON keeps exact numbers.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pigeon.proto.messenger import (
     PeerInfo,
     Released,
 )
-from pigeon.proto.text import HEX, escape_controls
+from pigeon.proto.text import HEX, escape_controls, format_size, plural
 from pigeon.ui.report import clock, iso
 
 Fragments = list[tuple[str, str]]
@@ -60,7 +61,7 @@ SHOWN_CHARS = 2000
 def _text(text: str) -> str:
     shown = escape_controls(text[:SHOWN_CHARS])
     if len(text) > SHOWN_CHARS:
-        shown += f" … ({len(text) - SHOWN_CHARS} more characters not shown)"
+        shown += f" … ({plural(len(text) - SHOWN_CHARS, 'more character')} not shown)"
     return shown
 
 
@@ -178,7 +179,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 stamp,
                 ("class:bad", f"✗ #{event.msg_id} NOT delivered to "),
                 (peer_style(event.peer), _name(event.peer)),
-                ("class:bad", f" (no acknowledgement after {event.tries} tries)"),
+                ("class:bad", f" (no acknowledgement after {_tries(event.tries)})"),
             ], True
         case PeerChanged():
             peer = event.peer
@@ -203,13 +204,16 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
             host = event.host or "new hosts"
             return [
                 stamp,
-                ("class:bad", f"! dropped {event.dropped} datagrams from {host} (flooding)"),
+                (
+                    "class:bad",
+                    f"! dropped {plural(event.dropped, 'datagram')} from {host} (flooding)",
+                ),
             ], True
         case PeerTable():
             if not event.peers:
                 return [("class:meta", "no peers yet")], True
             rows = _peer_rows(event.peers)
-            return [("class:meta", f"{len(event.peers)} peer(s):\n"), ("", rows)], True
+            return [("class:meta", f"{plural(len(event.peers), 'peer')}:\n"), ("", rows)], True
         case TargetChanged():
             where = "" if event.peer.name == event.peer.endpoint else f" ({event.peer.endpoint})"
             return [
@@ -269,7 +273,7 @@ def marked(event: MessageOut, outcome: Delivered | NotDelivered, sent_at: float)
     a terminal rewrites the message's line so, instead of adding a line for the mark."""
     if isinstance(outcome, Delivered):
         return [*_message_out(event, sent_at, ""), ("class:ok", " ✓")]
-    why = f" ✗ NOT delivered (no acknowledgement after {outcome.tries} tries)"
+    why = f" ✗ NOT delivered (no acknowledgement after {_tries(outcome.tries)})"
     return [*_message_out(event, sent_at, ""), ("class:bad", why)]
 
 
@@ -290,20 +294,13 @@ def _offer_ended(event: OfferEnded) -> Fragments:
             return [who, ("class:meta", f" withdrew offer #{event.index}")]
 
 
-def _size(n: int) -> str:
-    if n < 1000:
-        return f"{n} B"
-    value = n / 1000
-    for unit in ("KB", "MB"):
-        if value < 1000:
-            return f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+def _tries(tries: int) -> str:
+    return plural(tries, "try", "tries")
 
 
 def _entry_text(entry: files.FileEntry) -> str:
     name = escape_controls(entry.name)
-    return f"{name}/ (folder)" if entry.is_dir else f"{name} ({_size(entry.size)})"
+    return f"{name}/ (folder)" if entry.is_dir else f"{name} ({format_size(entry.size)})"
 
 
 def _transfer_fragment(note: TransferNote) -> tuple[str, str]:
@@ -315,15 +312,18 @@ def _transfer_fragment(note: TransferNote) -> tuple[str, str]:
             start = f" from byte {note.done}" if note.done else ""
             return ("class:meta", f"#{note.index} sending {name} to {who}{start}")
         case "sent":
-            return ("class:ok", f"✓ #{note.index} {name} sent to {who} ({_size(note.done)})")
+            return ("class:ok", f"✓ #{note.index} {name} sent to {who} ({format_size(note.done)})")
         case "refused":
             return ("class:bad", f"! refused a file request from {who}: {detail}")
         case "progress":
             pct = f"{100 * note.done / note.total:.0f}%" if note.total else "?"
             more = f" — {detail}" if detail else ""
-            return ("class:meta", f"#{note.index} {name} {pct} ({_size(note.done)}){more}")
+            return ("class:meta", f"#{note.index} {name} {pct} ({format_size(note.done)}){more}")
         case "received":
-            return ("class:ok", f"✓ #{note.index} {name} received ({_size(note.done)}) → {detail}")
+            return (
+                "class:ok",
+                f"✓ #{note.index} {name} received ({format_size(note.done)}) → {detail}",
+            )
         case _:
             return ("class:bad", f"✗ #{note.index} {name} failed: {detail}")
 
