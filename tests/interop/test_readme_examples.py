@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PIGEON, Background, source_root, wait_bound
+from tests.helpers import PIGEON, Background, source_root
 
 pytestmark = pytest.mark.interop
 
@@ -108,10 +108,13 @@ def shell(line: str, cwd: Path, *, stdin: bytes = b"", timeout: float = 30) -> b
 
 
 @contextlib.contextmanager
-def running(line: str, cwd: Path) -> Iterator[Background]:
-    """``line`` as written, in the background (a server), stopped afterwards."""
+def running(line: str, cwd: Path, ready: bytes = b"listening on") -> Iterator[Background]:
+    """``line`` as written, in the background (a server) once it says ``ready``; stopped
+    afterwards. (Waiting for its line, not probing its port: a probe would be the one
+    client of ``--once``, and a bind probe is fooled by a connection in TIME_WAIT.)"""
     proc = Background(["bash", "-c", f"exec {line}"], cwd=cwd, env=_env(cwd))
     try:
+        proc.wait_for(ready, timeout=15)
         yield proc
     finally:
         proc.stop()
@@ -127,8 +130,10 @@ def udp_socket(host: str, port: int) -> socket.socket:
 
 
 def free(port: int, kind: socket.SocketKind = socket.SOCK_STREAM) -> None:
-    """The example names this port: it must be free here (CI: always)."""
+    """The example names this port: it must be free here (CI: always). A connection the
+    last example left in TIME_WAIT does not count (servers bind with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET6, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("::", port))
 
 
@@ -137,8 +142,7 @@ def free(port: int, kind: socket.SocketKind = socket.SOCK_STREAM) -> None:
 
 def udp_recv(line: str, tmp: Path) -> None:
     free(7788, socket.SOCK_DGRAM)
-    with running(line, tmp) as recv:
-        wait_bound(7788, socket.SOCK_DGRAM, "::")
+    with running(line, tmp, b'"listening"' if "--json" in line else b"listening on") as recv:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
             out.sendto("你好".encode(), ("127.0.0.1", 7788))
         recv.wait_for("你好".encode(), stream="out")
@@ -148,7 +152,7 @@ def udp_send(expect: list[bytes], host: str, *, reply: bool = False) -> Callable
     def run(line: str, tmp: Path) -> None:
         with udp_socket(host, 7788) as peer:
             if reply:
-                with running(line, tmp) as sender:
+                with running(line, tmp, b"") as sender:
                     data, addr = peer.recvfrom(65536)
                     peer.sendto(b"thank you", addr)
                     sender.wait_for(b"thank you", stream="out")
@@ -164,7 +168,6 @@ def udp_send(expect: list[bytes], host: str, *, reply: bool = False) -> Callable
 def tcp_listen_reply(line: str, tmp: Path) -> None:
     free(7788)
     with running(line, tmp):
-        wait_bound(7788, socket.SOCK_STREAM, "::")
         for host in ("127.0.0.1", "::1"):
             with socket.create_connection((host, 7788), timeout=10) as sock:
                 sock.sendall(b"hi")
@@ -173,17 +176,14 @@ def tcp_listen_reply(line: str, tmp: Path) -> None:
 
 def tcp_listen_echo(line: str, tmp: Path) -> None:
     free(7788)
-    with running(line, tmp):
-        wait_bound(7788, socket.SOCK_STREAM, "::")
-        with socket.create_connection(("::1", 7788), timeout=10) as sock:
-            sock.sendall(b"echo me")
-            assert sock.recv(100) == b"echo me"
+    with running(line, tmp), socket.create_connection(("::1", 7788), timeout=10) as sock:
+        sock.sendall(b"echo me")
+        assert sock.recv(100) == b"echo me"
 
 
 def tcp_connect_send(line: str, tmp: Path) -> None:
     free(7788)
     with running('pigeon tcp listen --reply "thank you !"', tmp):
-        wait_bound(7788, socket.SOCK_STREAM, "::")
         assert shell(line, tmp).endswith(b"thank you !")
 
 
@@ -193,7 +193,6 @@ def raw_backup(line: str, tmp: Path) -> None:
     (tmp / "docs").mkdir()
     (tmp / "docs" / "notes.txt").write_bytes(os.urandom(100_000))
     with running(line, tmp) as listener:
-        wait_bound(9000, socket.SOCK_STREAM, "::")
         shell("tar c docs | pigeon tcp connect [::1] 9000", tmp)
         assert listener.proc.wait(timeout=30) == 0
     listed = subprocess.run(["tar", "tf", "backup.tar"], cwd=tmp, capture_output=True, check=True)
@@ -205,7 +204,6 @@ def raw_send_file(line: str, tmp: Path) -> None:
     free(9000)
     (tmp / "notes.txt").write_bytes(b"notes\n" * 1000)
     with running(line, tmp) as listener:
-        wait_bound(9000, socket.SOCK_STREAM, "::")
         shell("pigeon tcp connect [::1] 9000 > copy.txt", tmp)
         assert listener.proc.wait(timeout=30) == 0
     assert (tmp / "copy.txt").read_bytes() == (tmp / "notes.txt").read_bytes()
@@ -221,7 +219,6 @@ def serve_here(line: str, tmp: Path) -> None:
     share.mkdir(exist_ok=True)
     (share / "file").write_bytes(b"served\n")
     with running(line, tmp):
-        wait_bound(7890, socket.SOCK_STREAM, "::")
         got = subprocess.run(
             ["curl", "-sSf", "http://127.0.0.1:7890/file"], capture_output=True, check=True
         )
@@ -237,7 +234,6 @@ def get_big_iso(line: str, tmp: Path) -> None:
     target.unlink(missing_ok=True)
     try:
         with running(f"pigeon serve {share} --port 8000 --bind ::1", tmp):
-            wait_bound(8000, socket.SOCK_STREAM, "::1")
             shell(line, tmp)
         assert target.read_bytes() == (share / "big.iso").read_bytes()
     finally:
@@ -247,7 +243,6 @@ def get_big_iso(line: str, tmp: Path) -> None:
 def ping_serve(line: str, tmp: Path) -> None:
     free(7890)
     with running(f"pigeon serve {tmp}", tmp):
-        wait_bound(7890, socket.SOCK_STREAM, "::")
         out = shell(line, tmp, timeout=60)
         assert out.count(b"connected to [::1]:7890") == 10
 
@@ -262,8 +257,7 @@ def chat_to_2425(line: str, tmp: Path) -> None:
     free(2425, socket.SOCK_DGRAM)
     free(2426, socket.SOCK_DGRAM)
     bob = "pigeon chat --no-broadcast --keep-open --json --port 2425 --name bob"
-    with running(bob, tmp) as peer:
-        wait_bound(2425, socket.SOCK_DGRAM, "::")
+    with running(bob, tmp, b"chat on udp port") as peer:
         shell(line, tmp)
         peer.wait_for(b'"type": "peer"', timeout=15)
 
@@ -271,8 +265,7 @@ def chat_to_2425(line: str, tmp: Path) -> None:
 def peers_of_2426(line: str, tmp: Path) -> None:
     free(2426, socket.SOCK_DGRAM)
     carol = "pigeon chat --no-broadcast --keep-open --port 2426 --name carol"
-    with running(carol, tmp) as peer:
-        wait_bound(2426, socket.SOCK_DGRAM, "::")
+    with running(carol, tmp, b"chat on udp port") as peer:
         assert b"carol" in shell(line, tmp)
         assert peer.proc.poll() is None
 

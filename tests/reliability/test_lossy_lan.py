@@ -65,6 +65,8 @@ def test_100_mib_download_over_a_lossy_link(pair: VethPair, tmp_path: Path) -> N
         pair.run_in(pair.ns_b, [*PIGEON, "serve", str(root), "--port", "7890", "-q"])
     )
     try:
+        # a refused connection is not retried (the server is not there): wait until it is
+        server.wait_for(b"listening", timeout=30)
         out = tmp_path / "got"
         out.mkdir()
         done = subprocess.run(
