@@ -1,6 +1,7 @@
-"""What a host is to the chat's rate limit and peer table: an IPv4 address, an IPv6 /64 (an
-IPv4-mapped address is its IPv4 address), and a shared bound for hosts not yet settled, so
-rotating source addresses buys no fresh buckets. Pure: datagrams and explicit time."""
+"""What a host is to the chat's rate limit and peer table: an IP address (an IPv4-mapped
+address is its IPv4 address), and a shared bound for hosts not yet settled, so rotating
+source addresses (IPv4, or the addresses of an IPv6 /64) buys no fresh buckets. Pure:
+datagrams and explicit time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pigeon.proto import ipmsg
 from pigeon.proto.messenger import (
     HOST_LIMIT,
     NEWCOMER_SHARE,
-    PEERS_PER_HOST,
     SETTLE,
     Flooded,
     Identity,
@@ -52,12 +52,10 @@ def v6(host: int, prefix: str = "2001:db8:1:2") -> str:
     [
         ("10.0.0.66", "10.0.0.66"),
         ("::ffff:10.0.0.66", "10.0.0.66"),
-        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
-        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
-        ("::1", "::/64"),
-        ("fe80::1%eth0", "fe80::%eth0/64"),
-        ("fe80::2%eth1", "fe80::%eth1/64"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2:aaaa:bbbb:cccc:dddd"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::1"),
+        ("::1", "::1"),
+        ("fe80::1%eth0", "fe80::1%eth0"),
         ("not-an-ip", "not-an-ip"),
         ("bad:v6::x", "bad:v6::x"),
     ],
@@ -66,14 +64,18 @@ def test_host_key(ip: str, key: str) -> None:
     assert host_key(ip) == key
 
 
-def test_addresses_of_one_ipv6_64_share_one_bucket() -> None:
+def test_addresses_of_one_ipv6_64_rotating_get_only_the_shared_rate() -> None:
+    """A sender picking a new address of its /64 for each datagram is a crowd of newcomers:
+    together they get the shared bucket, not 100 fresh ones of 20."""
     bob = make(rate=RATE, burst=BURST)
     outs = [bob.receive(b"spam", (v6(i), 2425), 0.0) for i in range(1, 101)]
-    assert sum(map(shown, outs)) == BURST  # not 100 fresh buckets of 20
-    [report] = [f for out in outs for f in floods(out)]
-    assert report.host == "2001:db8:1:2::/64"
-    # another /64 has its own bucket
-    assert shown(bob.receive(b"hi", ("2001:db8:1:3::1", 2425), 0.0)) == 1
+    assert sum(map(shown, outs)) == SHARED
+    assert [f.host for out in outs for f in floods(out)] == [""]
+    # a settled peer of the same /64 keeps its own bucket
+    settled = make(rate=RATE, burst=BURST)
+    settled.receive(b"hi", (v6(1), 2425), 0.0)
+    later = SETTLE + 1.0
+    assert shown(settled.receive(b"still here", (v6(1), 2425), later)) == 1
 
 
 def test_ipv4_mapped_and_plain_ipv4_are_one_host() -> None:
@@ -88,19 +90,12 @@ def test_ipv4_mapped_and_plain_ipv4_are_one_host() -> None:
     assert report.host == "10.0.0.66"
 
 
-def test_addresses_of_one_ipv6_64_share_the_per_host_cap_of_the_peer_table() -> None:
-    bob = make(rate=1e9, burst=1e9)
-    friend = ("2001:db8:9::1", 2425)
-    bob.receive(entry(1, "friend"), friend, 0.0)
-    bob.receive(entry(1, "v4"), ("10.0.0.9", 2425), 0.0)
-    for i in range(1, 501):  # 500 addresses of one /64, one port each
-        bob.receive(entry(i, f"n{i}"), (v6(i), 2425), 0.001 * i)
-    keys = [host_key(p.addr[0]) for p in bob.peers()]
-    assert keys.count("2001:db8:1:2::/64") == PEERS_PER_HOST
-    assert {p.name for p in bob.peers()} >= {"friend", "v4"}  # other hosts' peers kept
-    # the most recently heard addresses are the ones kept
-    kept = sorted(p.name for p in bob.peers() if host_key(p.addr[0]) == "2001:db8:1:2::/64")
-    assert kept == sorted(f"n{i}" for i in range(501 - PEERS_PER_HOST, 501))
+def test_peers_of_one_ipv6_lan_are_hosts_of_their_own() -> None:
+    """On a LAN every IPv6 peer shares the link's /64: 40 of them are 40 hosts, all listed."""
+    bob = make()
+    for i in range(1, 41):
+        bob.receive(entry(i, f"n{i}"), (v6(i), 2425), 0.5 * i)
+    assert len([p for p in bob.peers() if p.name.startswith("n")]) == 40
 
 
 def test_rotating_more_addresses_than_the_table_holds_gets_only_the_shared_rate() -> None:

@@ -19,7 +19,7 @@ def line(event: object) -> str:
 
 
 def test_a_flood_names_the_host_or_says_new_hosts() -> None:
-    assert "from 2001:db8::/64 (flooding)" in line(Flooded("2001:db8::/64", 7))
+    assert "from 2001:db8::1 (flooding)" in line(Flooded("2001:db8::1", 7))
     assert "from new hosts (flooding)" in line(Flooded("", 7))
     assert to_json(Flooded("", 7), 0.0)["from"] is None
     assert to_json(Flooded("10.0.0.66", 7), 0.0) == {

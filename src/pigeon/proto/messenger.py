@@ -23,13 +23,13 @@ Rules kept here (see reference ipmsg.md):
   command that lived a second (IP Messenger defines the flag for SENDMSG; clients that ignore
   it on entries list the one-shot until its BR_EXIT, as before).
 - Each sending host has a token bucket; datagrams over it are dropped and counted. A host
-  is what costs a sender something to have more of (``host_key``): an IPv4 address, and for
-  IPv6 the /64 (an IPv4-mapped IPv6 address is its IPv4 address). Not (IP, port): a port
-  costs nothing, and a flood spread over a thousand source ports is still one flood. Not the
-  IPv6 address either: a host picks any of the 2**64 addresses of its /64 (SLAAC, privacy
-  addresses), so each would be a fresh bucket and a fresh share of the table. The peer table
-  is keyed by (IP, port), since several chats may run on one host, but holds at most
-  ``PEERS_PER_HOST`` entries of one host: its new ports or addresses push out its own least
+  is an IP address (``host_key``; an IPv4-mapped IPv6 address is its IPv4 address). Not
+  (IP, port): a port costs nothing, and a flood spread over a thousand source ports is still
+  one flood. Not an IPv6 /64 either, though a host may pick any address of its /64: on a LAN
+  every IPv6 peer shares the link's /64, so a /64 key would put them all in one bucket and
+  one small share of the table; the rotation of addresses is bounded below instead. The
+  peer table is keyed by (IP, port), since several chats may run on one host, but holds at
+  most ``PEERS_PER_HOST`` entries of one address: its new ports push out its own least
   recently heard entries, never another host's peers.
 - Buckets are kept for ``HOST_LIMIT`` hosts, so the per-host limit alone could be escaped by
   rotating through more source addresses than that: each would find its bucket evicted and
@@ -45,8 +45,7 @@ Rules kept here (see reference ipmsg.md):
   exchange of a starting chat are far below it. Under a flood from rotating addresses the
   settled peers keep their own buckets; a newcomer competes with the flood until it settles.
   The flood is reported per host, and the newcomers' drops as one ``Flooded`` with no host.
-  IPv6 hosts of one LAN share their link's /64: they share one bucket and one
-  ``PEERS_PER_HOST`` share of the table, as do chats on one IPv4 host.
+  An IPv6 sender rotating through the addresses of its /64 is such a crowd of newcomers.
 """
 
 from __future__ import annotations
@@ -80,8 +79,8 @@ SEED_CYCLE_MS = 2**22
 PEER_LIMIT = 1024
 """Peers kept; the least recently heard is forgotten first."""
 PEERS_PER_HOST = 16
-"""Peers (ports, or addresses of one IPv6 /64) kept for one host (``host_key``); the least
-recently heard of that host is forgotten first."""
+"""Peers (ports) kept for one host (``host_key``); the least recently heard of that host is
+forgotten first."""
 HOST_LIMIT = 1024
 """Hosts whose rate is tracked; the least recently heard is forgotten first."""
 RATE_PER_SECOND = 200.0
@@ -169,21 +168,15 @@ class _Peer:
 
 def host_key(ip: str) -> str:
     """The host a datagram from ``ip`` counts against, for the rate limit and the per-host
-    share of the peer table: an IPv4 address itself, an IPv4-mapped IPv6 address as IPv4,
-    another IPv6 address as its /64 (``2001:db8:1:2::/64``; ``fe80::%eth0/64`` with a zone,
-    since every link has its own fe80::/64). Text that is no IP address is its own key."""
-    if ":" not in ip:
+    share of the peer table: the address, an IPv4-mapped IPv6 address as its IPv4 address
+    (the dual-stack socket sees IPv4 peers so). Text that is no IP address is its own key."""
+    if not ip.startswith("::ffff:"):
         return ip
     try:
-        address = ipaddress.IPv6Address(ip)
+        mapped = ipaddress.IPv6Address(ip).ipv4_mapped
     except ValueError:
         return ip
-    mapped = address.ipv4_mapped
-    if mapped is not None:
-        return str(mapped)
-    prefix = ipaddress.IPv6Address(int(address) >> 64 << 64)
-    zone = f"%{address.scope_id}" if address.scope_id else ""
-    return f"{prefix}{zone}/64"
+    return str(mapped) if mapped is not None else ip
 
 
 EVERYONE = PeerInfo(("255.255.255.255", ipmsg.DEFAULT_PORT), "everyone", "", "", "", "", "", False)
@@ -282,8 +275,8 @@ class Released:
 
 @record
 class Flooded:
-    """``dropped`` datagrams from ``host`` (any of its ports; an IPv4 address or an IPv6 /64,
-    see ``host_key``) were over its rate limit since the last report. ``host`` is empty for
+    """``dropped`` datagrams from ``host`` (any of its ports; see ``host_key``) were over its
+    rate limit since the last report. ``host`` is empty for
     datagrams of hosts not yet settled, over the limit they share."""
 
     host: str

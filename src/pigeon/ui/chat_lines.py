@@ -200,7 +200,7 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 ("class:meta", what),
             ], True
         case Flooded():
-            # an IPv4 address or IPv6 /64, made from the socket's address: no peer-chosen text
+            # an IP address, made from the socket's address: no peer-chosen text
             host = event.host or "new hosts"
             return [
                 stamp,
