@@ -86,6 +86,10 @@ def test_binary_payloads_are_hex(data: bytes) -> None:
         ("你好\n".encode("gbk"), "你好\n", "gb18030"),
         ("你好，我用 GBK".encode("gbk"), "你好，我用 GBK", "gb18030"),
         ("网络调试助手".encode("gbk"), "网络调试助手", "gb18030"),
+        # traditional characters and names' rare ones are text too (they were hex)
+        ("飛鴿傳書".encode("gbk"), "飛鴿傳書", "gb18030"),
+        ("我叫張偉".encode("gbk"), "我叫張偉", "gb18030"),
+        ("鑫淼焱垚".encode("gbk"), "鑫淼焱垚", "gb18030"),
         # a message with escape codes is still text (escaped when shown), not binary
         (b"\x1b[2J\x1b]0;owned\x07hi", "\x1b[2J\x1b]0;owned\x07hi", "utf-8"),
         (b"", "", "utf-8"),

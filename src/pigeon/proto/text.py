@@ -96,10 +96,30 @@ def _common_hanzi(ch: str) -> bool:
     return 0xA1 <= lead <= 0xA9 or 0xB0 <= lead <= 0xD7
 
 
+def _known_hanzi(ch: str) -> bool:
+    """A character of GB2312 (simplified, both levels) or Big5 (traditional): what names
+    and text use, rare ones included."""
+    for charset in ("gb2312", "big5"):
+        try:
+            ch.encode(charset)
+        except UnicodeEncodeError:
+            continue
+        return True
+    return False
+
+
+LONG_ENOUGH = 3
+"""Characters beyond ASCII from which a payload is judged by the wider set (``_known_hanzi``).
+Two byte pairs of binary read as two characters that may well be in it; three or more such
+pairs that all decode, and mostly to known characters, are text (飛鴿傳書, 張偉)."""
+
+
 def _mostly_chinese(text: str) -> bool:
-    """At least the text share of the characters beyond ASCII are common ones."""
+    """At least the text share of the characters beyond ASCII are common ones (for a short
+    payload: GB2312's most common; else any GB2312 or Big5 character)."""
     wide = [ch for ch in text if ch >= "\x80"]
-    return sum(1 for ch in wide if _common_hanzi(ch)) >= _TEXT_SHARE * len(wide)
+    known = _known_hanzi if len(wide) >= LONG_ENOUGH else _common_hanzi
+    return sum(1 for ch in wide if known(ch)) >= _TEXT_SHARE * len(wide)
 
 
 def decode_payload(data: bytes, encoding: str = AUTO) -> DecodedText:
