@@ -128,3 +128,23 @@ def test_ping_ipv6_text_output() -> None:
     lines = result.stdout.decode().splitlines()
     assert lines[0].startswith(f"connected to [::1]:{port}: seq=1 time=")
     assert lines[-1].startswith("rtt min/avg/max/mdev = ")
+
+
+def test_connect_whose_server_replies_and_hangs_up_while_stdin_goes_on_is_exit_0() -> None:
+    """The tutorial's server answers once and closes; piped input still coming after that
+    ends the exchange quietly, as nc does (it was exit 1, 'connection lost')."""
+    port = free_port()
+    with pigeon_server(["tcp", "listen", "--port", str(port), "--reply", "bye"]):
+        done = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f"(echo hi; sleep 1; echo more; sleep 0.5; echo more) | "
+                f"{' '.join(PIGEON)} tcp connect 127.0.0.1 {port}",
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"bye" and done.stderr == b""

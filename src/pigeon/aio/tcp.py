@@ -155,13 +155,17 @@ async def run_connect(
     up = asyncio.create_task(upstream())
     try:
         await downstream()
-        if not up.done() and not _stdin_is_terminal():
-            # The peer's end of stream is its half-close, not a hang-up: the rest of stdin
-            # still goes (a `tcp listen --raw` whose own stdin ended at once shuts down its
-            # side before our file is through). A terminal never ends by itself: stop there.
-            await up
-        if up.done():
-            up.result()
+        try:
+            if not up.done() and not _stdin_is_terminal():
+                # The peer's end of stream may be a half-close, not a hang-up: the rest of
+                # stdin still goes (a `tcp listen --raw` whose own stdin ended at once shuts
+                # down its side before our file is through). A terminal never ends by
+                # itself: stop there.
+                await up
+            if up.done():
+                up.result()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it was a hang-up: after the peer's end of stream, the exchange is over
     except OSError as exc:
         raise connect_error(exc, proto="tcp", peer=peer) from exc
     finally:
