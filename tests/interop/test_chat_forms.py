@@ -144,6 +144,8 @@ def test_peers_and_send_leave_no_trace_in_the_chat_they_ask() -> None:
             assert result.returncode == 0, result.stderr
         wait_events(bob, of_type("message", text="hi"), count=2)
         assert not [e for e in events(bob) if e["type"] == "peer"]  # no joined, no left
+        # nor is a one-shot, gone once acknowledged, made the one bob's replies go to
+        assert not [e for e in events(bob) if e["type"] == "target"]
 
 
 def test_piped_output_keeps_one_event_per_line() -> None:

@@ -171,7 +171,8 @@ class ChatSession:
                 self.history.append(
                     HistoryEntry(now, False, event.peer.name, event.text, "received")
                 )
-                if self.target is None:  # the first to speak is who a reply goes to
+                if self.target is None and not event.transient:
+                    # the first to speak is who a reply goes to (not a one-shot: gone already)
                     self.target = event.peer.addr
                     self._show(event)
                     self._show(TargetChanged(event.peer))

@@ -223,7 +223,8 @@ class PeerChanged:
 
 @record
 class MessageIn:
-    """A message arrived. ``encoding`` is how it was read (``hex`` when undecodable)."""
+    """A message arrived. ``encoding`` is how it was read (``hex`` when undecodable);
+    ``transient``: from a one-shot that is not listed (NOADDLISTOPT), gone once acked."""
 
     peer: PeerInfo
     text: str
@@ -232,6 +233,7 @@ class MessageIn:
     broadcast: bool = False
     packet_no: int | None = None
     attachments: bytes = b""
+    transient: bool = False
 
 
 @record
@@ -644,6 +646,7 @@ class Messenger:
         outputs: list[Output] = []
         peer = self._peers.get(addr)
         change = ""
+        transient = False
         if peer is not None and peer.version and peer.user:  # a peer already introduced
             self._heard(addr)
             if command & (ipmsg.UTF8OPT | ipmsg.CAPUTF8OPT):
@@ -653,6 +656,7 @@ class Messenger:
             peer, change = self._learn_sender(packet, addr)
         else:
             peer = self._transient(packet, addr)
+            transient = True
         if change == "joined":
             outputs.append(PeerChanged(peer.info(), change))
             # Ask the newcomer who it is; its ANSENTRY fills in nick and group.
@@ -679,6 +683,7 @@ class Messenger:
                 bool(command & ipmsg.BROADCASTOPT),
                 number,
                 attachments,
+                transient,
             )
         )
         if ack:  # after the MessageIn: the shell shows the message, then acknowledges it
