@@ -50,6 +50,7 @@ def test_the_api_page_has_an_example_for_each_public_function() -> None:
 @pytest.mark.parametrize("index", range(len(_examples())))
 def test_each_example_of_the_api_page_runs(notes_server: int, tmp_path: Path, index: int) -> None:
     code = _examples()[index].replace("127.0.0.1:7890", f"127.0.0.1:{notes_server}")
+    assert ":7890" not in code, "an example reaches port 7890 in a form not pointed at the test"
     work = tmp_path / "work"
     work.mkdir()
     result = subprocess.run(
