@@ -142,3 +142,9 @@ def test_parse_destination_more_false_refuses_extra_words() -> None:
 
     with pytest.raises(InvalidAddress, match="one too many"):
         parse_destination(["h:1", "2"], more=False)
+
+
+@pytest.mark.parametrize("text", ["1.2.3.4:80:", "host:x:y", "a:b"])
+def test_a_host_with_a_colon_that_is_no_ipv6_address_is_refused(text: str) -> None:
+    with pytest.raises(InvalidAddress, match=r"\[V6\]:PORT"):
+        parse_host(text)

@@ -66,6 +66,10 @@ def parse_host(text: str) -> str:
         raise InvalidAddress("the host is empty")
     if any(ch.isspace() or ch in "/@" for ch in host):
         raise InvalidAddress(f"{text!r} is not a host name or address")
+    if ":" in host and not is_ipv6_literal(host):  # no name has a colon: a stray port
+        raise InvalidAddress(
+            f"{text!r} is not a host name or address (IPv6 with a port: [V6]:PORT)"
+        )
     return host
 
 
