@@ -150,6 +150,23 @@ def test_stdin_lines_become_datagrams_in_the_chosen_encoding() -> None:
     assert got == ["一".encode("gbk"), "二".encode("gbk"), b"", "三".encode("gbk")]
 
 
+@pytest.mark.parametrize("extra", [[], ["--encoding", "gbk"]])
+def test_stdin_lines_not_in_the_terminals_charset_go_as_they_are(extra: list[str]) -> None:
+    """GBK bytes piped in (printf '\xc4\xe3\xba\xc3') are sent unchanged (they were
+    refused: 'standard input is not valid utf-8', exit 2, nothing sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        sink.settimeout(5)
+        port = sink.getsockname()[1]
+        result = run_pigeon(
+            ["udp", "send", "127.0.0.1", str(port), "-q", *extra],
+            stdin="你好\n".encode("gbk") + b"ok\n\xff\xfe\n",
+        )
+        assert result.returncode == 0, result.stderr
+        got = [sink.recvfrom(100)[0] for _ in range(3)]
+    assert got == ["你好".encode("gbk"), b"ok", b"\xff\xfe"]
+
+
 def test_dual_stack_recv_takes_ipv4_and_ipv6() -> None:
     port = free_port(socket.SOCK_DGRAM)
     with pigeon_server(["udp", "recv", "--port", str(port), "-c", "2", "--json"]) as server:

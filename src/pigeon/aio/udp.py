@@ -28,13 +28,18 @@ from pigeon.proto.text import encode_text, parse_hex
 
 
 async def _stdin_payloads(cfg: UdpSendConfig) -> AsyncIterator[bytes]:
-    """One payload per stdin line, converted from the terminal's charset to ``cfg.encoding``."""
+    """One payload per stdin line, converted from the terminal's charset to ``cfg.encoding``;
+    a line that is not in the terminal's charset goes as it is (``printf '\xc4\xe3' |``:
+    bytes already in the peer's charset, or binary)."""
     source = (sys.stdin.encoding or "utf-8") if sys.stdin else "utf-8"
     async for line in stdin_lines():
         try:
             text = line.decode(source)
         except UnicodeDecodeError:
-            raise UsageError(f"standard input is not valid {source}") from None
+            if cfg.hex_input:
+                raise UsageError(f"standard input is not valid {source}") from None
+            yield line
+            continue
         yield parse_hex(text) if cfg.hex_input else encode_text(text, cfg.encoding)
 
 
