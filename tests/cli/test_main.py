@@ -161,3 +161,18 @@ def test_the_console_entry_exits_at_once_with_output_flushed(
     assert expected in text
     if argv == ["ip", "--json"]:
         assert "interfaces" in json.loads(text)
+
+
+def test_the_help_lists_every_exit_code_an_error_has() -> None:
+    import inspect
+
+    import pigeon.errors
+    from pigeon.cli.main import EXIT_CODES_HELP
+
+    codes = {
+        cls.exit_code
+        for _name, cls in inspect.getmembers(pigeon.errors, inspect.isclass)
+        if isinstance(getattr(cls, "exit_code", None), int)
+    }
+    listed = {int(word) for word in EXIT_CODES_HELP.split() if word.isdigit()}
+    assert codes <= listed, sorted(codes - listed)

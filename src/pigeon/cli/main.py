@@ -18,7 +18,8 @@ exit codes:
   4 bad --hex input 5 unknown host      6 connection refused 7 network unreachable
   8 port in use     9 permission denied 10 datagram too long 11 timed out
   12 not delivered  13 protocol error   14 connection lost   15 integrity error
-  16 HTTP error     17 destination exists 18 cannot write     130 interrupted"""
+  16 HTTP error     17 destination exists 18 cannot write     19 file being downloaded
+  130 interrupted"""
 
 
 # Which module registers each command, in the order ``pigeon --help`` lists them.
