@@ -169,10 +169,7 @@ def test_the_help_lists_every_exit_code_an_error_has() -> None:
     import pigeon.errors
     from pigeon.cli.main import EXIT_CODES_HELP
 
-    codes = {
-        cls.exit_code
-        for _name, cls in inspect.getmembers(pigeon.errors, inspect.isclass)
-        if isinstance(getattr(cls, "exit_code", None), int)
-    }
+    found = (getattr(cls, "exit_code", None) for _, cls in inspect.getmembers(pigeon.errors))
+    codes = {code for code in found if isinstance(code, int)}
     listed = {int(word) for word in EXIT_CODES_HELP.split() if word.isdigit()}
     assert codes <= listed, sorted(codes - listed)

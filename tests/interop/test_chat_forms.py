@@ -167,7 +167,7 @@ def test_piped_output_keeps_one_event_per_line() -> None:
         ("/nonsense", 2, "unknown command /nonsense"),
         ("x" * 9000, 10, "at most 8,192"),
         ("/to nobody-such", 2, "no peer called 'nobody-such'"),
-        ("/to [::1]:0", 3, "port 0 is no peer's port"),
+        ("/to [::1]:0", 3, "port 0 cannot be reached"),
         ("/all", 2, "usage: /all TEXT"),
     ],
 )

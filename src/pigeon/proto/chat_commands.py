@@ -9,8 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from pigeon.errors import InvalidPort
-from pigeon.proto.address import MAX_PORT, Endpoint, parse_endpoint
+from pigeon.proto.address import Endpoint, parse_destination
 from pigeon.proto.ipmsg import DEFAULT_PORT
 
 
@@ -203,9 +202,6 @@ def peer_address(text: str) -> Endpoint:
     Raises:
         InvalidAddress: unreadable. InvalidPort: out of range, or 0 (nothing listens there).
     """
-    point = parse_endpoint(text, default_port=DEFAULT_PORT)
-    if point.port == 0:
-        raise InvalidPort(
-            f"{text.strip()!r}: port 0 is no peer's port (give one from 1 to {MAX_PORT})"
-        )
-    return point
+    # the one grammar of every command that reaches a peer (its ports 1-65535, its words)
+    found, _ = parse_destination([text], default_port=DEFAULT_PORT, port_word=False, more=False)
+    return Endpoint(found.host, found.port)
