@@ -66,7 +66,7 @@ def test_each_form_it_asks_for_is_accepted(served: Served, tmp_path: Path, form:
 @pytest.mark.parametrize(
     ("typed", "words"),
     [
-        ("127.0.0.1:1:2\n", "is not a HOST, HOST:PORT or [V6]:PORT"),
+        ("127.0.0.1:1:2\n", "is not a host name or address (IPv6 with a port: [V6]:PORT)"),
         ("127.0.0.1:http\n", "is not a number"),
         ("[::1\n", "unbalanced brackets"),
         ("ftp://127.0.0.1/x\n", "ftp:// is not supported"),

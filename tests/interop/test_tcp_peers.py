@@ -54,6 +54,7 @@ def test_nc_client_gets_the_reply_text(nc: str) -> None:
         reply = subprocess.run(
             [nc, "127.0.0.1", str(port)], input=b"hi", capture_output=True, timeout=10
         )
+        server.wait_for(b'"disconnected"')  # said once the close is through
     assert reply.stdout == b"thank you !"
     kinds = [e["type"] for e in json_lines(server.out)]
     assert kinds == ["listening", "connected", "data", "disconnected"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,17 @@ def small_file_latency(port: int, until: threading.Event, times: list[float]) ->
             ok = False
         times.append(time.monotonic() - start if ok else float("inf"))
         time.sleep(0.02)
+
+
+def at_once(requests: list[Callable[[], bytes]]) -> list[bytes]:
+    """The answers of ``requests`` made concurrently, one thread each."""
+    answers: list[bytes] = []
+    threads = [threading.Thread(target=lambda r=r: answers.append(r())) for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
 
 
 def probing(port: int) -> tuple[threading.Event, threading.Thread, list[float]]:
@@ -263,16 +275,7 @@ def test_slow_readers_arriving_one_by_one_hold_a_bounded_number_of_listings(
 def test_concurrent_requests_for_a_huge_folder_do_not_stall_others(big_folder: Path) -> None:
     with serving(big_folder, "-q") as (port, _proc):
         done, prober, latencies = probing(port)
-        pages: list[bytes] = []
-
-        def fetch() -> None:
-            pages.append(get(port, "/many/", "Accept: application/json", timeout=60))
-
-        fetchers = [threading.Thread(target=fetch) for _ in range(4)]
-        for t in fetchers:
-            t.start()
-        for t in fetchers:
-            t.join(60)
+        pages = at_once([lambda: get(port, "/many/", "Accept: application/json", timeout=60)] * 4)
         done.set()
         prober.join(30)
         print(f"small file: {len(latencies)} fetches, slowest {max(latencies) * 1000:.0f} ms")
@@ -350,25 +353,10 @@ def test_one_byte_ranges_asking_digests_of_big_files_starve_nobody(tmp_path: Pat
     whole = base64.b64encode(zeros.digest()).decode()
     with serving(tmp_path, "-q") as (port, _proc):
         done, prober, latencies = probing(port)
-        answers: list[bytes] = []
-        fetchers = [
-            threading.Thread(
-                target=lambda i=i: answers.append(
-                    get(
-                        port,
-                        f"/big{i}.img",
-                        "Range: bytes=5-5",
-                        "Want-Repr-Digest: sha-256=9",
-                        timeout=60,
-                    )
-                )
-            )
-            for i in range(6)
-        ]
-        for t in fetchers:
-            t.start()
-        for t in fetchers:
-            t.join(60)
+        ask = ("Range: bytes=5-5", "Want-Repr-Digest: sha-256=9")
+        answers = at_once(
+            [functools.partial(get, port, f"/big{i}.img", *ask, timeout=60) for i in range(6)]
+        )
         done.set()
         prober.join(30)
         print(f"small file: {len(latencies)} fetches, slowest {max(latencies) * 1000:.0f} ms")

@@ -242,7 +242,6 @@ def _ask() -> tuple[str, list[str]]:
     from pigeon.errors import InvalidAddress, UsageError
     from pigeon.proto.address import (
         format_endpoint,
-        is_ipv6_literal,
         parse_endpoint,
         parse_host,
         parse_port,
@@ -262,10 +261,6 @@ def _ask() -> tuple[str, list[str]]:
                 source = str(parse_endpoint(server, default_port=None))
             except InvalidAddress:  # no port in it (any other fault is parse_host's to say)
                 host = parse_host(server)
-                if ":" in host and not is_ipv6_literal(host):
-                    raise InvalidAddress(
-                        f"{server!r} is not a HOST, HOST:PORT or [V6]:PORT"
-                    ) from None
                 port = parse_port(input("server port [7890]: ").strip() or "7890")
                 source = format_endpoint(host, port)
         name = input("file name: ").strip()
