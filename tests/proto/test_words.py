@@ -21,6 +21,8 @@ from pigeon.proto.text import decode_payload, display_line, format_size, plural
         (1024, "1.0 KiB"),
         (1536, "1.5 KiB"),
         (1 << 20, "1.0 MiB"),
+        ((1 << 20) - 1, "1.0 MiB"),  # not "1024.0 KiB"
+        ((1 << 30) - 1, "1.0 GiB"),
         (12 * (1 << 20) + (1 << 19), "12.5 MiB"),
         (5 << 30, "5.0 GiB"),
         (3 << 40, "3.0 TiB"),

@@ -76,3 +76,10 @@ def test_unshown_characters_are_counted_in_the_right_number() -> None:
 def test_a_message_too_long_says_its_size_in_counted_bytes() -> None:
     with pytest.raises(DatagramTooLong, match="message is 9,000 bytes encoded; at most 8,192 fit"):
         ipmsg.check_text_size(b"x" * 9000)
+
+
+def test_both_sides_of_a_transfer_name_the_other() -> None:
+    sent = line(TransferNote("sent", 1, "f.txt", "bob", 1536, 1536))
+    got = line(TransferNote("received", 1, "f.txt", "alice", 1536, 1536, "in/f.txt"))
+    assert "sent to bob (1.5 KiB)" in sent
+    assert "received from alice (1.5 KiB) → in/f.txt" in got

@@ -51,7 +51,7 @@ def format_size(size: float) -> str:
         return plural(int(size), "byte")
     value = size / 1024
     for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
+        if round(value, 1) < 1024 or unit == _UNITS[-1]:  # 1048575 bytes is 1.0 MiB, not 1024.0 KiB
             return f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")  # the loop returns at its last unit

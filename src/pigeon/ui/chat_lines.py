@@ -322,7 +322,7 @@ def _transfer_fragment(note: TransferNote) -> tuple[str, str]:
         case "received":
             return (
                 "class:ok",
-                f"✓ #{note.index} {name} received ({format_size(note.done)}) → {detail}",
+                f"✓ #{note.index} {name} received from {who} ({format_size(note.done)}) → {detail}",
             )
         case _:
             return ("class:bad", f"✗ #{note.index} {name} failed: {detail}")
