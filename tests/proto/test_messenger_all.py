@@ -51,3 +51,14 @@ def test_two_all_messages_are_two_messages() -> None:
 def test_nobody_to_send_to_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="nobody to send to"):
         make().broadcast_text("hello?", [], [])
+
+
+def test_copies_that_arrive_by_ipv4_and_by_ipv6_are_shown_once() -> None:
+    """A peer known by both families (discovery over IPv4, its IPv6 address typed) gets
+    copies from two source addresses: still one message (it was shown twice)."""
+    alice, bob = make("alice"), make("bob")
+    _id, out = alice.broadcast_text("hello all", [B, ("fd00::2", 2425)], [])
+    by_v4 = [t for t in sent(out) if t.addr == B]
+    by_v6 = [t for t in sent(out) if t.addr != B]
+    shown = deliver(by_v4, bob, A, 0.0) + deliver(by_v6, bob, ("fd00::1", 2425), 0.1)
+    assert [m.text for m in events(shown, MessageIn)] == ["hello all"]  # type: ignore[attr-defined]

@@ -350,7 +350,7 @@ class Messenger:
         cap), by ``host_key``."""
         self._keys: dict[str, str] = {}
         """``host_key`` of the IPv6 addresses heard lately (it costs a parse)."""
-        self._recent: OrderedDict[tuple[str, int, int, int], None] = OrderedDict()
+        self._recent: OrderedDict[tuple[str | bytes, int | bytes, int, int], None] = OrderedDict()
         """Dedupe: (ip, port, packet number, hash of EXTRA) of the messages shown."""
         self._own: OrderedDict[int, int] = OrderedDict()
         """Packet numbers we sent, with a hash of the bytes: recognises our own echo even
@@ -633,9 +633,13 @@ class Messenger:
         # (number, content), not the latest content per number, so a late retransmission of
         # the older message is still known. hash() of bytes: 64 bits, stable in this process.
         # A BROADCASTOPT message (``/all``) goes out as several copies under one number (one
-        # per peer in its charset, one per broadcast address): the number alone names it.
-        content = 0 if command & ipmsg.BROADCASTOPT else hash(packet.extra)
-        key = (addr[0], addr[1], number, content)
+        # per peer in its charset, one per broadcast address), which may reach us by several
+        # of our addresses (IPv4 and IPv6): its sender's user and host and the number name it.
+        key: tuple[str | bytes, int | bytes, int, int]
+        if command & ipmsg.BROADCASTOPT:
+            key = (packet.user, packet.host, number, -1)
+        else:
+            key = (addr[0], addr[1], number, hash(packet.extra))
         recent = self._recent
         if key in recent:
             # Shown already: ack it again (the first ack may have been lost), show nothing.
