@@ -6,7 +6,7 @@ import pytest
 
 from pigeon.errors import UsageError
 from pigeon.proto import ipmsg
-from pigeon.proto.messenger import EVERYONE, MessageIn, MessageOut
+from pigeon.proto.messenger import EVERYONE, MessageIn, MessageOut, Output
 from tests.proto.test_messenger import deliver, events, make, packets, sent
 
 A = ("10.0.0.1", 2425)
@@ -58,7 +58,7 @@ def test_copies_that_arrive_by_ipv4_and_by_ipv6_are_shown_once() -> None:
     copies from two source addresses: still one message (it was shown twice)."""
     alice, bob = make("alice"), make("bob")
     _id, out = alice.broadcast_text("hello all", [B, ("fd00::2", 2425)], [])
-    by_v4 = [t for t in sent(out) if t.addr == B]
-    by_v6 = [t for t in sent(out) if t.addr != B]
+    by_v4: list[Output] = [t for t in sent(out) if t.addr == B]
+    by_v6: list[Output] = [t for t in sent(out) if t.addr != B]
     shown = deliver(by_v4, bob, A, 0.0) + deliver(by_v6, bob, ("fd00::1", 2425), 0.1)
     assert [m.text for m in events(shown, MessageIn)] == ["hello all"]  # type: ignore[attr-defined]
