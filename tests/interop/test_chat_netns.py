@@ -177,3 +177,28 @@ def test_port_is_the_local_port_only_broadcasts_go_to_2425() -> None:
                 alice.stop()
         finally:
             bob.stop()
+
+
+def test_a_link_local_ipv6_peer_is_answered_on_its_link() -> None:
+    """fe80:: addresses mean something only with their interface: a message to one is
+    delivered and acknowledged back through the same link (the scope was dropped when the
+    name was resolved and when a datagram arrived, so neither side's packets found it)."""
+    with veth_pair("l") as pair:
+        for ns, dev, addr in ((pair.ns_a, "pg-a", "fe80::a"), (pair.ns_b, "pg-b", "fe80::b")):
+            subprocess.run(
+                ["ip", "-n", ns, "-6", "addr", "add", f"{addr}/64", "dev", dev, "nodad"],
+                check=True,
+                capture_output=True,
+            )
+        bob = Background(
+            pair.run_in(pair.ns_b, [*PIGEON, "chat", "--json", "--name", "bob", "--no-broadcast"]),
+            stdin=True,
+        )
+        try:
+            wait_events(bob, of_type("notice", discovery=False))
+            sent = _pigeon(pair, pair.ns_a, "send", "--no-broadcast", "[fe80::b%pg-a]:2425", "hi")
+            assert sent.returncode == 0, sent.stderr  # delivered: bob's ack found its link
+            [msg] = wait_events(bob, of_type("message", text="hi"))
+            assert str(msg["from"]).startswith("[fe80::a%pg-b]:")
+        finally:
+            bob.stop()

@@ -23,7 +23,7 @@ from pathlib import Path
 from pigeon.aio.bulk import receive_exactly
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
 from pigeon.aio.pace import closed, flushed, write_within
-from pigeon.aio.sockets import Resolved, reset
+from pigeon.aio.sockets import Resolved, peer_host, reset
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import (
     ConnectionLost,
@@ -188,10 +188,7 @@ class AttachmentServer:
         self._reported = float("-inf")
 
     async def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        ip = str(peer[0]) if isinstance(peer, tuple) else "?"
-        if ip.startswith("::ffff:"):
-            ip = ip[len("::ffff:") :]
+        ip = peer_host(writer.get_extra_info("peername"))
         if self.active >= self.max_connections or self.per_host[ip] >= PER_HOST:
             # a reset (not a close, which would read as a refusal) tells a pigeon fetcher
             # to retry shortly; the descriptor is free at once

@@ -24,12 +24,12 @@ from pigeon.aio.attachments import AttachmentServer, Offer, OfferBook, TransferN
 from pigeon.aio.events import Notice
 from pigeon.aio.interfaces import list_interfaces
 from pigeon.aio.oserrors import bind_error, connect_error
-from pigeon.aio.sockets import has_ipv6, resolve
+from pigeon.aio.sockets import has_ipv6, peer_host, resolve
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError
 from pigeon.proto import ipmsg
 from pigeon.proto import ipmsg_files as files
-from pigeon.proto.address import format_endpoint, unmap_ipv4
+from pigeon.proto.address import format_endpoint
 from pigeon.proto.messenger import (
     Addr,
     ChatEvent,
@@ -73,7 +73,7 @@ async def resolve_peer(host: str, port: int, *, families: tuple[socket.AddressFa
     """
     for found in await resolve(host, port, socket.SOCK_DGRAM):
         if found.family in families:
-            return (unmap_ipv4(str(found.sockaddr[0])), int(found.sockaddr[1]))
+            return (peer_host(found.sockaddr), int(found.sockaddr[1]))
     wanted = " or ".join(FAMILY_NAMES[f] for f in families)
     raise PigeonError(
         f"chat peer {host} has no {wanted} address (the chat socket is {wanted} only: see --bind)"
@@ -220,10 +220,7 @@ class _DatagramPump:
                 self.on_error(exc, None)
                 continue
             if len(addr) != 2:  # IPv6: (host, port, flowinfo, scope_id)
-                host = addr[0]
-                if host.startswith("::ffff:") and "." in host:
-                    host = host[7:]
-                addr = (host, addr[1])
+                addr = (peer_host(addr), addr[1])
             self.on_datagram(data, addr, now)
             if self.closed:
                 return

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pigeon.aio.oserrors import bind_error, connect_error, resolve_error
 from pigeon.errors import UnknownHost
-from pigeon.proto.address import format_endpoint
+from pigeon.proto.address import format_endpoint, unmap_ipv4
 
 WILDCARD = ""
 """The ``--bind`` value meaning every interface, IPv6 and IPv4 alike."""
@@ -214,3 +214,19 @@ def limit_silence(sock: socket.socket | None, seconds: float) -> None:
     if sock is not None and option is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds * 1000)))
+
+
+def peer_host(sockaddr: object) -> str:
+    """The host of a peer's socket address as pigeon keys and answers it: an IPv4-mapped
+    address as IPv4, a scoped one (IPv6 link-local, ``fe80::1``) with its interface
+    (``fe80::1%eth0``): without it a reply has no link to leave by. Python's ``recvfrom`` and
+    ``getpeername`` give the scope only as the 4-tuple's last number."""
+    if not isinstance(sockaddr, tuple) or not sockaddr:
+        return "?"
+    host = unmap_ipv4(str(sockaddr[0]))
+    if len(sockaddr) == 4 and sockaddr[3] and "%" not in host:
+        try:
+            return f"{host}%{socket.if_indextoname(int(sockaddr[3]))}"
+        except OSError:
+            return f"{host}%{int(sockaddr[3])}"
+    return host
