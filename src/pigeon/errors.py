@@ -10,7 +10,7 @@ is also importable from the package itself (``pigeon.IntegrityError``), for API 
 
     PigeonError                       1  anything else that went wrong
     ├── UsageError                    2  the command line is wrong
-    │   ├── InvalidPort               3  a port outside 0-65535
+    │   ├── InvalidPort               3  a port that is no number from 1 to 65535
     │   ├── InvalidHex                4  --hex input that is not hexadecimal
     │   ├── InvalidAddress            2  an address that cannot be parsed
     │   └── DestinationExists        17  a different file already has the name (use --force)
@@ -47,7 +47,7 @@ class UsageError(PigeonError):
 
 
 class InvalidPort(UsageError):
-    """A port number outside 0-65535, or not a number."""
+    """A port that is not a number from 1 to 65535 (0 to 65535 where one is bound)."""
 
     exit_code = 3
 

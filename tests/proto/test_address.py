@@ -13,6 +13,7 @@ from pigeon.proto.address import (
     parse_port,
     unmap_ipv4,
 )
+from pigeon.proto.source import parse_source
 
 
 @pytest.mark.parametrize(
@@ -148,3 +149,15 @@ def test_parse_destination_more_false_refuses_extra_words() -> None:
 def test_a_host_with_a_colon_that_is_no_ipv6_address_is_refused(text: str) -> None:
     with pytest.raises(InvalidAddress, match=r"\[V6\]:PORT"):
         parse_host(text)
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://[fe80::1%25eth0]:8000/x", "fe80::1%eth0"),  # RFC 6874: % written %25
+        ("http://[::1]:8000/x", "::1"),
+        ("http://127.0.0.1/x", "127.0.0.1"),
+    ],
+)
+def test_a_url_gives_its_host_with_an_ipv6_zone_decoded(url: str, host: str) -> None:
+    assert parse_source(url).host == host

@@ -83,7 +83,7 @@ def test_redirects_on_the_same_host_are_followed(location: str, target: Source) 
         ("//other/x", "another host (other)"),
         ("http://10.0.0.1/x", "another host (10.0.0.1)"),
         ("http://[::1/x", "malformed location"),
-        ("http://127.0.0.1:99999/", "outside 0-65535"),
+        ("http://127.0.0.1:99999/", "names no port from 1 to 65535"),
     ],
 )
 def test_bad_redirects_are_one_clear_line(location: str, words: str) -> None:

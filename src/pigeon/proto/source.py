@@ -57,12 +57,15 @@ def parse_source(text: str, path: str | None = None) -> Source:
         try:
             port_value = parts.port
         except ValueError:
-            raise InvalidPort(f"{text!r} has a port outside 0-65535") from None
+            raise InvalidPort(f"{text!r} names no port from 1 to 65535") from None
         port = parse_destination_port(port_value) if port_value is not None else 80
         target = quote(parts.path, safe=URL_SAFE) or "/"
         if parts.query:
             target += "?" + quote(parts.query, safe=URL_SAFE)
         host = parts.hostname
+        if "%" in host:  # an IPv6 zone, its % written %25 in a URL (RFC 6874): fe80::1%eth0
+            address, _, zone = host.partition("%")
+            host = f"{address}%{unquote(zone.removeprefix('25'))}"
     else:
         # HOST, HOST:PORT, [V6]:PORT, each maybe with /path: the get form of the one grammar
         # (its second word is a PATH, never a port)
