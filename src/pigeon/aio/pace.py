@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -80,28 +79,19 @@ async def flushed(writer: asyncio.StreamWriter, stall_timeout: float) -> None:
     Raises:
         TimeoutError: the peer took nothing for ``stall_timeout`` seconds.
     """
-    transport = writer.transport
-    if transport.get_write_buffer_size():
+    if writer.transport.get_write_buffer_size() or unsent(writer.get_extra_info("socket")):
         await paced(_emptied(writer), writer, stall_timeout)
-    sock = writer.get_extra_info("socket")
-    if not unsent(sock):  # nothing left, or the system does not say
-        return
-    await paced(_kernel_emptied(sock), writer, stall_timeout)
 
 
 async def _emptied(writer: asyncio.StreamWriter) -> None:
-    """asyncio's buffer empty (``drain`` returns at the low-water mark, not at zero)."""
+    """Our buffer and the kernel's send queue empty: polled (``drain`` returns at the
+    low-water mark, not at zero, and no event says the kernel's queue is empty), more
+    slowly as it lasts. ``unsent`` is None where the system does not say: then our buffer
+    alone counts."""
+    transport, sock = writer.transport, writer.get_extra_info("socket")
     delay = 0.005
-    while writer.transport.get_write_buffer_size() and not writer.transport.is_closing():
+    while not transport.is_closing() and (transport.get_write_buffer_size() or unsent(sock)):
         await writer.drain()
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.25)
-
-
-async def _kernel_emptied(sock: socket.socket) -> None:
-    """The kernel's send queue empty: polled (no event says so), more slowly as it lasts."""
-    delay = 0.005
-    while unsent(sock):
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.25)
 
