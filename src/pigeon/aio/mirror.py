@@ -106,6 +106,7 @@ class BatchCommit:
         self.outcome = outcome
         self._pending: list[_Pending] = []
         self._due = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     async def add(self, part: PartFile, mtime: float | None) -> None:
@@ -127,7 +128,7 @@ class BatchCommit:
         self.outcome.results.append(result)  # nothing held: it was already here
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(BATCH_SECONDS):
                     await self._due.wait()
@@ -138,7 +139,12 @@ class BatchCommit:
         batch, self._pending = self._pending, []
         if not batch:
             return
-        await asyncio.to_thread(os.sync)
+        try:
+            await asyncio.to_thread(os.sync)
+        except BaseException:
+            # cancelled while syncing: the batch is held again, for ``finish`` to commit
+            self._pending = batch + self._pending
+            raise
         for item in batch:
             item.part.deferred = False
             try:
@@ -152,9 +158,11 @@ class BatchCommit:
 
     async def finish(self) -> None:
         """Commit what is held (also when the mirror was interrupted) and make the renames
-        themselves durable."""
+        themselves durable. A batch being synced is waited for, never cut: cancelling it
+        would leave its files as ``.part`` while the mirror reported success."""
+        self._stopping = True
+        self._due.set()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
