@@ -1,9 +1,10 @@
-"""One HTTP/1.1 client connection: h11 writes each request and parses each answer's head;
-the body is framed here (Content-Length, chunked, or until close) so its bytes go from the
-socket straight to the download's stages, off the event loop when there are many of them.
+"""One HTTP/1.1 client connection: each request head written and each answer head read by
+``proto.http_messages``; the body is framed here (Content-Length, chunked, or until close) so
+its bytes go from the socket straight to the download's stages, off the event loop when there
+are many of them.
 
-A connection carries requests one after the other (keep-alive, for mirrors) with a fresh h11
-state machine per exchange and the bytes that followed the last body carried over. Every
+A connection carries requests one after the other (keep-alive, for mirrors), the bytes that
+followed the last body carried over to the next answer. Every
 wait is bounded by ``within``; socket errors become pigeon's errors here, once: a timeout is
 ``TimedOut``, a connection closed or reset before or during an answer is ``ConnectionLost``
 (never a parser's internal state), malformed framing is ``ProtocolError``.
@@ -12,14 +13,11 @@ wait is bounded by ``within``; socket errors become pigeon's errors here, once: 
 from __future__ import annotations
 
 import asyncio
-import enum
 import functools
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
-
-import h11
 
 from pigeon import __version__
 from pigeon.aio.bulk import Consume, receive_exactly, unexpected_bytes
@@ -27,26 +25,23 @@ from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
 from pigeon.proto.chunked import ChunkedReader, End, NeedData, Payload
-from pigeon.proto.http_fields import parse_count
+from pigeon.proto.http_messages import (
+    AnswerHead,
+    Framing,
+    keeps_open,
+    parse_answer_head,
+    request_head,
+)
+from pigeon.proto.http_messages import framing as answer_framing
 from pigeon.proto.source import Source
 from pigeon.proto.text import plural
 
 READ_SIZE = 1 << 20
-MAX_HEAD = 64 * 1024
 BULK_MIN = 1 << 20
 """A body part at least this long is received by ``aio.bulk`` (threads, large buffers);
 shorter ones on the event loop, where a thread hand-off would cost more than it saves."""
 UNTIL_CLOSE = 1 << 62
 USER_AGENT = f"pigeon/{__version__}"
-
-
-class Framing(enum.Enum):
-    """How an answer's body is delimited."""
-
-    NONE = "none"
-    LENGTH = "length"
-    CHUNKED = "chunked"
-    CLOSE = "close"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +72,6 @@ def in_turn(stages: Sequence[Consume]) -> Consume:
             stage(data)
 
     return consume
-
-
-def _reason(exc: h11.RemoteProtocolError) -> str:
-    """h11's words for what was malformed, unless they speak of its own states."""
-    text = str(exc)
-    if "state=" in text or "role=" in text or len(text) > 120:
-        return "a malformed answer head"
-    return text
 
 
 def _shifted(progress: Callable[[int], None], start: int, n: int) -> None:
@@ -174,12 +161,11 @@ class HttpChannel:
 
         Raises:
             ConnectionLost: the server closed or reset before the head was complete.
-            TimedOut, ProtocolError.
+            TimedOut, ProtocolError, UsageError (a target or field that cannot be sent).
         """
         self._label = source.url
         self._keep_alive = keep_alive
         self.reusable = False
-        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         fields = [
             ("Host", source.host_header),
             ("User-Agent", USER_AGENT),
@@ -187,66 +173,55 @@ class HttpChannel:
             *([] if keep_alive else [("Connection", "close")]),
             *headers,
         ]
-        data = conn.send(h11.Request(method=method, target=source.target, headers=fields))
-        data += conn.send(h11.EndOfMessage()) or b""
-        loop = asyncio.get_running_loop()
+        await self._send(request_head(method, source.target, fields))
+        while True:
+            answer = await self._answer_head()
+            if answer.status >= 200:
+                break
+            if answer.status == 101:
+                raise self._bad("101 Switching Protocols, which pigeon did not ask for")
+        try:
+            framing, length = answer_framing(method, answer)
+        except ProtocolError as exc:
+            raise self._bad(str(exc)) from exc
+        self._framing, self._length = framing, length
+        self.reusable = keep_alive and keeps_open(answer) and framing is not Framing.CLOSE
+        return Head(answer.status, answer.headers, framing, length)
+
+    async def _send(self, data: bytes) -> None:
+        """All of ``data``, within ``within`` (at once when the socket takes it whole)."""
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            raise self._lost(exc, "before the answer") from exc
+        if sent == len(data):
+            return
         try:
             async with asyncio.timeout(self.within):
-                await loop.sock_sendall(self.sock, data)
+                await asyncio.get_running_loop().sock_sendall(self.sock, data[sent:])
         except TimeoutError:
             raise TimedOut(
-                f"{source.url}: the server took no request for {self.within:g}s"
+                f"{self._label}: the server took no request for {self.within:g}s"
             ) from None
         except OSError as exc:
             raise self._lost(exc, "before the answer") from exc
-        if self._buffer:
-            conn.receive_data(self._buffer)
-            self._buffer = b""
+
+    async def _answer_head(self) -> AnswerHead:
+        """The next answer head, from what is buffered and then the socket."""
         while True:
             try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                if self._eof:
-                    raise self._lost(when="before the answer was complete") from exc
-                raise self._bad(_reason(exc)) from exc
-            except ValueError as exc:  # a number beyond Python's digit limit in a field
-                raise self._bad("a number out of bounds") from exc
-            if event is h11.NEED_DATA:
-                if self._eof:
-                    raise self._lost(when="before the answer was complete")
-                conn.receive_data(await self._recv())
-                continue
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            if isinstance(event, h11.ConnectionClosed):
-                raise self._lost(when="before answering")
-            if isinstance(event, h11.Response):
-                break
-            raise self._bad("not an answer")
-        headers_out: dict[str, str] = {}
-        for key, value in event.headers:
-            name = key.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers_out[name] = f"{headers_out[name]}, {text}" if name in headers_out else text
-        self._buffer = conn.trailing_data[0]
-        status = event.status_code
-        length = parse_count(headers_out.get("content-length"))
-        if method == "HEAD" or status in (204, 304):
-            framing = Framing.NONE
-        elif "transfer-encoding" in headers_out:
-            framing = Framing.CHUNKED  # h11 refuses any final coding but chunked
-        elif "content-length" in headers_out:
-            if length is None:
-                raise self._bad("a Content-Length that is not a number of bytes")
-            framing = Framing.LENGTH
-        else:
-            framing = Framing.CLOSE
-        self._framing, self._length = framing, length
-        closing = (
-            "close" in headers_out.get("connection", "").lower() or event.http_version == b"1.0"
-        )
-        self.reusable = keep_alive and not closing and framing is not Framing.CLOSE
-        return Head(status, headers_out, framing, length)
+                answer = parse_answer_head(self._buffer)
+            except ProtocolError as exc:
+                raise self._bad(str(exc)) from exc
+            if answer is not None:
+                self._buffer = self._buffer[answer.size :]
+                return answer
+            if self._eof:
+                when = "before the answer was complete" if self._buffer else "before answering"
+                raise self._lost(when=when)
+            self._buffer += await self._recv()
 
     # ----- bodies ------------------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""The client's side of HTTP/1.1 heads (RFC 9112), sans I/O: a request head written as bytes,
+an answer head read from bytes, and how the answer's body is framed.
+
+Written here rather than through h11 because a mirror makes one exchange per small file and
+h11's general state machine cost the client more than everything else it does per file; the
+body's framing was already pigeon's own (``proto.chunked``, ``aio.http_client``). The reader
+is strict where a lax one would be exploitable (conflicting lengths, unknown codings, fields
+without a name, control characters, unbounded heads) and lenient where RFC 9112 allows it
+(bare LF line ends, folded lines, any reason phrase).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pigeon.errors import ProtocolError, UsageError
+from pigeon.proto.numbers import parse_count
+
+MAX_HEAD = 64 * 1024
+
+
+class Framing(enum.Enum):
+    """How an answer's body is delimited."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerHead:
+    """An answer's status line and fields (names lower-case; repeated ones joined by ``, ``),
+    with ``size``: the bytes the head took, up to and including its empty line."""
+
+    status: int
+    version: str
+    headers: dict[str, str]
+    size: int
+
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Values may hold other control characters (as h11 allows): messages escape them, and a
+# redirect's Location is checked before use (proto.fetch.redirect_target).
+_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00\r\n]*?)[ \t]*")
+_STATUS = re.compile(rb"HTTP/(1\.[01]) ([1-9][0-9][0-9])(?: [^\x00\r\n]*)?")
+_UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_UNSAFE_FOLD = re.compile(rb"[\x00\r]")
+_UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
+
+
+def request_head(method: str, target: str, fields: Iterable[tuple[str, str]]) -> bytes:
+    """``method target HTTP/1.1`` and ``fields``, as bytes ready to send.
+
+    Raises:
+        UsageError: a target or field that would break the head (spaces or control
+            characters in the target, line breaks in a value, a name that is no token).
+    """
+    if not target or _UNSAFE_TARGET.search(target):
+        raise UsageError(f"cannot ask for {target!r}: not a request target")
+    lines = [f"{method} {target} HTTP/1.1"]
+    for name, value in fields:
+        if _TOKEN.fullmatch(name.encode("latin-1", "replace")) is None or _UNSAFE_VALUE.search(
+            value
+        ):
+            raise UsageError(f"cannot send the field {name!r}: {value!r}")
+        lines.append(f"{name}: {value}")
+    lines.append("\r\n")
+    try:
+        return "\r\n".join(lines).encode("latin-1")
+    except UnicodeEncodeError:
+        raise UsageError("cannot send a field beyond Latin-1 (encode it first)") from None
+
+
+def head_end(data: bytes | bytearray) -> int | None:
+    """Where the head in ``data`` ends (just past its empty line), or None if not yet.
+
+    Raises:
+        ProtocolError: no end within ``MAX_HEAD`` bytes.
+    """
+    end = data.find(b"\n\r\n", 0, MAX_HEAD + 3)
+    bare = data.find(b"\n\n", 0, MAX_HEAD + 2 if end < 0 else end)
+    if bare >= 0:
+        return bare + 2
+    if end >= 0:
+        return end + 3
+    if len(data) > MAX_HEAD:
+        raise ProtocolError(f"an answer head longer than {MAX_HEAD // 1024} KiB")
+    return None
+
+
+def parse_answer_head(data: bytes | bytearray) -> AnswerHead | None:
+    """The answer head at the start of ``data``, or None when more bytes are needed.
+
+    Raises:
+        ProtocolError: a malformed head (the reason in a few words).
+    """
+    end = head_end(data)
+    if end is None:
+        return None
+    lines = bytes(data[:end]).split(b"\n")[:-2]  # the empty line and what follows it
+    status_line = lines[0].removesuffix(b"\r")
+    status = _STATUS.fullmatch(status_line)
+    if status is None:
+        raise ProtocolError("a malformed status line")
+    headers: dict[str, str] = {}
+    last = ""
+    for raw in lines[1:]:
+        line = raw.removesuffix(b"\r")
+        if line[:1] in (b" ", b"\t"):  # obs-fold: a recipient replaces it with a space
+            if not last or _UNSAFE_FOLD.search(line):
+                raise ProtocolError("a malformed header line")
+            headers[last] += " " + line.strip(b" \t").decode("latin-1")
+            continue
+        found = _FIELD.fullmatch(line)
+        if found is None:
+            raise ProtocolError("a malformed header line")
+        name = found[1].decode("ascii").lower()
+        value = found[2].decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        last = name
+    return AnswerHead(int(status[2]), status[1].decode("ascii"), headers, end)
+
+
+def framing(method: str, head: AnswerHead) -> tuple[Framing, int | None]:
+    """How ``head``'s body is delimited, and its announced length (RFC 9112 section 6.3).
+
+    Raises:
+        ProtocolError: a coding other than chunked, or a Content-Length that is not one
+            number of bytes (conflicting copies included).
+    """
+    headers = head.headers
+    if method == "HEAD" or head.status in (204, 304) or head.status < 200:
+        return Framing.NONE, None
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        if coding.strip().lower() != "chunked":
+            raise ProtocolError(f"a transfer coding pigeon cannot read ({coding[:40]})")
+        return Framing.CHUNKED, None
+    given = headers.get("content-length")
+    if given is None:
+        return Framing.CLOSE, None
+    copies = {part.strip() for part in given.split(",")}
+    length = parse_count(copies.pop()) if len(copies) == 1 else None
+    if length is None:
+        raise ProtocolError("a Content-Length that is not a number of bytes")
+    return Framing.LENGTH, length
+
+
+def keeps_open(head: AnswerHead) -> bool:
+    """True when the server will take another request on this connection (an HTTP/1.0
+    server is not asked to: its keep-alive is an extension pigeon does not offer)."""
+    tokens = {t.strip().lower() for t in head.headers.get("connection", "").split(",")}
+    return head.version == "1.1" and "close" not in tokens

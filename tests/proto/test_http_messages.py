@@ -1,0 +1,153 @@
+"""The client's request heads and answer heads, as tables (no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pigeon.errors import ProtocolError, UsageError
+from pigeon.proto.http_messages import (
+    MAX_HEAD,
+    AnswerHead,
+    Framing,
+    framing,
+    keeps_open,
+    parse_answer_head,
+    request_head,
+)
+
+
+def test_a_request_head_is_the_request_line_and_fields() -> None:
+    head = request_head("GET", "/a%20b", [("Host", "h:1"), ("Range", "bytes=5-")])
+    assert head == b"GET /a%20b HTTP/1.1\r\nHost: h:1\r\nRange: bytes=5-\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "fields"),
+    [
+        ("/a b", []),
+        ("/a\r\nX: y", []),
+        ("", []),
+        ("/é", []),
+        ("/", [("Host", "h\r\nX-Injected: 1")]),
+        ("/", [("Bad Name", "v")]),
+        ("/", [("", "v")]),
+        ("/", [("Host", "\u4e2d")]),
+    ],
+)
+def test_a_head_that_would_break_is_refused(target: str, fields: list[tuple[str, str]]) -> None:
+    with pytest.raises(UsageError):
+        request_head("GET", target, fields)
+
+
+def test_an_answer_head_is_read_with_its_size() -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: 1\r\nx-a: 2\r\n\r\nabc"
+    head = parse_answer_head(data)
+    assert head == AnswerHead(200, "1.1", {"content-length": "3", "x-a": "1, 2"}, len(data) - 3)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"HTTP/1.1 200 OK\r\n", b"HTTP/1.1 200 OK\r\nA: b\r\n", b"HTTP/1.1 200 OK\r\n\r"],
+)
+def test_an_incomplete_head_asks_for_more(data: bytes) -> None:
+    assert parse_answer_head(data) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "headers"),
+    [
+        (b"HTTP/1.0 404 Not Found\n\n", 404, {}),  # bare LF line ends (RFC 9112 2.2)
+        (b"HTTP/1.1 200\r\n\r\n", 200, {}),  # no reason phrase
+        (b"HTTP/1.1 200 \xe4\xb8\xad\r\n\r\n", 200, {}),  # any reason phrase
+        (b"HTTP/1.1 200 OK\r\nA:  x  \r\n\r\n", 200, {"a": "x"}),  # optional white space
+        (b"HTTP/1.1 200 OK\r\nA: x\r\n  y\r\n\r\n", 200, {"a": "x y"}),  # obs-fold
+        (b"HTTP/1.1 200 OK\r\nA: x\x01y\r\n\r\n", 200, {"a": "x\x01y"}),  # escaped when shown
+    ],
+)
+def test_lenient_where_the_rfc_allows(data: bytes, status: int, headers: dict[str, str]) -> None:
+    head = parse_answer_head(data)
+    assert head is not None
+    assert (head.status, head.headers) == (status, headers)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/2.0 200 OK\r\n\r\n",
+        b"HTTP/1.1 20 OK\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"http/1.1 200 OK\r\n\r\n",
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n",  # white space before the colon (smuggling)
+        b"HTTP/1.1 200 OK\r\n: b\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nNo colon\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nA: x\x00y\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nA: x\ry\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n folded first\r\n\r\n",
+    ],
+)
+def test_malformed_heads_are_refused(data: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        parse_answer_head(data)
+
+
+def test_a_head_without_end_is_refused_past_the_bound() -> None:
+    data = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: a\r\n" * (MAX_HEAD // 10 + 1)
+    with pytest.raises(ProtocolError, match="longer than 64 KiB"):
+        parse_answer_head(data)
+    assert parse_answer_head(data[: MAX_HEAD - 100]) is None
+
+
+def _head(status: int, version: str = "1.1", **fields: str) -> AnswerHead:
+    return AnswerHead(status, version, {k.replace("_", "-"): v for k, v in fields.items()}, 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "head", "expected"),
+    [
+        ("GET", _head(200, content_length="5"), (Framing.LENGTH, 5)),
+        ("GET", _head(200, content_length="5, 5"), (Framing.LENGTH, 5)),
+        ("GET", _head(200, transfer_encoding="chunked"), (Framing.CHUNKED, None)),
+        (
+            "GET",
+            _head(200, transfer_encoding="Chunked", content_length="5"),
+            (Framing.CHUNKED, None),
+        ),
+        ("GET", _head(200), (Framing.CLOSE, None)),
+        ("HEAD", _head(200, content_length="5"), (Framing.NONE, None)),
+        ("GET", _head(204, content_length="5"), (Framing.NONE, None)),
+        ("GET", _head(304, content_length="5"), (Framing.NONE, None)),
+    ],
+)
+def test_framing(method: str, head: AnswerHead, expected: tuple[Framing, int | None]) -> None:
+    assert framing(method, head) == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"content_length": "5, 6"},
+        {"content_length": "-1"},
+        {"content_length": "1" * 20},
+        {"content_length": "0x10"},
+        {"transfer_encoding": "gzip, chunked"},
+        {"transfer_encoding": "identity"},
+    ],
+)
+def test_framing_that_cannot_be_trusted_is_refused(fields: dict[str, str]) -> None:
+    with pytest.raises(ProtocolError):
+        framing("GET", _head(200, **fields))
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (_head(200), True),
+        (_head(200, connection="Close"), False),
+        (_head(200, connection="keep-alive, close"), False),
+        (_head(200, "1.0"), False),
+        (_head(200, "1.0", connection="keep-alive"), False),
+    ],
+)
+def test_keeps_open(head: AnswerHead, expected: bool) -> None:
+    assert keeps_open(head) is expected
