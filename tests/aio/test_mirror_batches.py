@@ -3,7 +3,10 @@ when the mirror ends while a batch is being synced."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -30,20 +33,19 @@ async def _hold(commits: BatchCommit, final: Path) -> None:
 async def test_a_batch_being_synced_when_the_mirror_ends_is_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    syncs: list[float] = []
+    syncing = threading.Event()
 
     def slow_sync() -> None:  # the disk takes its time: the mirror ends meanwhile
-        syncs.append(time.monotonic())
+        syncing.set()
         time.sleep(0.3)
 
     monkeypatch.setattr(mirror, "BATCH_FILES", 4)
-    monkeypatch.setattr(mirror.os, "sync", slow_sync)
+    monkeypatch.setattr(os, "sync", slow_sync)
     outcome = MirrorOutcome()
     commits = BatchCommit(outcome)
     for n in range(4):  # a full batch: its sync starts at once
         await _hold(commits, tmp_path / f"a{n}.txt")
-    while not syncs:
-        await mirror.asyncio.sleep(0.01)
+    assert await asyncio.to_thread(syncing.wait, 5)
     for n in range(2):  # the rest of the mirror, while that batch is syncing
         await _hold(commits, tmp_path / f"b{n}.txt")
     await commits.finish()

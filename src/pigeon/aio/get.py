@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pigeon.aio.events import Emit, Notice
-from pigeon.aio.http_client import Framing, Head, HttpChannel, in_turn
+from pigeon.aio.http_client import Head, HttpChannel, in_turn
 from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import open_tcp
 from pigeon.errors import (
@@ -51,6 +51,7 @@ from pigeon.proto.fetch import (
     usable_length,
 )
 from pigeon.proto.http_fields import parse_http_date
+from pigeon.proto.http_messages import Framing
 from pigeon.proto.local_names import safe_local_name
 from pigeon.proto.source import Source, is_folder_target, parse_source
 from pigeon.proto.text import plural
