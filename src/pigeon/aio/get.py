@@ -265,7 +265,8 @@ async def _receive(
     if job.verify:
         expected = parse_repr_digest(head.headers.get("repr-digest")) or job.expected
     local: bytes | None = None  # the digest of a file already under the final name
-    if part is not None and offset == 0 and not job.force and part.final.exists():
+    fresh = part is not None and offset == 0 and not job.force
+    if part is not None and fresh and os.path.exists(part.final):  # noqa: ASYNC240, PTH110
         local = await asyncio.to_thread(_existing, part.final, total)
         if local is not None and expected is not None and expected != local:
             raise DestinationExists(f"{part.final} exists and differs; use --force to replace it")

@@ -135,17 +135,26 @@ class HttpChannel:
         return ProtocolError(f"{self._label}: bad answer from the server ({why})")
 
     async def _recv(self) -> bytes:
-        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.within):
-                data = await loop.sock_recv(self.sock, READ_SIZE)
-        except TimeoutError:
-            raise self._timed_out() from None
+            # with a few connections busy, the answer is most often here already: take it
+            # without setting up a wait (a timer and a reader registration per call)
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            data = await self._wait_recv()
         except OSError as exc:
             raise self._lost(exc) from exc
         if not data:
             self._eof = True
         return data
+
+    async def _wait_recv(self) -> bytes:
+        try:
+            async with asyncio.timeout(self.within):
+                return await asyncio.get_running_loop().sock_recv(self.sock, READ_SIZE)
+        except TimeoutError:
+            raise self._timed_out() from None
+        except OSError as exc:
+            raise self._lost(exc) from exc
 
     # ----- request and head --------------------------------------------------------------
 
@@ -212,7 +221,7 @@ class HttpChannel:
         """The next answer head, from what is buffered and then the socket."""
         while True:
             try:
-                answer = parse_answer_head(self._buffer)
+                answer = parse_answer_head(self._buffer) if self._buffer else None
             except ProtocolError as exc:
                 raise self._bad(str(exc)) from exc
             if answer is not None:

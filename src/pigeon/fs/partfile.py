@@ -11,6 +11,9 @@ or removes the ``.part`` before letting go, so a waiter checks, once it has the 
 the name still leads to the file it locked, and starts again otherwise.
 """
 
+# ruff: noqa: PTH105, PTH108, PTH110, PTH113, PTH116
+# (plain os calls on str paths: one PartFile per small file of a mirror, see __init__)
+
 from __future__ import annotations
 
 import contextlib
@@ -52,13 +55,26 @@ class PartFile:
 
     def __init__(self, final: Path) -> None:
         self.final = final
-        self.part = final.with_name(final.name + ".part")
-        self.sidecar = final.with_name(final.name + ".part.json")
+        # plain strings for the system calls: a mirror makes one PartFile per small file,
+        # and pathlib's parsing and conversions cost more than the calls themselves
+        self._final = os.fspath(final)
+        self._part = self._final + ".part"
+        self._sidecar = self._final + ".part.json"
         self.hasher = hashlib.sha256()
         self.written = 0
         self._fd: int | None = None
         self.deferred = False  # a batch commit holds it (``release`` must not let go)
         self.created = False  # ``claim`` made the .part: there is nothing to resume
+
+    @property
+    def part(self) -> Path:
+        """The ``.part`` file's path."""
+        return Path(self._part)
+
+    @property
+    def sidecar(self) -> Path:
+        """The sidecar's path."""
+        return Path(self._sidecar)
 
     # ----- the lock ----------------------------------------------------------------------
 
@@ -73,13 +89,13 @@ class PartFile:
         while self._fd is None:
             try:
                 try:
-                    fd = os.open(self.part, flags | os.O_EXCL, 0o644)
+                    fd = os.open(self._part, flags | os.O_EXCL, 0o644)
                     self.created = True
                 except FileExistsError:
-                    fd = os.open(self.part, flags, 0o644)
+                    fd = os.open(self._part, flags, 0o644)
                     self.created = False
             except OSError as exc:
-                raise write_failure(exc, str(self.part), 0, resumable=False) from exc
+                raise write_failure(exc, self._part, 0, resumable=False) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -92,7 +108,7 @@ class PartFile:
                     pid,
                 ) from None
             try:
-                here = self.part.stat()
+                here = os.stat(self._part)
                 mine = os.fstat(fd)
                 same = (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino)
             except FileNotFoundError:
@@ -113,8 +129,8 @@ class PartFile:
         if self._fd is None or self.deferred:
             return
         with contextlib.suppress(OSError):
-            if os.fstat(self._fd).st_size == 0 and not self.sidecar.exists():
-                self.part.unlink()
+            if os.fstat(self._fd).st_size == 0 and not os.path.exists(self._sidecar):
+                os.unlink(self._part)
         self.close()
 
     # ----- resuming ----------------------------------------------------------------------
@@ -122,7 +138,8 @@ class PartFile:
     def resumable(self, url: str) -> PartInfo | None:
         """The sidecar's record when a ``.part`` of the same URL is there to continue."""
         try:
-            data = json.loads(self.sidecar.read_text(encoding="utf-8"))
+            with open(self._sidecar, encoding="utf-8") as saved:  # noqa: PTH123 (as above)
+                data = json.load(saved)
             size = data.get("size")
             info = PartInfo(
                 str(data["url"]),
@@ -132,7 +149,7 @@ class PartFile:
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        if info.url != url or not self.part.is_file():
+        if info.url != url or not os.path.isfile(self._part):
             return None
         return info
 
@@ -141,7 +158,7 @@ class PartFile:
         if self._fd is not None:
             return os.fstat(self._fd).st_size
         try:
-            return self.part.stat().st_size
+            return os.stat(self._part).st_size
         except FileNotFoundError:
             return 0
 
@@ -151,7 +168,7 @@ class PartFile:
         os.ftruncate(self._fd, length)
 
     def _error(self, exc: OSError) -> LocalWriteError:
-        return write_failure(exc, str(self.part), self.written, resumable=True)
+        return write_failure(exc, self._part, self.written, resumable=True)
 
     def open(self, *, resume: bool) -> int:
         """Claim the ``.part`` for writing; when resuming, hash what is already there.
@@ -239,7 +256,7 @@ class PartFile:
         self.claim()
         assert self._fd is not None
         try:
-            here, mine = self.part.stat(), os.fstat(self._fd)
+            here, mine = os.stat(self._part), os.fstat(self._fd)
             if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):
                 self.close()
                 raise LocalWriteError(
@@ -250,12 +267,12 @@ class PartFile:
                 os.fsync(self._fd)
             if mtime is not None:
                 os.utime(self._fd, (mtime, mtime))
-            self.part.replace(self.final)
+            os.replace(self._part, self._final)
         except OSError as exc:
             self.close()
             raise self._error(exc) from exc
         with contextlib.suppress(OSError):
-            self.sidecar.unlink()
+            os.unlink(self._sidecar)
         self.close()
         if synced:
             return
@@ -276,9 +293,9 @@ class PartFile:
                 return
             except LocalWriteError:
                 return
-        for path in (self.part, self.sidecar):
+        for path in (self._part, self._sidecar):
             with contextlib.suppress(OSError):
-                path.unlink()
+                os.unlink(path)
         self.close()
 
 

@@ -43,12 +43,14 @@ class AnswerHead:
 
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Values may hold other control characters (as h11 allows): messages escape them, and a
-# redirect's Location is checked before use (proto.fetch.redirect_target).
-_FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00\r\n]*?)[ \t]*")
-_STATUS = re.compile(rb"HTTP/(1\.[01]) ([1-9][0-9][0-9])(?: [^\x00\r\n]*)?")
+# The whole head in one match (linear: every repetition starts on a distinct character).
+# Values may hold control characters other than NUL, CR and LF (as h11 allows): messages
+# escape them, and a redirect's Location is checked before use (proto.fetch.redirect_target).
+_HEAD = re.compile(
+    rb"HTTP/(1\.[01]) ([1-9][0-9][0-9])(?: [^\x00\r\n]*)?\r?\n"
+    rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00\r\n]*\r?\n|[ \t][^\x00\r\n]*\r?\n)*)\r?\n"
+)
 _UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_UNSAFE_FOLD = re.compile(rb"[\x00\r]")
 _UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f-\U0010ffff]")
 
 
@@ -101,28 +103,26 @@ def parse_answer_head(data: bytes | bytearray) -> AnswerHead | None:
     end = head_end(data)
     if end is None:
         return None
-    lines = bytes(data[:end]).split(b"\n")[:-2]  # the empty line and what follows it
-    status_line = lines[0].removesuffix(b"\r")
-    status = _STATUS.fullmatch(status_line)
-    if status is None:
-        raise ProtocolError("a malformed status line")
+    found = _HEAD.fullmatch(data, 0, end)
+    if found is None:
+        status_end = data.find(b"\n")
+        if _HEAD.match(data[: status_end + 1] + b"\r\n") is None:
+            raise ProtocolError("a malformed status line")
+        raise ProtocolError("a malformed header line")
     headers: dict[str, str] = {}
     last = ""
-    for raw in lines[1:]:
-        line = raw.removesuffix(b"\r")
-        if line[:1] in (b" ", b"\t"):  # obs-fold: a recipient replaces it with a space
-            if not last or _UNSAFE_FOLD.search(line):
+    for line in found[3].decode("latin-1").split("\n")[:-1]:
+        if line[0] in " \t":  # obs-fold: a recipient replaces it with a space
+            if not last:
                 raise ProtocolError("a malformed header line")
-            headers[last] += " " + line.strip(b" \t").decode("latin-1")
+            headers[last] += " " + line.strip(" \t\r")
             continue
-        found = _FIELD.fullmatch(line)
-        if found is None:
-            raise ProtocolError("a malformed header line")
-        name = found[1].decode("ascii").lower()
-        value = found[2].decode("latin-1")
+        name, _, value = line.partition(":")
+        name = name.lower()
+        value = value.strip(" \t\r")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
         last = name
-    return AnswerHead(int(status[2]), status[1].decode("ascii"), headers, end)
+    return AnswerHead(int(found[2]), found[1].decode("ascii"), headers, end)
 
 
 def framing(method: str, head: AnswerHead) -> tuple[Framing, int | None]:
