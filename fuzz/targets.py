@@ -17,6 +17,7 @@ from pigeon.proto import (
     fetch,
     html_listing,
     http_fields,
+    http_messages,
     ipmsg,
     ipmsg_files,
     local_names,
@@ -125,6 +126,19 @@ def _answer(data: bytes) -> None:
     http_fields.parse_count(text)
 
 
+def _answer_head(data: bytes) -> None:
+    """An answer head as a server could send it: raw, and behind a valid status line so the
+    bytes reach the field parser; then its framing and keep-alive decision."""
+    for head in (data, b"HTTP/1.1 200 OK\r\n" + data, b"HTTP/1.1 200 OK\r\n" + data + b"\r\n\r\n"):
+        with contextlib.suppress(PigeonError):
+            answer = http_messages.parse_answer_head(head)
+            if answer is not None:
+                assert 0 < answer.size <= len(head)
+                assert all(name == name.lower() for name in answer.headers)
+                http_messages.framing("GET", answer)
+                http_messages.keeps_open(answer)
+
+
 HERE = Source("127.0.0.1", 7890, "/dir/file")
 
 
@@ -175,6 +189,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "source": _source,
     "chunked": _chunked,
     "answer": _answer,
+    "answer-head": _answer_head,
     "html-listing": _html_listing,
     "header-value": _header_value,
 }

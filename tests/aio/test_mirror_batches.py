@@ -54,3 +54,29 @@ async def test_a_batch_being_synced_when_the_mirror_ends_is_committed(
     assert len(outcome.results) == 6
     assert not outcome.failures
     assert (tmp_path / "a2.txt").read_bytes() == b"a2.txt"
+
+
+async def test_a_cancelled_finish_commits_what_is_held_and_stays_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncing = threading.Event()
+
+    def slow_sync() -> None:
+        syncing.set()
+        time.sleep(0.3)
+
+    monkeypatch.setattr(mirror, "BATCH_FILES", 2)
+    monkeypatch.setattr(os, "sync", slow_sync)
+    outcome = MirrorOutcome()
+    commits = BatchCommit(outcome)
+    for n in range(2):
+        await _hold(commits, tmp_path / f"a{n}.txt")
+    assert await asyncio.to_thread(syncing.wait, 5)
+    await _hold(commits, tmp_path / "b.txt")
+    ending = asyncio.create_task(commits.finish())
+    await asyncio.sleep(0.05)
+    ending.cancel()  # e.g. a caller's asyncio.timeout around the mirror
+    with pytest.raises(asyncio.CancelledError):
+        await ending
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a0.txt", "a1.txt", "b.txt"]  # noqa: ASYNC240
+    assert len(outcome.results) == 3

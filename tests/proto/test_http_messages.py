@@ -71,24 +71,46 @@ def test_lenient_where_the_rfc_allows(data: bytes, status: int, headers: dict[st
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "what"),
     [
-        b"HTTP/2.0 200 OK\r\n\r\n",
-        b"HTTP/1.1 20 OK\r\n\r\n",
-        b"HTTP/1.1 2000 OK\r\n\r\n",
-        b"http/1.1 200 OK\r\n\r\n",
-        b"SSH-2.0-OpenSSH\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n",  # white space before the colon (smuggling)
-        b"HTTP/1.1 200 OK\r\n: b\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nNo colon\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nA: x\x00y\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nA: x\ry\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\n folded first\r\n\r\n",
+        (b"HTTP/2.0 200 OK\r\n\r\n", "status line"),
+        (b"HTTP/1.1 20 OK\r\n\r\n", "status line"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "status line"),
+        (b"http/1.1 200 OK\r\n\r\n", "status line"),
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "status line"),
+        (b"HTTP/1.1 200 OK\r\nA : b\r\n\r\n", "header line"),  # space before the colon
+        (b"HTTP/1.1 200 OK\r\n: b\r\n\r\n", "header line"),
+        (b"HTTP/1.1 200 OK\r\nNo colon\r\n\r\n", "header line"),
+        (b"HTTP/1.1 200 OK\r\nA: x\x00y\r\n\r\n", "header line"),
+        (b"HTTP/1.1 200 OK\r\nA: x\ry\r\n\r\n", "header line"),
+        (b"HTTP/1.1 200 OK\r\n folded first\r\n\r\n", "header line"),
     ],
 )
-def test_malformed_heads_are_refused(data: bytes) -> None:
-    with pytest.raises(ProtocolError):
+def test_malformed_heads_are_refused(data: bytes, what: str) -> None:
+    with pytest.raises(ProtocolError, match=f"a malformed {what}"):
         parse_answer_head(data)
+
+
+def test_a_bare_lf_head_followed_by_crlf_body_ends_at_its_own_empty_line() -> None:
+    data = b"HTTP/1.0 200 OK\nContent-Length: 2\n\n\r\n"
+    head = parse_answer_head(data)
+    assert head is not None
+    assert head.size == len(data) - 2
+    assert head.headers == {"content-length": "2"}
+
+
+def test_a_head_that_trickles_in_is_found_whatever_was_searched_before() -> None:
+    data = b"HTTP/1.1 204 No Content\r\nA: b\r\n\r\nrest"
+    whole = parse_answer_head(data)
+    for cut in range(1, len(data) - 4):  # every place a read may have ended
+        assert parse_answer_head(data[:cut]) is None or cut >= whole.size  # type: ignore[union-attr]
+        assert parse_answer_head(data, searched=cut) == whole
+
+
+def test_a_later_minor_version_is_read_as_http_1_1() -> None:
+    head = parse_answer_head(b"HTTP/1.2 200 OK\r\n\r\n")
+    assert head is not None
+    assert keeps_open(head)
 
 
 def test_a_head_without_end_is_refused_past_the_bound() -> None:
@@ -132,6 +154,8 @@ def test_framing(method: str, head: AnswerHead, expected: tuple[Framing, int | N
         {"content_length": "0x10"},
         {"transfer_encoding": "gzip, chunked"},
         {"transfer_encoding": "identity"},
+        {"transfer_encoding": "\x0bchunked"},  # only spaces and tabs are white space
+        {"content_length": "\x0c5"},
     ],
 )
 def test_framing_that_cannot_be_trusted_is_refused(fields: dict[str, str]) -> None:
@@ -147,6 +171,7 @@ def test_framing_that_cannot_be_trusted_is_refused(fields: dict[str, str]) -> No
         (_head(200, connection="keep-alive, close"), False),
         (_head(200, "1.0"), False),
         (_head(200, "1.0", connection="keep-alive"), False),
+        (_head(200, transfer_encoding="chunked", content_length="5"), False),  # RFC 9112 6.3
     ],
 )
 def test_keeps_open(head: AnswerHead, expected: bool) -> None:

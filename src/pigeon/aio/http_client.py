@@ -41,6 +41,9 @@ BULK_MIN = 1 << 20
 """A body part at least this long is received by ``aio.bulk`` (threads, large buffers);
 shorter ones on the event loop, where a thread hand-off would cost more than it saves."""
 UNTIL_CLOSE = 1 << 62
+MAX_INTERIM = 8
+"""1xx answers skipped before the real one (pigeon sends no ``Expect``; 103 Early Hints is
+the one a server may send unasked): more is a server wasting the client's time."""
 USER_AGENT = f"pigeon/{__version__}"
 
 
@@ -183,19 +186,24 @@ class HttpChannel:
             *headers,
         ]
         await self._send(request_head(method, source.target, fields))
-        while True:
+        for _ in range(MAX_INTERIM + 1):
             answer = await self._answer_head()
             if answer.status >= 200:
                 break
             if answer.status == 101:
                 raise self._bad("101 Switching Protocols, which pigeon did not ask for")
+        else:
+            raise self._bad(f"more than {MAX_INTERIM} interim (1xx) answers")
         try:
             framing, length = answer_framing(method, answer)
         except ProtocolError as exc:
             raise self._bad(str(exc)) from exc
         self._framing, self._length = framing, length
         self.reusable = keep_alive and keeps_open(answer) and framing is not Framing.CLOSE
-        return Head(answer.status, answer.headers, framing, length)
+        fields_in = answer.headers
+        if length is not None and fields_in["content-length"] != str(length):
+            fields_in = {**fields_in, "content-length": str(length)}  # "5, 5": one length
+        return Head(answer.status, fields_in, framing, length)
 
     async def _send(self, data: bytes) -> None:
         """All of ``data``, within ``within`` (at once when the socket takes it whole)."""
@@ -219,9 +227,10 @@ class HttpChannel:
 
     async def _answer_head(self) -> AnswerHead:
         """The next answer head, from what is buffered and then the socket."""
+        searched = 0
         while True:
             try:
-                answer = parse_answer_head(self._buffer) if self._buffer else None
+                answer = parse_answer_head(self._buffer, searched) if self._buffer else None
             except ProtocolError as exc:
                 raise self._bad(str(exc)) from exc
             if answer is not None:
@@ -230,6 +239,7 @@ class HttpChannel:
             if self._eof:
                 when = "before the answer was complete" if self._buffer else "before answering"
                 raise self._lost(when=when)
+            searched = len(self._buffer)
             self._buffer += await self._recv()
 
     # ----- bodies ------------------------------------------------------------------------

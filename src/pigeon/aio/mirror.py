@@ -162,11 +162,16 @@ class BatchCommit:
         would leave its files as ``.part`` while the mirror reported success."""
         self._stopping = True
         self._due.set()
+        cancelled = None
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError as exc:  # the caller's own cancellation: held
+                cancelled = exc  # files are committed first, then it goes on
         await self.flush()
         await asyncio.to_thread(os.sync)
+        if cancelled is not None:
+            raise cancelled
 
 
 def _entries_from_json(doc: object) -> list[Entry] | None:

@@ -47,7 +47,7 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Values may hold control characters other than NUL, CR and LF (as h11 allows): messages
 # escape them, and a redirect's Location is checked before use (proto.fetch.redirect_target).
 _HEAD = re.compile(
-    rb"HTTP/(1\.[01]) ([1-9][0-9][0-9])(?: [^\x00\r\n]*)?\r?\n"
+    rb"HTTP/(1\.[0-9]) ([1-9][0-9][0-9])(?: [^\x00\r\n]*)?\r?\n"
     rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00\r\n]*\r?\n|[ \t][^\x00\r\n]*\r?\n)*)\r?\n"
 )
 _UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -78,14 +78,16 @@ def request_head(method: str, target: str, fields: Iterable[tuple[str, str]]) ->
         raise UsageError("cannot send a field beyond Latin-1 (encode it first)") from None
 
 
-def head_end(data: bytes | bytearray) -> int | None:
+def head_end(data: bytes | bytearray, searched: int = 0) -> int | None:
     """Where the head in ``data`` ends (just past its empty line), or None if not yet.
+    ``searched``: how many bytes an earlier call already found no end in (a head that
+    trickles in is not scanned from its start at every read).
 
     Raises:
         ProtocolError: no end within ``MAX_HEAD`` bytes.
     """
-    end = data.find(b"\n\r\n", 0, MAX_HEAD + 3)
-    bare = data.find(b"\n\n", 0, MAX_HEAD + 2 if end < 0 else end)
+    end = data.find(b"\n\r\n", max(0, searched - 2), MAX_HEAD + 3)
+    bare = data.find(b"\n\n", max(0, searched - 1), MAX_HEAD + 2 if end < 0 else end + 1)
     if bare >= 0:
         return bare + 2
     if end >= 0:
@@ -95,13 +97,14 @@ def head_end(data: bytes | bytearray) -> int | None:
     return None
 
 
-def parse_answer_head(data: bytes | bytearray) -> AnswerHead | None:
-    """The answer head at the start of ``data``, or None when more bytes are needed.
+def parse_answer_head(data: bytes | bytearray, searched: int = 0) -> AnswerHead | None:
+    """The answer head at the start of ``data``, or None when more bytes are needed
+    (``searched`` as for ``head_end``).
 
     Raises:
         ProtocolError: a malformed head (the reason in a few words).
     """
-    end = head_end(data)
+    end = head_end(data, searched)
     if end is None:
         return None
     found = _HEAD.fullmatch(data, 0, end)
@@ -138,13 +141,13 @@ def framing(method: str, head: AnswerHead) -> tuple[Framing, int | None]:
         return Framing.NONE, None
     coding = headers.get("transfer-encoding")
     if coding is not None:
-        if coding.strip().lower() != "chunked":
-            raise ProtocolError(f"a transfer coding pigeon cannot read ({coding[:40]})")
+        if coding.strip(" \t").lower() != "chunked":
+            raise ProtocolError(f"a transfer coding pigeon cannot read: {coding[:40]}")
         return Framing.CHUNKED, None
     given = headers.get("content-length")
     if given is None:
         return Framing.CLOSE, None
-    copies = {part.strip() for part in given.split(",")}
+    copies = {part.strip(" \t") for part in given.split(",")}
     length = parse_count(copies.pop()) if len(copies) == 1 else None
     if length is None:
         raise ProtocolError("a Content-Length that is not a number of bytes")
@@ -152,7 +155,12 @@ def framing(method: str, head: AnswerHead) -> tuple[Framing, int | None]:
 
 
 def keeps_open(head: AnswerHead) -> bool:
-    """True when the server will take another request on this connection (an HTTP/1.0
-    server is not asked to: its keep-alive is an extension pigeon does not offer)."""
-    tokens = {t.strip().lower() for t in head.headers.get("connection", "").split(",")}
-    return head.version == "1.1" and "close" not in tokens
+    """True when the server will take another request on this connection. Not from an
+    HTTP/1.0 server (its keep-alive is an extension pigeon does not offer), nor after an
+    answer with both Transfer-Encoding and Content-Length: RFC 9112 section 6.3 calls that
+    a possible response-splitting attempt, to be read by the coding and then closed."""
+    headers = head.headers
+    tokens = {t.strip(" \t").lower() for t in headers.get("connection", "").split(",")}
+    if "transfer-encoding" in headers and "content-length" in headers:
+        return False
+    return head.version != "1.0" and "close" not in tokens

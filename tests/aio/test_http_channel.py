@@ -1,0 +1,92 @@
+"""The client connection's answer loop on a real socket pair: interim answers, a 101, an
+answer cut mid-head, a flood of interim answers, repeated lengths and keep-alive."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from pigeon.aio.http_client import MAX_INTERIM, HttpChannel
+from pigeon.errors import ConnectionLost, ProtocolError
+from pigeon.proto.source import Source
+
+SOURCE = Source("127.0.0.1", 8000, "/f.txt")
+
+
+async def _ask(answer: bytes, *, close: bool = True) -> tuple[HttpChannel, socket.socket]:
+    """A channel whose server side has already sent ``answer`` (then closed, if ``close``)."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.sendall(answer)
+    if close:
+        theirs.shutdown(socket.SHUT_WR)
+    return HttpChannel(ours, ("127.0.0.1", 8000), 5.0), theirs
+
+
+async def test_interim_answers_are_skipped() -> None:
+    channel, theirs = await _ask(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+        close=False,
+    )
+    head = await channel.request("GET", SOURCE, [], keep_alive=True)
+    assert (head.status, head.length) == (200, 2)
+    got = bytearray()
+    body = await channel.body([got.extend])
+    assert (bytes(got), body.received, channel.reusable) == (b"hi", 2, True)
+    assert theirs.recv(4096).startswith(b"GET /f.txt HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n")
+    channel.close()
+    theirs.close()
+
+
+async def test_a_flood_of_interim_answers_is_refused() -> None:
+    channel, theirs = await _ask(b"HTTP/1.1 100\n\n" * 1_000)
+    with pytest.raises(ProtocolError, match=f"more than {MAX_INTERIM} interim"):
+        await channel.request("GET", SOURCE, [])
+    channel.close()
+    theirs.close()
+
+
+async def test_a_switch_of_protocols_nobody_asked_for_is_refused() -> None:
+    channel, theirs = await _ask(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+    with pytest.raises(ProtocolError, match="101 Switching Protocols"):
+        await channel.request("GET", SOURCE, [])
+    channel.close()
+    theirs.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "when"),
+    [(b"", "before answering"), (b"HTTP/1.1 200 OK\r\nContent-Le", "before the answer was")],
+)
+async def test_a_close_before_the_head_ends_is_a_lost_connection(answer: bytes, when: str) -> None:
+    channel, theirs = await _ask(answer)
+    with pytest.raises(ConnectionLost, match=when):
+        await channel.request("GET", SOURCE, [])
+    channel.close()
+    theirs.close()
+
+
+async def test_a_repeated_length_reaches_the_download_as_one_number() -> None:
+    channel, theirs = await _ask(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", close=False
+    )
+    head = await channel.request("GET", SOURCE, [], keep_alive=True)
+    assert (head.length, head.headers["content-length"]) == (3, "3")
+    channel.close()
+    theirs.close()
+
+
+async def test_both_codings_are_read_chunked_and_the_connection_is_not_reused() -> None:
+    channel, theirs = await _ask(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n",
+        close=False,
+    )
+    await channel.request("GET", SOURCE, [], keep_alive=True)
+    got = bytearray()
+    await channel.body([got.extend])
+    assert (bytes(got), channel.reusable) == (b"abc", False)
+    channel.close()
+    theirs.close()
