@@ -6,6 +6,8 @@ Usage: python -m bench [--quick] [--runs N] [--only NAME ...] [--out DIR] [--dat
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +34,15 @@ def _compile_pigeon() -> str:
     folder = Path(pigeon.__file__).parent
     ok = compileall.compile_dir(folder, quiet=1)
     return f"pigeon's bytecode compiled ahead in {folder}" if ok else "compileall failed"
+
+
+def _settle_memory() -> None:
+    """Sync, and (as root) drop the clean page cache, so every scenario starts with free
+    memory: on this VM, with the cache full and the kernel reclaiming, creating a small file
+    took 3-8 times as long (bench/analysis.md, "Mirror"), whichever tool ran then."""
+    os.sync()
+    with contextlib.suppress(OSError):
+        Path("/proc/sys/vm/drop_caches").write_text("1\n", encoding="ascii")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o755)  # nginx's worker runs as an unprivileged user and must read it
         for name in args.only or list(SCENARIOS):
+            _settle_memory()
             began = time.monotonic()
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
             outcome = SCENARIOS[name](cfg, root, avail)

@@ -12,7 +12,7 @@ From Python (``docs/api.md`` has a runnable example of each)::
         print(exc.status, exc)
 
 This module stays tiny on purpose: ``pigeon --version`` imports it, and start-up time matters.
-The download functions (asyncio, h11) and the error classes are imported on first use.
+The download functions (asyncio) and the error classes are imported on first use.
 """
 
 __version__ = "0.1.0"
@@ -77,7 +77,7 @@ _ERRORS = frozenset(__all__) - _DOWNLOADS - {"__version__"}  # the tree of pigeo
 
 
 def __getattr__(name: str) -> object:
-    """Lazy library API: ``pigeon.download`` imports asyncio and h11 only when used."""
+    """Lazy library API: ``pigeon.download`` imports asyncio only when used."""
     if name in _DOWNLOADS:
         from pigeon.aio import get
 
