@@ -30,17 +30,23 @@ async def _hold(commits: BatchCommit, final: Path) -> None:
     )
 
 
-async def test_a_batch_being_synced_when_the_mirror_ends_is_committed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    syncing = threading.Event()
+@pytest.fixture
+def syncing(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """A slow disk: every ``os.sync`` takes 0.3 s; the event is set once one has begun."""
+    began = threading.Event()
 
-    def slow_sync() -> None:  # the disk takes its time: the mirror ends meanwhile
-        syncing.set()
+    def slow_sync() -> None:
+        began.set()
         time.sleep(0.3)
 
-    monkeypatch.setattr(mirror, "BATCH_FILES", 4)
     monkeypatch.setattr(os, "sync", slow_sync)
+    return began
+
+
+async def test_a_batch_being_synced_when_the_mirror_ends_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncing: threading.Event
+) -> None:
+    monkeypatch.setattr(mirror, "BATCH_FILES", 4)
     outcome = MirrorOutcome()
     commits = BatchCommit(outcome)
     for n in range(4):  # a full batch: its sync starts at once
@@ -57,16 +63,9 @@ async def test_a_batch_being_synced_when_the_mirror_ends_is_committed(
 
 
 async def test_a_cancelled_finish_commits_what_is_held_and_stays_cancelled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncing: threading.Event
 ) -> None:
-    syncing = threading.Event()
-
-    def slow_sync() -> None:
-        syncing.set()
-        time.sleep(0.3)
-
     monkeypatch.setattr(mirror, "BATCH_FILES", 2)
-    monkeypatch.setattr(os, "sync", slow_sync)
     outcome = MirrorOutcome()
     commits = BatchCommit(outcome)
     for n in range(2):
