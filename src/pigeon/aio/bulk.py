@@ -24,12 +24,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 BLOCK = 8 << 20
-"""Bytes per buffer. Measured on loopback with SHA-256 (1 GiB, best of 4, three rounds):
-8 MiB x 2 took 0.59 s, 4 MiB x 2 0.66-0.69 s, 4 MiB x 3-4 0.65-0.67 s, 2 MiB 0.87 s."""
+"""Bytes per buffer: large enough that handing a buffer between threads costs nothing beside
+hashing it (the sizes tried: bench/analysis.md, "Constants")."""
 DEPTH = 3
-"""Buffers in the ring (``DEPTH * BLOCK`` bytes of memory). With writing and hashing side by
-side, 3 measured steadier than 2 to tmpfs (1 GiB, 12 interleaved rounds: every run of 3 at
-1,190 MB/s or more; with 2 a third of the runs fell to 420-980 when the writes were slow)."""
+"""Buffers in the ring (``DEPTH * BLOCK`` bytes of memory): with writing and hashing side by
+side, one buffer more than the two stages, so a slow write does not stall the receive."""
 HAND_OVER_AFTER = 0.25
 """Seconds a buffer may keep received bytes before they are hashed, written and reported."""
 WAIT_STEP = 3600.0

@@ -148,12 +148,6 @@ def peer_text(sockaddr: object) -> str:
     return str(sockaddr)
 
 
-def close_quietly(sock: socket.socket) -> None:
-    """Close ``sock`` ignoring errors (used on paths that already report a failure)."""
-    with contextlib.suppress(OSError):
-        sock.close()
-
-
 def reset(transport: asyncio.WriteTransport) -> None:
     """Drop a connection with RST, its unsent data discarded.
 

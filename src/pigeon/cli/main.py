@@ -120,8 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> NoReturn:
     """The ``pigeon`` console script and ``python -m pigeon``: ``main()``, then exit at once.
 
-    The interpreter's own teardown (finalizing every imported module) took ~13 ms here, a
-    sixth of fetching a small file. pigeon registers no atexit work and its threads have
+    The interpreter's own teardown (finalizing every imported module) is a noticeable part
+    of fetching a small file (bench/analysis.md, "Constants"). pigeon registers no atexit
+    work and its threads have
     ended when ``main`` returns, so once stdout and stderr are flushed nothing is left to
     do. Exceptions (``--debug``) and SystemExit (usage errors, ``--help``) leave normally.
     """

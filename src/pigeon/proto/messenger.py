@@ -670,14 +670,7 @@ class Messenger:
             outputs.append(Transmit(entry, addr))
         text_bytes, _sep, rest = packet.extra.partition(b"\0")
         attachments = rest.rstrip(b"\0") if command & ipmsg.FILEATTACHOPT else b""
-        if command & ipmsg.UTF8OPT:
-            peer.utf8 = True
-            try:
-                text, used = text_bytes.decode(UTF8), UTF8
-            except UnicodeDecodeError:
-                text, used = self._read_text(peer, text_bytes, False)
-        else:
-            text, used = self._read_text(peer, text_bytes, False)
+        text, used = self._read_text(peer, text_bytes, bool(command & ipmsg.UTF8OPT))
         outputs.append(
             MessageIn(
                 peer.info(),
