@@ -37,7 +37,14 @@ from pigeon.aio.sockets import bound_socket, limit_silence, peer_text, reset
 from pigeon.config import ServeConfig
 from pigeon.fs.digest_store import DigestStore
 from pigeon.fs.digests import DigestCache
-from pigeon.fs.root import ConfinedRoot, Directory, NotServed, OpenFile, content_type
+from pigeon.fs.root import (
+    ConfinedRoot,
+    Directory,
+    NotFound,
+    NotServed,
+    OpenFile,
+    content_type,
+)
 from pigeon.proto.classify import Protocol, classify, might_be_http
 from pigeon.proto.http_fields import (
     etag_matches,
@@ -158,6 +165,11 @@ class _Lane(asyncio.StreamReaderProtocol):
                 return
             self.answer = None
         super().data_received(data)
+
+
+def _status(exc: NotServed) -> int:
+    """HTTP's name for a name not served."""
+    return 404 if isinstance(exc, NotFound) else 403
 
 
 class FileServer:
@@ -363,7 +375,8 @@ class FileServer:
             segments = legacy_name_segments(buf)
             found = self.root.lookup(segments)
         except (RefusedName, NotServed) as exc:
-            self.log(peer, "LEGACY", shown, getattr(exc, "status", 404), 0, start)
+            status = exc.status if isinstance(exc, RefusedName) else _status(exc)
+            self.log(peer, "LEGACY", shown, status, 0, start)
             return  # nothing sent: the tutorial's client then writes no file
         if isinstance(found, Directory):
             self.log(peer, "LEGACY", shown, 404, 0, start)
@@ -710,7 +723,7 @@ class FileServer:
             await reply(exc.status if exc.status != 414 else 414, plain, text(exc.status))
             return
         except NotServed as exc:
-            await reply(exc.status, plain, text(exc.status))
+            await reply(_status(exc), plain, text(_status(exc)))
             return
         if isinstance(found, Directory):
             if not trailing and segments:
@@ -733,7 +746,7 @@ class FileServer:
             try:
                 listing = await self._listing(found)
             except NotServed as exc:
-                await reply(exc.status, plain, text(exc.status))
+                await reply(_status(exc), plain, text(_status(exc)))
                 return
             if not self._hold(listing):
                 await reply(503, plain, b"server busy: too many folder pages in flight\n")
@@ -758,7 +771,7 @@ class FileServer:
         try:
             st = directory.path.stat()
         except OSError:
-            raise NotServed(404) from None
+            raise NotFound() from None
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         now = time.monotonic()
         for old, (made, job) in list(self.listings.items()):

@@ -1,9 +1,11 @@
 """The shared folder: the only place ``pigeon serve`` reads from.
 
-``ConfinedRoot.open`` turns validated path segments into an open regular file or a directory
-listing. After opening, the real path of the open descriptor (``/proc/self/fd``) is checked to
-lie inside the root, so a symlink swapped in between check and open is still refused. Devices,
-FIFOs and sockets are never opened; hidden (dot) names are refused unless allowed.
+``ConfinedRoot.lookup`` turns validated path segments into an open regular file or a
+directory, and ``list_dir`` a directory into its listing; a name not served is ``NotFound``
+or ``Refused``, facts the server's protocol names (404, 403). After opening, the real path
+of the open descriptor (``/proc/self/fd``) is checked to lie inside the root, so a symlink
+swapped in between check and open is still refused. Devices, FIFOs and sockets are never
+opened; hidden (dot) names are refused unless allowed.
 """
 
 from __future__ import annotations
@@ -23,11 +25,22 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class NotServed(PigeonError):
-    """The name is not served: ``status`` is 403 or 404 (no detail on what exists)."""
+    """The name is not served, as ``NotFound`` or ``Refused`` (no detail on what exists);
+    the protocol decides what each is called (HTTP: 404 and 403)."""
 
-    def __init__(self, status: int) -> None:
-        super().__init__("forbidden" if status == 403 else "not found")
-        self.status = status
+
+class NotFound(NotServed):
+    """Nothing by that name (or a path through a file, or a name too long)."""
+
+    def __init__(self) -> None:
+        super().__init__("not found")
+
+
+class Refused(NotServed):
+    """There, but never served: outside the root, hidden, special or unreadable."""
+
+    def __init__(self) -> None:
+        super().__init__("forbidden")
 
 
 @dataclass(slots=True)
@@ -72,10 +85,10 @@ class ConfinedRoot:
         """Open what ``segments`` name below the root.
 
         Raises:
-            NotServed: 404 when missing, 403 when outside, hidden, special or unreadable.
+            NotFound: missing. Refused: outside, hidden, special or unreadable.
         """
         if not self.hidden and any(seg.startswith(".") for seg in segments):
-            raise NotServed(404)
+            raise NotFound()
         if segments:
             fast = self._lookup_plain_file(segments)
             if fast is not None:
@@ -84,40 +97,39 @@ class ConfinedRoot:
         try:
             real = os.path.realpath(candidate, strict=True)
         except FileNotFoundError:
-            raise NotServed(404) from None
+            raise NotFound() from None
         except OSError as exc:
-            raise NotServed(
-                404 if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG) else 403
-            ) from None
+            missing = exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG)
+            raise (NotFound() if missing else Refused()) from None
         if not self.follow_symlinks and not self._inside(real):
-            raise NotServed(403)
+            raise Refused()
         try:
             st = Path(real).stat()
         except FileNotFoundError:
-            raise NotServed(404) from None
+            raise NotFound() from None
         except OSError:
-            raise NotServed(403) from None
+            raise Refused() from None
         if stat.S_ISDIR(st.st_mode):
             if not os.access(real, os.R_OK | os.X_OK):
-                raise NotServed(403)
+                raise Refused()
             return Directory(Path(real))
         if not stat.S_ISREG(st.st_mode):
-            raise NotServed(403)  # device, FIFO or socket: never opened
+            raise Refused()  # device, FIFO or socket: never opened
         try:
             fd = os.open(real, _OPEN_FLAGS)
         except FileNotFoundError:
-            raise NotServed(404) from None
+            raise NotFound() from None
         except OSError:
-            raise NotServed(403) from None
+            raise Refused() from None
         try:
             fst = os.fstat(fd)
             opened = str(Path(f"/proc/self/fd/{fd}").readlink())
         except OSError:
             os.close(fd)
-            raise NotServed(403) from None
+            raise Refused() from None
         if not stat.S_ISREG(fst.st_mode) or (not self.follow_symlinks and not self._inside(opened)):
             os.close(fd)
-            raise NotServed(403)
+            raise Refused()
         return OpenFile(fd, fst, segments[-1] if segments else "")
 
     def _lookup_plain_file(self, segments: list[str]) -> OpenFile | None:
@@ -160,7 +172,7 @@ class ConfinedRoot:
         try:
             dir_fd = os.open(directory.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
-            raise NotServed(403) from None
+            raise Refused() from None
         try:
             return self._list(directory, dir_fd, limit)
         finally:
@@ -177,7 +189,7 @@ class ConfinedRoot:
                     if self.hidden or not i.name.startswith(".")
                 ]
         except OSError:
-            raise NotServed(403) from None
+            raise Refused() from None
         # is_dir follows symlinks as the stat below does: the order of sorting the finished
         # entries, without a stat per name beyond the page
         names.sort()
