@@ -38,6 +38,7 @@ from pigeon.errors import (
     TimedOut,
     UsageError,
 )
+from pigeon.fs.digests import sha256_path
 from pigeon.fs.partfile import PartFile
 from pigeon.fs.sinks import StreamOutput, write_failure
 from pigeon.proto.fetch import (
@@ -362,21 +363,12 @@ def _existing(final: Path, total: int | None) -> bytes | None:
     if not stat.S_ISREG(st.st_mode) or (total is not None and st.st_size != total):
         raise DestinationExists(f"{final} exists and differs; use --force to replace it")
     try:
-        return sha256_file(final)
+        return sha256_path(final)
     except OSError as exc:
         raise DestinationExists(
             f"{final} exists and cannot be read to compare it ({exc.strerror}); "
             "use --force to replace it"
         ) from exc
-
-
-def sha256_file(path: Path) -> bytes:
-    """SHA-256 of a local file."""
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(READ_SIZE):
-            hasher.update(chunk)
-    return hasher.digest()
 
 
 def _fail(part: PartFile | None) -> None:

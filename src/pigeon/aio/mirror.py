@@ -29,7 +29,6 @@ from pigeon.aio.get import (
     DownloadResult,
     Fetch,
     Progress,
-    sha256_file,
     with_retries,
 )
 from pigeon.errors import (
@@ -41,6 +40,7 @@ from pigeon.errors import (
     TimedOut,
     UsageError,
 )
+from pigeon.fs.digests import sha256_path
 from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.proto.html_listing import folder_links
 from pigeon.proto.http_fields import parse_count
@@ -292,7 +292,7 @@ async def _up_to_date(local: Path, entry: Entry) -> bool:
     if st.st_size != entry.size:
         return False
     try:
-        return (await asyncio.to_thread(sha256_file, local)).hex() == entry.sha256
+        return (await asyncio.to_thread(sha256_path, local)).hex() == entry.sha256
     except OSError:
         return False
 

@@ -45,6 +45,15 @@ def sha256_fd(fd: int, size: int) -> bytes:
     return h.digest()
 
 
+def sha256_path(path: str | os.PathLike[str]) -> bytes:
+    """SHA-256 of the local file at ``path``, as long as it was when opened."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return sha256_fd(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
 def keepable(key: DigestKey, observed: float) -> bool:
     """Whether the digest of ``key``, whose version was read at ``observed``, may be kept."""
     return settled(key[3], key[4], observed, DIGEST_SETTLED)
