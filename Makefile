@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test lint typecheck unit tools bench clean
+.PHONY: run test check tools bench clean
 
 run: $(VENV)/.installed  ## install pigeon and share the current folder (port 7890)
 	$(BIN)/pigeon serve
@@ -13,6 +13,12 @@ test: $(VENV)/.installed-test tools  ## install test deps and run the whole suit
 	$(BIN)/ruff format --check src tests bench fuzz
 	$(BIN)/mypy --strict
 	$(BIN)/pytest
+
+check: $(VENV)/.installed-test  ## the fast inner loop: lint, types, the sans-I/O, fs, aio and ui tests
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
+	$(BIN)/mypy --strict
+	$(BIN)/pytest -q -x -m "not slow" tests/proto tests/fs tests/aio tests/ui
 
 bench: $(VENV)/.installed-bench  ## run every benchmark; writes docs/benchmarks.{md,json,png}
 	$(BIN)/python -m bench
