@@ -3,12 +3,15 @@ answer cut mid-head, a flood of interim answers, repeated lengths and keep-alive
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 
 import pytest
 
+from pigeon.aio.get import Connections
 from pigeon.aio.http_client import MAX_INTERIM, HttpChannel
-from pigeon.errors import ConnectionLost, ProtocolError
+from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
 from pigeon.proto.source import Source
 
 SOURCE = Source("127.0.0.1", 8000, "/f.txt")
@@ -90,3 +93,56 @@ async def test_both_codings_are_read_chunked_and_the_connection_is_not_reused() 
     assert (bytes(got), channel.reusable) == (b"abc", False)
     channel.close()
     theirs.close()
+
+
+async def test_a_head_dripping_past_the_limit_is_a_timeout_not_a_wait_without_end() -> None:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    channel = HttpChannel(ours, ("127.0.0.1", 8000), 0.5)
+    theirs.sendall(b"HTTP/1.1 200 OK\r\n")
+
+    async def drip() -> None:
+        for n in range(20):  # a line every 0.1 s: each read well within the limit
+            await asyncio.sleep(0.1)
+            theirs.sendall(b"X-%d: y\r\n" % n)
+
+    dripping = asyncio.create_task(drip())
+    began = time.monotonic()
+    with pytest.raises(TimedOut, match=r"no complete answer head within 0\.5s"):
+        await channel.request("GET", SOURCE, [])
+    assert time.monotonic() - began < 1.5
+    dripping.cancel()
+    channel.close()
+    theirs.close()
+
+
+async def test_a_kept_alive_connection_closed_by_the_server_is_replaced_once() -> None:
+    """The server takes the second request on the kept-alive connection and closes it
+    unanswered (an idle timeout racing the request): the request goes again on a new one."""
+    served: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(len(served))
+        await reader.readuntil(b"\r\n\r\n")
+        if served == [0]:  # the first connection answers once, then drops the next request
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = Connections(5.0, keep_alive=True)
+    got = bytearray()
+    for name in ("a", "b"):
+        channel, head = await pool.ask(Source("127.0.0.1", port, f"/{name}"), [])
+        assert head.status == 200
+        await channel.body([got.extend])
+        pool.give_back(channel)
+    pool.close()
+    server.close()
+    await server.wait_closed()
+    assert (bytes(got), served) == (b"ab", [0, 1])

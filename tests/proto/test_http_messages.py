@@ -176,3 +176,16 @@ def test_framing_that_cannot_be_trusted_is_refused(fields: dict[str, str]) -> No
 )
 def test_keeps_open(head: AnswerHead, expected: bool) -> None:
     assert keeps_open(head) is expected
+
+
+@pytest.mark.parametrize(
+    "data", [b"SSH-2.0-OpenSSH_9.2\r\n", b"SSH", b"HTTP/2", b"HTTP/1.1 OK\n", b"\x16\x03\x01"]
+)
+def test_a_peer_that_is_no_http_server_is_refused_at_its_first_line(data: bytes) -> None:
+    with pytest.raises(ProtocolError, match="a malformed status line"):
+        parse_answer_head(data)
+
+
+@pytest.mark.parametrize("data", [b"H", b"HTTP/", b"HTTP/1.1 200", b"HTTP/1.1 200 OK\r\nA: b"])
+def test_the_start_of_a_real_answer_asks_for_more(data: bytes) -> None:
+    assert parse_answer_head(data) is None

@@ -99,7 +99,7 @@ class Connections:
         self.keep_alive = keep_alive
         self._idle: list[HttpChannel] = []
 
-    async def take(self, source: Source) -> HttpChannel:
+    def _idle_one(self, source: Source) -> HttpChannel | None:
         key = (source.host, source.port)
         for channel in self._idle:
             if channel.key == key:
@@ -108,7 +108,31 @@ class Connections:
                     return channel
                 channel.close()  # the server closed it while idle (its keep-alive timeout)
                 break
-        return await HttpChannel.connect(source, self.within)
+        return None
+
+    async def ask(self, source: Source, headers: list[tuple[str, str]]) -> tuple[HttpChannel, Head]:
+        """Send a GET for ``source`` and read the answer's head, on a kept-alive connection
+        when there is one. A server may close an idle connection at any moment (RFC 9112
+        section 9.3.1): when a kept-alive one is lost before its answer, the request goes
+        once more on a new connection, as curl does (a GET is safe to repeat), instead of
+        spending one of the download's retries."""
+        channel = self._idle_one(source)
+        if channel is not None:
+            try:
+                return channel, await self._request(channel, source, headers)
+            except ConnectionLost:
+                pass  # closed by the server while idle: a new connection below
+        channel = await HttpChannel.connect(source, self.within)
+        return channel, await self._request(channel, source, headers)
+
+    async def _request(
+        self, channel: HttpChannel, source: Source, headers: list[tuple[str, str]]
+    ) -> Head:
+        try:
+            return await channel.request("GET", source, headers, keep_alive=self.keep_alive)
+        except BaseException:
+            channel.close()
+            raise
 
     def give_back(self, channel: HttpChannel) -> None:
         if self.keep_alive and channel.reusable:
@@ -192,12 +216,7 @@ async def _ask(
     """Send the request, following redirects (validated before use)."""
     current = job.source
     for _ in range(MAX_REDIRECTS + 1):
-        channel = await pool.take(current)
-        try:
-            head = await channel.request("GET", current, headers, keep_alive=pool.keep_alive)
-        except BaseException:
-            channel.close()
-            raise
+        channel, head = await pool.ask(current, headers)
         if head.status not in (301, 302, 303, 307, 308) or "location" not in head.headers:
             return channel, head, current
         channel.close()

@@ -186,14 +186,15 @@ class HttpChannel:
             *headers,
         ]
         await self._send(request_head(method, source.target, fields))
-        for _ in range(MAX_INTERIM + 1):
-            answer = await self._answer_head()
-            if answer.status >= 200:
-                break
-            if answer.status == 101:
-                raise self._bad("101 Switching Protocols, which pigeon did not ask for")
-        else:
-            raise self._bad(f"more than {MAX_INTERIM} interim (1xx) answers")
+        try:
+            # the whole head within the limit, not each read: a server dripping a line a
+            # second would otherwise hold the download for as long as it likes
+            async with asyncio.timeout(self.within):
+                answer = await self._final_head()
+        except TimeoutError:
+            raise TimedOut(
+                f"{source.url}: the server sent no complete answer head within {self.within:g}s"
+            ) from None
         try:
             framing, length = answer_framing(method, answer)
         except ProtocolError as exc:
@@ -204,6 +205,16 @@ class HttpChannel:
         if length is not None and fields_in["content-length"] != str(length):
             fields_in = {**fields_in, "content-length": str(length)}  # "5, 5": one length
         return Head(answer.status, fields_in, framing, length)
+
+    async def _final_head(self) -> AnswerHead:
+        """The answer's head, past at most ``MAX_INTERIM`` 1xx answers."""
+        for _ in range(MAX_INTERIM + 1):
+            answer = await self._answer_head()
+            if answer.status >= 200:
+                return answer
+            if answer.status == 101:
+                raise self._bad("101 Switching Protocols, which pigeon did not ask for")
+        raise self._bad(f"more than {MAX_INTERIM} interim (1xx) answers")
 
     async def _send(self, data: bytes) -> None:
         """All of ``data``, within ``within`` (at once when the socket takes it whole)."""

@@ -50,6 +50,8 @@ from pigeon.proto.text import escape_controls
 
 MAX_LISTING = 64 << 20
 MAX_DEPTH = 32
+LISTING_TYPES = ("application/json", "text/html", "application/xhtml+xml", "")
+"""Content types a folder's listing may come as (none: sniffed from the body)."""
 WORKERS = 4
 BATCH_FILES = 256
 BATCH_SECONDS = 0.5
@@ -233,13 +235,13 @@ async def _listing(pool: Connections, folder: Source) -> tuple[list[Entry], str 
     listing short (its ``--max-listing``), what was left out."""
     query = "?format=json&digest=sha-256"
     asked = Source(folder.host, folder.port, folder.target + query)
-    channel = await pool.take(asked)
+    channel, head = await pool.ask(asked, [("Accept", "application/json, text/html;q=0.9")])
+    kind = head.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
-        head = await channel.request(
-            "GET", asked, [("Accept", "application/json, text/html;q=0.9")], keep_alive=True
-        )
         if head.status != 200:
             raise HttpStatusError(f"{folder.url}: the listing answered {head.status}", head.status)
+        if kind not in LISTING_TYPES:  # a file: said before its body is read as a listing
+            raise UsageError(f"{folder.url} is not a folder ({kind}): drop -r to fetch it")
         if (head.length or 0) > MAX_LISTING:
             raise ProtocolError(f"{folder.url}: listing larger than {MAX_LISTING >> 20} MiB")
         body = bytearray()
@@ -254,7 +256,6 @@ async def _listing(pool: Connections, folder: Source) -> tuple[list[Entry], str 
     except BaseException:
         channel.close()
         raise
-    kind = head.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json" or (not kind and bytes(body[:1]) == b"{"):
         try:
             doc = json.loads(bytes(body), parse_int=_json_int)
@@ -272,11 +273,9 @@ async def _listing(pool: Connections, folder: Source) -> tuple[list[Entry], str 
                 "--max-listing); the rest were not mirrored"
             )
         return found, cut
-    if kind in ("text/html", "application/xhtml+xml", ""):
-        text = bytes(body).decode("utf-8", "replace")
-        links = folder_links(text, folder.target)
-        return [Entry(link.name, link.is_dir) for link in links], None
-    raise UsageError(f"{folder.url} is not a folder ({kind or 'no type'}): drop -r to fetch it")
+    text = bytes(body).decode("utf-8", "replace")
+    links = folder_links(text, folder.target)
+    return [Entry(link.name, link.is_dir) for link in links], None
 
 
 async def _up_to_date(local: Path, entry: Entry) -> bool:

@@ -50,6 +50,7 @@ _HEAD = re.compile(
     rb"HTTP/(1\.[0-9]) ([1-9][0-9][0-9])(?: [^\x00\r\n]*)?\r?\n"
     rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00\r\n]*\r?\n|[ \t][^\x00\r\n]*\r?\n)*)\r?\n"
 )
+_STATUS_LINE = re.compile(rb"HTTP/1\.[0-9] [1-9][0-9][0-9](?: [^\x00\r\n]*)?\r?\n")
 _UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _UNSAFE_TARGET = re.compile(r"[\x00-\x20\x7f]")  # and beyond ASCII (isascii: a range to
 # U+10FFFF takes milliseconds to compile, at every start)
@@ -106,6 +107,7 @@ def parse_answer_head(data: bytes | bytearray, searched: int = 0) -> AnswerHead 
     """
     end = head_end(data, searched)
     if end is None:
+        _check_status_line(data)  # a peer that is no HTTP server is told at its first line
         return None
     found = _HEAD.fullmatch(data, 0, end)
     if found is None:
@@ -127,6 +129,17 @@ def parse_answer_head(data: bytes | bytearray, searched: int = 0) -> AnswerHead 
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
         last = name
     return AnswerHead(int(found[2]), found[1].decode("ascii"), headers, end)
+
+
+def _check_status_line(data: bytes | bytearray) -> None:
+    """Refuse an incomplete head whose first bytes already cannot start an answer."""
+    first = data.find(b"\n")
+    if first < 0:
+        start = min(len(data), 7)
+        if data[:start] != b"HTTP/1."[:start]:
+            raise ProtocolError("a malformed status line")
+    elif _STATUS_LINE.fullmatch(data, 0, first + 1) is None:
+        raise ProtocolError("a malformed status line")
 
 
 def framing(method: str, head: AnswerHead) -> tuple[Framing, int | None]:
