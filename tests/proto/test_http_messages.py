@@ -189,3 +189,8 @@ def test_a_peer_that_is_no_http_server_is_refused_at_its_first_line(data: bytes)
 @pytest.mark.parametrize("data", [b"H", b"HTTP/", b"HTTP/1.1 200", b"HTTP/1.1 200 OK\r\nA: b"])
 def test_the_start_of_a_real_answer_asks_for_more(data: bytes) -> None:
     assert parse_answer_head(data) is None
+
+
+def test_lengths_that_disagree_are_named_so() -> None:
+    with pytest.raises(ProtocolError, match="Content-Lengths that disagree"):
+        framing("GET", _head(200, content_length="5, 6"))

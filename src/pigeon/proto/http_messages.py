@@ -161,7 +161,9 @@ def framing(method: str, head: AnswerHead) -> tuple[Framing, int | None]:
     if given is None:
         return Framing.CLOSE, None
     copies = {part.strip(" \t") for part in given.split(",")}
-    length = parse_count(copies.pop()) if len(copies) == 1 else None
+    if len(copies) > 1:
+        raise ProtocolError(f"Content-Lengths that disagree ({given[:40]})")
+    length = parse_count(copies.pop())
     if length is None:
         raise ProtocolError("a Content-Length that is not a number of bytes")
     return Framing.LENGTH, length
