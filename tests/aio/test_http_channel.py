@@ -4,6 +4,7 @@ answer cut mid-head, a flood of interim answers, repeated lengths and keep-alive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 
@@ -108,12 +109,16 @@ async def test_a_head_dripping_past_the_limit_is_a_timeout_not_a_wait_without_en
 
     dripping = asyncio.create_task(drip())
     began = time.monotonic()
-    with pytest.raises(TimedOut, match=r"no complete answer head within 0\.5s"):
-        await channel.request("GET", SOURCE, [])
-    assert time.monotonic() - began < 1.5
-    dripping.cancel()
-    channel.close()
-    theirs.close()
+    try:
+        with pytest.raises(TimedOut, match=r"no complete answer head within 0\.5s"):
+            await channel.request("GET", SOURCE, [])
+        assert time.monotonic() - began < 1.5
+    finally:
+        dripping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await dripping
+        channel.close()
+        theirs.close()
 
 
 async def test_a_kept_alive_connection_closed_by_the_server_is_replaced_once() -> None:
@@ -146,3 +151,44 @@ async def test_a_kept_alive_connection_closed_by_the_server_is_replaced_once() -
     server.close()
     await server.wait_closed()
     assert (bytes(got), served) == (b"ab", [0, 1])
+
+
+async def _kept_alive_then(second: bytes) -> tuple[Connections, Source, asyncio.Server]:
+    """A pool holding a kept-alive connection whose server answers the next request on it
+    with ``second`` and then closes, and closes its listening socket too."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        server.close()  # nothing listens any more: a new connection is refused
+        writer.write(second)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    source = Source("127.0.0.1", server.sockets[0].getsockname()[1], "/a")
+    pool = Connections(5.0, keep_alive=True)
+    channel, _ = await pool.ask(source, [])
+    await channel.body([lambda _data: None])
+    pool.give_back(channel)
+    return pool, source, server
+
+
+async def test_a_server_gone_while_the_connection_idled_is_a_lost_connection() -> None:
+    """Not a refusal: the download's retries treat it as the cut it is (a first refusal
+    would fail at once)."""
+    pool, source, server = await _kept_alive_then(b"")
+    with pytest.raises(ConnectionLost, match="before answering"):
+        await pool.ask(source, [])
+    pool.close()
+    await server.wait_closed()
+
+
+async def test_an_answer_begun_and_cut_is_not_asked_again() -> None:
+    pool, source, server = await _kept_alive_then(b"HTTP/1.1 200 OK\r\nContent-Le")
+    with pytest.raises(ConnectionLost, match="before the answer was complete"):
+        await pool.ask(source, [])
+    pool.close()
+    await server.wait_closed()

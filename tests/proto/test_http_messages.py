@@ -186,7 +186,9 @@ def test_a_peer_that_is_no_http_server_is_refused_at_its_first_line(data: bytes)
         parse_answer_head(data)
 
 
-@pytest.mark.parametrize("data", [b"H", b"HTTP/", b"HTTP/1.1 200", b"HTTP/1.1 200 OK\r\nA: b"])
+@pytest.mark.parametrize(
+    "data", [b"", b"H", b"HTTP/", b"HTTP/1.1 200", b"HTTP/1.1 200 OK\r", b"HTTP/1.1 200 OK\r\nA: b"]
+)
 def test_the_start_of_a_real_answer_asks_for_more(data: bytes) -> None:
     assert parse_answer_head(data) is None
 

@@ -488,3 +488,18 @@ def test_a_servers_words_in_an_error_line_are_escaped(tmp_path: Path) -> None:
         assert ESC not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown, shown
         assert "\u202e".encode() not in shown and b"Traceback" not in shown
     assert b"(text/\\x1b]0)" in typed.stderr  # the type up to its ";", escaped
+
+
+def test_r_on_a_file_is_said_from_its_type_not_after_its_body(tmp_path: Path) -> None:
+    """The listing request answered with a file whose body does not end: pigeon says it is
+    not a folder at the head, instead of reading up to 64 MiB of it as a listing."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+    response = head + b"Content-Length: 1073741824\r\n\r\n" + b"x" * 1000
+    with tcp_server(scripted_http(response, then_stall=30)) as port:
+        began = time.monotonic()
+        result = get(f"127.0.0.1:{port}", "big.bin", "-r", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert time.monotonic() - began < 10
+    line = one_line_error(result)
+    assert "is not a folder (application/octet-stream): drop -r" in line, line
+    assert files_in(tmp_path) == []

@@ -117,12 +117,18 @@ class Connections:
         once more on a new connection, as curl does (a GET is safe to repeat), instead of
         spending one of the download's retries."""
         channel = self._idle_one(source)
-        if channel is not None:
+        if channel is None:
+            channel = await HttpChannel.connect(source, self.within)
+            return channel, await self._request(channel, source, headers)
+        try:
+            return channel, await self._request(channel, source, headers)
+        except ConnectionLost as lost:
+            if channel.heard:  # the server began to answer: a cut, for the retries to judge
+                raise
             try:
-                return channel, await self._request(channel, source, headers)
-            except ConnectionLost:
-                pass  # closed by the server while idle: a new connection below
-        channel = await HttpChannel.connect(source, self.within)
+                channel = await HttpChannel.connect(source, self.within)
+            except ConnectionRefused as exc:  # the server went away: still a lost connection
+                raise lost from exc
         return channel, await self._request(channel, source, headers)
 
     async def _request(
@@ -459,7 +465,8 @@ async def download_async(
         retries: attempts after a lost connection or a timeout, with exponential backoff
             (a refused connection or an unknown host fails at once).
         force: replace an existing file of the same name.
-        stall_timeout: seconds of silence before an attempt counts as failed.
+        stall_timeout: seconds of silence, or for a whole answer head, before an attempt
+            counts as failed.
         wait_lock: when another download writes the same destination, wait for it
             (otherwise ``DownloadBusy``).
         emit: receives notices (resuming, retrying, restarting).

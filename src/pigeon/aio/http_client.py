@@ -89,6 +89,7 @@ class HttpChannel:
         self.key = key
         self.within = within
         self.reusable = False
+        self.heard = False  # any byte of an answer to the last request arrived
         self._buffer = b""
         self._eof = False
         self._keep_alive = False
@@ -178,6 +179,7 @@ class HttpChannel:
         self._label = source.url
         self._keep_alive = keep_alive
         self.reusable = False
+        self.heard = bool(self._buffer)
         fields = [
             ("Host", source.host_header),
             ("User-Agent", USER_AGENT),
@@ -252,6 +254,7 @@ class HttpChannel:
                 raise self._lost(when=when)
             searched = len(self._buffer)
             self._buffer += await self._recv()
+            self.heard = bool(self._buffer)
 
     # ----- bodies ------------------------------------------------------------------------
 
