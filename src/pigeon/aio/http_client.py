@@ -4,8 +4,8 @@ its bytes go from the socket straight to the download's stages, off the event lo
 are many of them.
 
 A connection carries requests one after the other (keep-alive, for mirrors), the bytes that
-followed the last body carried over to the next answer. Every
-wait is bounded by ``within``; socket errors become pigeon's errors here, once: a timeout is
+followed the last body carried over to the next answer. Every wait is bounded by ``within``,
+and so is a whole answer head; socket errors become pigeon's errors here, once: a timeout is
 ``TimedOut``, a connection closed or reset before or during an answer is ``ConnectionLost``
 (never a parser's internal state), malformed framing is ``ProtocolError``.
 """
