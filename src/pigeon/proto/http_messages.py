@@ -111,9 +111,7 @@ def parse_answer_head(data: bytes | bytearray, searched: int = 0) -> AnswerHead 
         return None
     found = _HEAD.fullmatch(data, 0, end)
     if found is None:
-        status_end = data.find(b"\n")
-        if _HEAD.match(data[: status_end + 1] + b"\r\n") is None:
-            raise ProtocolError("a malformed status line")
+        _check_status_line(data)  # which line is wrong: the status line, or a field
         raise ProtocolError("a malformed header line")
     headers: dict[str, str] = {}
     last = ""
