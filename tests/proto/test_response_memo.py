@@ -12,8 +12,8 @@ from pigeon.proto.response_memo import (
     ResponseMemo,
     date_offset,
     head_qualifies,
-    settled,
 )
+from pigeon.proto.versions import settled
 
 GET = b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -72,9 +72,9 @@ def test_settled_needs_both_times_old_enough() -> None:
     now = 1_000_000.0
     old = int((now - SETTLED - 0.01) * 1e9)
     fresh = int((now - SETTLED / 2) * 1e9)
-    assert settled(old, old, now)
-    assert not settled(old, fresh, now)  # metadata changed a moment ago (chmod, utime)
-    assert not settled(fresh, old, now)
+    assert settled(old, old, now, SETTLED)
+    assert not settled(old, fresh, now, SETTLED)  # metadata changed a moment ago (chmod, utime)
+    assert not settled(fresh, old, now, SETTLED)
 
 
 def test_lru_keeps_the_most_recently_used_within_the_entry_bound() -> None:

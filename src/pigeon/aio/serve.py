@@ -58,14 +58,14 @@ from pigeon.proto.listing import Listing, ListingPage
 from pigeon.proto.ranges import Unsatisfiable, parse_range
 from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
 from pigeon.proto.response_memo import (
+    SETTLED,
     Remembered,
     ResponseMemo,
-    Version,
     date_offset,
     head_qualifies,
-    settled,
 )
 from pigeon.proto.text import plural
+from pigeon.proto.versions import Version, settled
 
 READ_SIZE = 65_536
 LISTING_BATCH = 256
@@ -543,7 +543,7 @@ class FileServer:
         """Remember a small file's whole answer for its request head, when both qualify."""
         st = file.st
         if not head_qualifies(fresh, req) or not settled(
-            st.st_mtime_ns, st.st_ctime_ns, time.time()
+            st.st_mtime_ns, st.st_ctime_ns, time.time(), SETTLED
         ):
             return
         self.memo.put(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from pigeon.proto.response_memo import Version
+from pigeon.proto.versions import Version
 
 MAX_ROWS = 100_000
 PRUNE_EVERY = 1000

@@ -6,7 +6,7 @@ digest is never served. ``DigestCache`` keeps digests in a bounded LRU in memory
 given a ``DigestStore`` (``fs.digest_store``), on disk so they survive a restart.
 
 Only digests of *settled* files are kept: files whose mtime and ctime were already
-``DIGEST_SETTLED`` seconds old when their version was read (``proto.response_memo.settled``).
+``DIGEST_SETTLED`` seconds old when their version was read (``proto.versions.settled``).
 A file changed again within its file system's timestamp granularity (2 s on FAT) could
 otherwise keep its version while its content moved on. The computation that knows a digest
 for a file still being written uses it for the one answer it is computing, and forgets it.
@@ -19,7 +19,7 @@ import os
 from collections import OrderedDict
 from typing import Protocol
 
-from pigeon.proto.response_memo import Version, settled
+from pigeon.proto.versions import Version, settled
 
 READ_CHUNK = 1 << 20
 DIGEST_SETTLED = 2.0

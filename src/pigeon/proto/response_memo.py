@@ -31,8 +31,7 @@ from dataclasses import dataclass, replace
 
 import h11
 
-Version = tuple[int, int, int, int, int]
-"""(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns) of a regular file."""
+from pigeon.proto.versions import Version
 
 HEAD_END = b"\r\n\r\n"
 SETTLED = 1.0
@@ -84,15 +83,6 @@ def head_qualifies(raw: bytes, request: h11.Request) -> bool:
     if request.method not in (b"GET", b"HEAD") or request.http_version != b"1.1":
         return False
     return not any(name in _BARRED_HEADERS for name, _ in request.headers)
-
-
-def settled(mtime_ns: int, ctime_ns: int, now: float, margin: float = SETTLED) -> bool:
-    """Whether a file last changed at least ``margin`` seconds before ``now`` (epoch seconds).
-
-    ``margin`` must be at least the file system's timestamp granularity (2 s on FAT).
-    """
-    newest = max(mtime_ns, ctime_ns) / 1e9
-    return now - newest >= margin
 
 
 class ResponseMemo:
