@@ -178,7 +178,7 @@ def large_file(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Ou
     path = root / "large.bin"
     make_file(path, cfg.large_size)
     warm(path)
-    # a digest is kept only for a file unchanged for 2 s (proto.response_memo.settled): wait,
+    # a digest is kept only for a file unchanged for 2 s (proto.http.memo.settled): wait,
     # so the warm-up's hash is remembered and the rounds measure a file served before
     time.sleep(max(0.0, 2.5 - (time.time() - path.stat().st_ctime)))
     size = cfg.large_size

@@ -11,22 +11,15 @@ import contextlib
 from collections.abc import Callable
 
 from pigeon.errors import PigeonError
-from pigeon.proto import (
-    chat_commands,
-    chunked,
-    fetch,
-    html_listing,
-    http_fields,
-    http_messages,
-    ipmsg,
-    ipmsg_files,
-    local_names,
-    messenger,
-    ranges,
-)
+from pigeon.proto import local_names
+from pigeon.proto.chat import commands as chat_commands
+from pigeon.proto.chat import ipmsg, ipmsg_files, messenger
 from pigeon.proto.classify import classify
+from pigeon.proto.http import chunked, fetch, html_listing, ranges
+from pigeon.proto.http import fields as http_fields
+from pigeon.proto.http import messages as http_messages
+from pigeon.proto.http.source import Source, parse_source
 from pigeon.proto.remote_names import legacy_name_segments, url_path_segments
-from pigeon.proto.source import Source, parse_source
 
 
 def _classify(data: bytes) -> None:

@@ -13,7 +13,7 @@ import pytest
 from pigeon.aio.get import Connections
 from pigeon.aio.http_client import MAX_INTERIM, HttpChannel
 from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
-from pigeon.proto.source import Source
+from pigeon.proto.http.source import Source
 
 SOURCE = Source("127.0.0.1", 8000, "/f.txt")
 

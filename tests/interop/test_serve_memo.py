@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pigeon.proto.response_memo import SETTLED
+from pigeon.proto.http.memo import SETTLED
 from tests.helpers import Background, free_port, json_lines, pigeon_server
 
 A = os.urandom(3000)

@@ -13,7 +13,7 @@ from pigeon.proto.address import (
     parse_port,
     unmap_ipv4,
 )
-from pigeon.proto.source import parse_source
+from pigeon.proto.http.source import parse_source
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 
 from pigeon.errors import InvalidAddress, InvalidPort
 from pigeon.proto.address import Endpoint
-from pigeon.proto.chat_commands import peer_address
+from pigeon.proto.chat.commands import peer_address
 
 
 @pytest.mark.parametrize(

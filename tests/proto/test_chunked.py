@@ -1,4 +1,4 @@
-"""proto.chunked: the framing of a chunked body, fed whole and one byte at a time."""
+"""proto.http.chunked: the framing of a chunked body, fed whole and one byte at a time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pigeon.errors import ProtocolError
-from pigeon.proto.chunked import MAX_LINE, ChunkedReader, End, NeedData, Payload
+from pigeon.proto.http.chunked import MAX_LINE, ChunkedReader, End, NeedData, Payload
 
 
 def read_all(wire: bytes, step: int) -> tuple[bytes, dict[str, str], bytes]:

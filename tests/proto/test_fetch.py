@@ -1,4 +1,4 @@
-"""proto.fetch: what a download asks for and what each answer means, as tables."""
+"""proto.http.fetch: what a download asks for and what each answer means, as tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from pigeon.proto.fetch import (
+from pigeon.proto.http.fetch import (
     Answer,
     PartState,
     Verdict,
@@ -18,7 +18,7 @@ from pigeon.proto.fetch import (
     resume_headers,
     usable_length,
 )
-from pigeon.proto.http_fields import parse_count
+from pigeon.proto.http.fields import parse_count
 
 TAG = '"v1"'
 DATE = "Wed, 25 Nov 2026 10:00:00 GMT"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from pigeon.errors import ProtocolError
-from pigeon.proto.fetch import MAX_LOCATION, redirect_target
+from pigeon.proto.http.fetch import MAX_LOCATION, redirect_target
+from pigeon.proto.http.ranges import ByteRange, Unsatisfiable, parse_range
+from pigeon.proto.http.source import Source
 from pigeon.proto.local_names import Listed, listed_name, refusal
-from pigeon.proto.ranges import ByteRange, Unsatisfiable, parse_range
-from pigeon.proto.source import Source
 
 HUGE = "9" * 5000
 

@@ -1,10 +1,10 @@
-"""proto.html_listing and local_names.listed_name: what a mirror takes from a listing."""
+"""proto.http.html_listing and local_names.listed_name: what a mirror takes from a listing."""
 
 from __future__ import annotations
 
 import pytest
 
-from pigeon.proto.html_listing import Link, folder_links
+from pigeon.proto.http.html_listing import Link, folder_links
 from pigeon.proto.local_names import Listed, listed_name, safe_local_name
 
 PYTHON_HTTP_SERVER = """<!DOCTYPE HTML><html><body><h1>Directory listing for /d/</h1><hr><ul>

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pigeon.errors import ProtocolError, UsageError
-from pigeon.proto.http_messages import (
+from pigeon.proto.http.messages import (
     MAX_HEAD,
     AnswerHead,
     Framing,

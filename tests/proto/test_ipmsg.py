@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pigeon.errors import DatagramTooLong
-from pigeon.proto import ipmsg
+from pigeon.proto.chat import ipmsg
 
 ALICE_ENTRY = b"1_pigeon_0.1:1795537702:alice:laptop:18874369:Alice\0Team\0"
 IPTUX_ANSENTRY = b"1_iptux 0.8.3:4:root:vm:259:root\0\0icon-tux.png\0utf-8\0"

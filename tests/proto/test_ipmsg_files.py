@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pigeon.proto import ipmsg_files as f
+from pigeon.proto.chat import ipmsg_files as f
 
 
 def test_file_list_round_trip_with_colons_and_chinese() -> None:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pigeon.errors import DatagramTooLong
-from pigeon.proto import ipmsg
-from pigeon.proto.messenger import (
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.messenger import (
     PACKET_NO_LIMIT,
     Delivered,
     Flooded,

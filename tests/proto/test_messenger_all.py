@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pigeon.errors import UsageError
-from pigeon.proto import ipmsg
-from pigeon.proto.messenger import EVERYONE, MessageIn, MessageOut, Output
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.messenger import EVERYONE, MessageIn, MessageOut, Output
 from tests.proto.test_messenger import deliver, events, make, packets, sent
 
 A = ("10.0.0.1", 2425)

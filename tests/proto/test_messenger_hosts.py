@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.proto import ipmsg
-from pigeon.proto.messenger import (
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.messenger import (
     HOST_LIMIT,
     NEWCOMER_SHARE,
     SETTLE,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pigeon.proto import ipmsg
-from pigeon.proto.messenger import Identity, MessageIn, Messenger, PeerChanged
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.messenger import Identity, MessageIn, Messenger, PeerChanged
 from tests.proto.test_messenger import deliver, events, make, packets
 
 A = ("10.0.0.1", 2425)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.proto import http_fields, numbers
+from pigeon.proto import numbers
+from pigeon.proto.http import fields as http_fields
 from pigeon.proto.numbers import parse_count, parse_decimal, parse_hex
 
 HOSTILE = ["", "0x10", "0X10", "1_0", " 10", "10 ", "\t10", "+10", "-10", "１０", "١", "²", "1.0"]

@@ -1,11 +1,11 @@
-"""proto.response_memo: which request heads may reuse an answer, and the LRU's bounds."""
+"""proto.http.memo: which request heads may reuse an answer, and the LRU's bounds."""
 
 from __future__ import annotations
 
 import h11
 import pytest
 
-from pigeon.proto.response_memo import (
+from pigeon.proto.http.memo import (
     MAX_HEAD,
     SETTLED,
     Remembered,

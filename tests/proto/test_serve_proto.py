@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pigeon.proto.classify import Protocol, classify
-from pigeon.proto.http_fields import (
+from pigeon.proto.http.fields import (
     etag_matches,
     http_date,
     make_etag,
@@ -17,8 +17,8 @@ from pigeon.proto.http_fields import (
     repr_digest,
     wants_json,
 )
-from pigeon.proto.listing import ListingEntry, render_html, render_json
-from pigeon.proto.ranges import ByteRange, Unsatisfiable, parse_range
+from pigeon.proto.http.listing import ListingEntry, render_html, render_json
+from pigeon.proto.http.ranges import ByteRange, Unsatisfiable, parse_range
 from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pigeon.proto.listing import ListingEntry, render_html, render_json
+from pigeon.proto.http.listing import ListingEntry, render_html, render_json
 from pigeon.proto.text import decode_payload, display_line, format_size, plural
 
 

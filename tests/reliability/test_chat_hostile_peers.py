@@ -22,8 +22,8 @@ from typing import ClassVar
 
 import pytest
 
-from pigeon.proto import ipmsg
-from pigeon.proto.messenger import PEER_LIMIT, PEERS_PER_HOST, Flooded, Identity, Messenger
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.messenger import PEER_LIMIT, PEERS_PER_HOST, Flooded, Identity, Messenger
 from tests.chat_helpers import chat_argv, chat_peer, events, of_type, say, udp_port, wait_events
 from tests.helpers import PIGEON, Background, background, require_tool
 from tests.reliability.test_chat_files_hostile import fake_offerer

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pigeon.aio.chat import PeerTable
-from pigeon.proto.messenger import Delivered, MessageIn, MessageOut, NotDelivered, PeerInfo
+from pigeon.proto.chat.messenger import Delivered, MessageIn, MessageOut, NotDelivered, PeerInfo
 from pigeon.ui import chat_screen
 from pigeon.ui.chat_lines import cells, fit, pad, plain_line, plain_text
 from pigeon.ui.chat_screen import REWRITE_LAST, TerminalView

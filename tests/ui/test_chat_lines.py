@@ -9,7 +9,7 @@ import io
 import pytest
 
 from pigeon.aio.events import Notice
-from pigeon.proto.messenger import Delivered, MessageIn, PeerInfo
+from pigeon.proto.chat.messenger import Delivered, MessageIn, PeerInfo
 from pigeon.ui.chat_lines import fragments, plain_line, plain_text
 from pigeon.ui.chat_screen import LineView
 

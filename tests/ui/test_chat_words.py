@@ -7,9 +7,9 @@ import pytest
 from pigeon.aio.attachments import TransferNote
 from pigeon.aio.chat import OfferView, PeerTable
 from pigeon.errors import DatagramTooLong
-from pigeon.proto import ipmsg
-from pigeon.proto.ipmsg_files import REGULAR, FileEntry
-from pigeon.proto.messenger import Flooded, MessageIn, MessageOut, NotDelivered, PeerInfo
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.ipmsg_files import REGULAR, FileEntry
+from pigeon.proto.chat.messenger import Flooded, MessageIn, MessageOut, NotDelivered, PeerInfo
 from pigeon.ui.chat_lines import SHOWN_CHARS, fragments, marked, plain_text, to_json
 
 

@@ -36,10 +36,10 @@ from pigeon.errors import (
 )
 from pigeon.fs.partfile import PartFile, PartInfo, make_folder
 from pigeon.fs.root import OpenFile
-from pigeon.proto import ipmsg
-from pigeon.proto import ipmsg_files as files
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat import ipmsg_files as files
+from pigeon.proto.chat.messenger import Addr
 from pigeon.proto.classify import Protocol, classify
-from pigeon.proto.messenger import Addr
 from pigeon.proto.text import format_size
 
 REQUEST_TIMEOUT = 10.0

@@ -1,7 +1,7 @@
 """``pigeon chat``: a chat session — typed lines in, protocol events out, on one ``ChatNode``.
 
 The view (terminal screen or plain lines) supplies the input lines and shows events; this
-module turns lines into commands (``proto.chat_commands``) and commands into node actions.
+module turns lines into commands (``proto.chat.commands``) and commands into node actions.
 Reading input never blocks receiving: both run on the event loop.
 """
 
@@ -28,10 +28,10 @@ from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError, UsageError
 from pigeon.fs.partfile import make_folder
-from pigeon.proto import chat_commands as cmd
-from pigeon.proto import ipmsg_files as files
 from pigeon.proto.address import looks_like_address
-from pigeon.proto.messenger import (
+from pigeon.proto.chat import commands as cmd
+from pigeon.proto.chat import ipmsg_files as files
+from pigeon.proto.chat.messenger import (
     Addr,
     ChatEvent,
     Delivered,
@@ -41,7 +41,7 @@ from pigeon.proto.messenger import (
     PeerInfo,
     Released,
 )
-from pigeon.proto.records import record
+from pigeon.proto.chat.records import record
 
 HISTORY_LIMIT = 1000
 FETCHES_PER_PEER = 4

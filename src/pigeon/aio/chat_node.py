@@ -1,7 +1,7 @@
 """One IP Messenger endpoint on a UDP socket: the ``Messenger`` driven by datagrams and the clock.
 
 The node owns the socket, a receive task and a timer task; everything the protocol decides
-comes from ``proto.messenger``. Events go to the ``show`` callback the caller passes in.
+comes from ``proto.chat.messenger``. Events go to the ``show`` callback the caller passes in.
 The socket is dual-stack when the host has IPv6 (``::``, IPv4 mapped in), so IPv4 and IPv6
 peers share one port; IPv4 ones are keyed and shown as plain IPv4 (see ``_DatagramPump``).
 """
@@ -27,10 +27,10 @@ from pigeon.aio.oserrors import bind_error, connect_error
 from pigeon.aio.sockets import has_ipv6, peer_host, resolve
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError
-from pigeon.proto import ipmsg
-from pigeon.proto import ipmsg_files as files
 from pigeon.proto.address import format_endpoint
-from pigeon.proto.messenger import (
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat import ipmsg_files as files
+from pigeon.proto.chat.messenger import (
     Addr,
     ChatEvent,
     Identity,

@@ -19,9 +19,9 @@ from pigeon.aio.chat_node import ChatNode, resolve_peer
 from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.proto.address import format_endpoint, looks_like_address
-from pigeon.proto.chat_commands import peer_address
-from pigeon.proto.ipmsg import DEFAULT_PORT
-from pigeon.proto.messenger import (
+from pigeon.proto.chat.commands import peer_address
+from pigeon.proto.chat.ipmsg import DEFAULT_PORT
+from pigeon.proto.chat.messenger import (
     Addr,
     ChatEvent,
     Delivered,

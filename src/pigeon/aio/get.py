@@ -5,7 +5,7 @@ size must match and, when the server sends ``Repr-Digest`` as a header or as a t
 a chunked body, so must the SHA-256; only then fsync and an atomic rename. A connection lost
 before or during the answer keeps the .part and its sidecar; the next attempt (automatic
 retries with backoff, or a later run) continues with Range + If-Range. The decisions (what to
-ask, what an answer means) are ``proto.fetch``'s; the connection is ``aio.http_client``'s.
+ask, what an answer means) are ``proto.http.fetch``'s; the connection is ``aio.http_client``'s.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pigeon.errors import (
 from pigeon.fs.digests import sha256_path
 from pigeon.fs.partfile import PartFile
 from pigeon.fs.sinks import StreamOutput, write_failure
-from pigeon.proto.fetch import (
+from pigeon.proto.http.fetch import (
     PartState,
     Verdict,
     judge,
@@ -51,10 +51,10 @@ from pigeon.proto.fetch import (
     resume_headers,
     usable_length,
 )
-from pigeon.proto.http_fields import parse_http_date
-from pigeon.proto.http_messages import Framing
+from pigeon.proto.http.fields import parse_http_date
+from pigeon.proto.http.messages import Framing
+from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name
-from pigeon.proto.source import Source, is_folder_target, parse_source
 from pigeon.proto.text import plural
 
 READ_SIZE = 1 << 20
@@ -456,7 +456,7 @@ async def download_async(
 
     Args:
         source: an ``http://`` URL, ``HOST:PORT/path``, ``[V6]:PORT/path``, ``HOST/path``
-            (port 7890, pigeon serve's), or a ``proto.source.Source``.
+            (port 7890, pigeon serve's), or a ``proto.http.source.Source``.
         dest: where to write; the name comes from the URL, made safe, when a folder is given
             (an existing folder, or a path ending in ``/``, created if missing).
         resume: continue a ``.part`` left by an earlier run of the same URL.

@@ -1,5 +1,5 @@
 """One HTTP/1.1 client connection: each request head written and each answer head read by
-``proto.http_messages``; the body is framed here (Content-Length, chunked, or until close) so
+``proto.http.messages``; the body is framed here (Content-Length, chunked, or until close) so
 its bytes go from the socket straight to the download's stages, off the event loop when there
 are many of them.
 
@@ -24,16 +24,16 @@ from pigeon.aio.bulk import Consume, receive_exactly, unexpected_bytes
 from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
-from pigeon.proto.chunked import ChunkedReader, End, NeedData, Payload
-from pigeon.proto.http_messages import (
+from pigeon.proto.http.chunked import ChunkedReader, End, NeedData, Payload
+from pigeon.proto.http.messages import (
     AnswerHead,
     Framing,
     keeps_open,
     parse_answer_head,
     request_head,
 )
-from pigeon.proto.http_messages import framing as answer_framing
-from pigeon.proto.source import Source
+from pigeon.proto.http.messages import framing as answer_framing
+from pigeon.proto.http.source import Source
 from pigeon.proto.text import plural
 
 READ_SIZE = 1 << 20

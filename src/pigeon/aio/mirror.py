@@ -42,10 +42,10 @@ from pigeon.errors import (
 )
 from pigeon.fs.digests import sha256_path
 from pigeon.fs.partfile import PartFile, make_folder
-from pigeon.proto.html_listing import folder_links
-from pigeon.proto.http_fields import parse_count
+from pigeon.proto.http.fields import parse_count
+from pigeon.proto.http.html_listing import folder_links
+from pigeon.proto.http.source import Source
 from pigeon.proto.local_names import Listed, listed_name, refusal
-from pigeon.proto.source import Source
 from pigeon.proto.text import escape_controls
 
 MAX_LISTING = 64 << 20

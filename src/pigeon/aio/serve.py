@@ -46,7 +46,7 @@ from pigeon.fs.root import (
     content_type,
 )
 from pigeon.proto.classify import Protocol, classify, might_be_http
-from pigeon.proto.http_fields import (
+from pigeon.proto.http.fields import (
     etag_matches,
     http_date,
     make_etag,
@@ -54,16 +54,16 @@ from pigeon.proto.http_fields import (
     repr_digest,
     wants_json,
 )
-from pigeon.proto.listing import Listing, ListingPage
-from pigeon.proto.ranges import Unsatisfiable, parse_range
-from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
-from pigeon.proto.response_memo import (
+from pigeon.proto.http.listing import Listing, ListingPage
+from pigeon.proto.http.memo import (
     SETTLED,
     Remembered,
     ResponseMemo,
     date_offset,
     head_qualifies,
 )
+from pigeon.proto.http.ranges import Unsatisfiable, parse_range
+from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
 from pigeon.proto.text import plural
 from pigeon.proto.versions import Version, settled
 
@@ -122,7 +122,7 @@ class _Clock:
 
 
 def _version(st: os.stat_result) -> Version:
-    """What ties a remembered answer to one version of a file (see proto.response_memo)."""
+    """What ties a remembered answer to one version of a file (see proto.http.memo)."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 

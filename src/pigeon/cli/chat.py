@@ -143,7 +143,7 @@ def _config(args: argparse.Namespace, *, fallback: bool) -> ChatConfig:
 
     from pigeon.config import ChatConfig
     from pigeon.proto.address import looks_like_address, parse_host, parse_port
-    from pigeon.proto.chat_commands import peer_address
+    from pigeon.proto.chat.commands import peer_address
     from pigeon.proto.text import check_encoding
 
     port = parse_port(args.port)
@@ -177,7 +177,7 @@ def run_chat(args: argparse.Namespace) -> int:
 
     from pigeon.aio.chat import run_chat as chat
     from pigeon.cli.common import run_async
-    from pigeon.proto.chat_commands import peer_address
+    from pigeon.proto.chat.commands import peer_address
 
     plain = tuple((p.host, p.port) for p in map(peer_address, args.plain))
     cfg = dataclasses.replace(

@@ -148,8 +148,8 @@ def _get_one(
     from pigeon.aio.get import download_async, download_legacy
     from pigeon.cli.common import run_async
     from pigeon.errors import ProtocolError
+    from pigeon.proto.http.source import parse_source
     from pigeon.proto.local_names import safe_local_name
-    from pigeon.proto.source import parse_source
 
     source = parse_source(args.source, path)
     if args.recursive:
@@ -246,7 +246,7 @@ def _ask() -> tuple[str, list[str]]:
         parse_host,
         parse_port,
     )
-    from pigeon.proto.source import is_folder_target, parse_source
+    from pigeon.proto.http.source import is_folder_target, parse_source
 
     if not stdin_is_terminal():
         raise UsageError("SOURCE is missing (it is only asked for on a terminal)")

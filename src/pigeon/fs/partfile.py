@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pigeon.errors import DownloadBusy, LocalWriteError
 from pigeon.fs.sinks import write_failure
-from pigeon.proto.fetch import PartState
+from pigeon.proto.http.fetch import PartState
 
 READ_CHUNK = 1 << 20
 PartInfo = PartState

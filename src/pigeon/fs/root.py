@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pigeon.errors import PigeonError, UsageError
-from pigeon.proto.listing import Listing, ListingEntry
+from pigeon.proto.http.listing import Listing, ListingEntry
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 """Never follow a final symlink, never block on a FIFO, never leak into children."""

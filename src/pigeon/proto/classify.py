@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 
-from pigeon.proto import ipmsg
+from pigeon.proto.chat import ipmsg
 
 HTTP_METHODS = (
     b"GET",

@@ -25,8 +25,8 @@ from pigeon.aio.chat import (
     TargetChanged,
 )
 from pigeon.aio.events import Notice
-from pigeon.proto import ipmsg_files as files
-from pigeon.proto.messenger import (
+from pigeon.proto.chat import ipmsg_files as files
+from pigeon.proto.chat.messenger import (
     Delivered,
     Flooded,
     MessageIn,

@@ -3,7 +3,7 @@ an answer head read from bytes, and how the answer's body is framed.
 
 Written here rather than through h11 because a mirror makes one exchange per small file and
 h11's general state machine cost the client more than everything else it does per file; the
-body's framing was already pigeon's own (``proto.chunked``, ``aio.http_client``). The reader
+body's framing was already pigeon's own (``proto.http.chunked``, ``aio.http_client``). The reader
 is strict where a lax one would be exploitable (conflicting lengths, unknown codings, fields
 without a name, control characters, unbounded heads) and lenient where RFC 9112 allows it
 (bare LF line ends, folded lines, any reason phrase).
@@ -45,7 +45,7 @@ class AnswerHead:
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # The whole head in one match (linear: every repetition starts on a distinct character).
 # Values may hold control characters other than NUL, CR and LF (as h11 allows): messages
-# escape them, and a redirect's Location is checked before use (proto.fetch.redirect_target).
+# escape them, and a redirect's Location is checked before use (proto.http.fetch.redirect_target).
 _HEAD = re.compile(
     rb"HTTP/(1\.[0-9]) ([1-9][0-9][0-9])(?: [^\x00\r\n]*)?\r?\n"
     rb"((?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00\r\n]*\r?\n|[ \t][^\x00\r\n]*\r?\n)*)\r?\n"

@@ -56,9 +56,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pigeon.errors import UsageError
-from pigeon.proto import ipmsg
 from pigeon.proto.address import format_endpoint
-from pigeon.proto.records import record
+from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.records import record
 from pigeon.proto.text import AUTO, AUTO_CHAIN, HEX, decode_payload, encode_text
 
 Addr = tuple[str, int]

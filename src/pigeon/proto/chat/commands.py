@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 
 from pigeon.proto.address import Endpoint, parse_destination
-from pigeon.proto.ipmsg import DEFAULT_PORT
+from pigeon.proto.chat.ipmsg import DEFAULT_PORT
 
 
 @dataclass(frozen=True, slots=True)

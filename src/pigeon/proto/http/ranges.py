@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pigeon.proto.http_fields import parse_count
+from pigeon.proto.http.fields import parse_count
 
 
 class Unsatisfiable(Exception):

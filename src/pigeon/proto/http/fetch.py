@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pigeon.errors import ProtocolError, UsageError
-from pigeon.proto.http_fields import parse_count
-from pigeon.proto.source import Source, resolve_location
+from pigeon.proto.http.fields import parse_count
+from pigeon.proto.http.source import Source, resolve_location
 
 REDIRECTS = frozenset((301, 302, 303, 307, 308))
 MAX_LOCATION = 4096
