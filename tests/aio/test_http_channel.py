@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from pigeon.aio.get import Connections
-from pigeon.aio.http_client import MAX_INTERIM, HttpChannel
+from pigeon.aio.http_client import MAX_INTERIM, Connections, HttpChannel
 from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
 from pigeon.proto.http.source import Source
 

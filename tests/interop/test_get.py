@@ -171,7 +171,7 @@ def test_rerun_resumes_an_interrupted_download(served: Served, tmp_path: Path) -
             "long",
             scripted_http(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\ntoo long body"),
             15,
-            "more bytes than it announced",
+            "the server sent more than the 2 bytes it announced (nothing kept)",
         ),
         (
             "stall",

@@ -16,31 +16,30 @@ import socket
 import stat
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pigeon.aio.bulk import receive_exactly
+from pigeon.aio.bulk import Consume, receive_exactly
+from pigeon.aio.fetch import DownloadResult, Landing, Received, fetch_into_part, retrying
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
+from pigeon.aio.oserrors import lost, stalled
 from pigeon.aio.pace import closed, flushed, write_within
 from pigeon.aio.sockets import Resolved, peer_host, reset
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import (
-    ConnectionLost,
     DestinationExists,
-    IntegrityError,
     PigeonError,
     ProtocolError,
-    TimedOut,
     UsageError,
 )
-from pigeon.fs.partfile import PartFile, PartInfo, make_folder
+from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.fs.root import OpenFile
 from pigeon.proto.chat import ipmsg
 from pigeon.proto.chat import ipmsg_files as files
 from pigeon.proto.chat.messenger import Addr
 from pigeon.proto.classify import Protocol, classify
-from pigeon.proto.text import format_size
+from pigeon.proto.http.fetch import PartState
 
 REQUEST_TIMEOUT = 10.0
 """Seconds a connection may take to send its request."""
@@ -357,6 +356,73 @@ def _received(offer: Incoming, entry: files.FileEntry, where: str) -> TransferNo
     return TransferNote("received", offer.index, entry.name, offer.peer_name, size, size, where)
 
 
+class _OfferedReply:
+    """The sender's answer to GETFILEDATA: the offered size from the offset asked for
+    (``aio.fetch.Reply``)."""
+
+    expected: bytes | None = None  # IP Messenger announces no digest
+    restart: str | None = None
+
+    def __init__(self, sock: socket.socket, origin: _OfferedFile, offset: int) -> None:
+        self.sock = sock
+        self.origin = origin
+        self.offset = offset
+        size = origin.entry.size
+        self.total: int | None = size
+        self.length: int | None = size - offset
+        self.record: PartState | None = PartState(origin.url, origin.tag, size)
+        self.modified = float(origin.entry.mtime) if origin.entry.mtime else None
+
+    async def receive(self, stages: Sequence[Consume], progress: Callable[[int], None]) -> Received:
+        origin, want = self.origin, self.length or 0
+        try:
+            got = await receive_exactly(
+                self.sock, want, stages, within=STALL_TIMEOUT, progress=progress
+            )
+        except TimeoutError:
+            raise stalled(origin.label, origin.who, STALL_TIMEOUT) from None
+        except OSError as exc:
+            raise lost(origin.label, exc) from exc
+        if got == 0 and want:
+            raise ProtocolError(f"{origin.label}: {origin.who} refused the request")
+        return Received(got, got == want and await _more_than_offered(self.sock))
+
+    def finish(self, *, ok: bool) -> None:
+        self.sock.close()
+
+
+class _OfferedFile:
+    """A file a peer offered us (``aio.fetch.Origin``): asked for with GETFILEDATA."""
+
+    def __init__(
+        self, offer: Incoming, entry: files.FileEntry, request: Callable[[int, bytes], bytes]
+    ) -> None:
+        self.offer = offer
+        self.entry = entry
+        self.request = request
+        self.url = f"ipmsg://{offer.peer[0]}:{offer.peer[1]}/{offer.packet_no:x}/{entry.file_id}"
+        self.tag = f"{entry.size:x}-{entry.mtime:x}"  # the offer's version of the file
+        self.label = entry.name
+        self.who = offer.peer_name
+
+    async def ask(self, have: int, saved: PartState | None) -> _OfferedReply:
+        if saved is None or saved.etag != self.tag:
+            have = 0
+        sock = await _connect(self.offer.peer)
+        try:
+            extra = files.encode_request(self.offer.packet_no, self.entry.file_id, have)
+            await asyncio.get_running_loop().sock_sendall(
+                sock, self.request(ipmsg.GETFILEDATA, extra)
+            )
+        except OSError as exc:
+            sock.close()
+            raise lost(self.label, exc, "before the answer") from exc
+        except BaseException:
+            sock.close()
+            raise
+        return _OfferedReply(sock, self, have)
+
+
 async def fetch_file(
     offer: Incoming,
     entry: files.FileEntry,
@@ -369,105 +435,106 @@ async def fetch_file(
     ``request(command, extra)`` builds a packet of ours. Returns the final path.
 
     Raises:
-        DestinationExists, ConnectionLost, TimedOut, LocalWriteError.
+        DestinationExists, ConnectionLost, TimedOut, IntegrityError, LocalWriteError.
     """
     final = dest / entry.name
-    if final.exists():
-        if final.is_file() and final.stat().st_size == entry.size:
-            note(_received(offer, entry, f"already here: {final}"))
-            return final
-        raise DestinationExists(f"{final} exists and differs (choose another folder: /get N DEST)")
-    url = f"ipmsg://{offer.peer[0]}:{offer.peer[1]}/{offer.packet_no:x}/{entry.file_id}"
-    tag = f"{entry.size:x}-{entry.mtime:x}"
-    error: PigeonError | None = None
-    for attempt in range(RETRIES + 1):
-        if attempt:
-            await asyncio.sleep(0.5 * attempt)
-        part = PartFile(final)
-        info = part.resumable(url)
-        have = part.part.stat().st_size if info is not None and info.etag == tag else 0
-        try:
-            await _fetch_once(offer, entry, part, have, url, tag, request, note)
-            note(_received(offer, entry, str(final)))
-            return final
-        except (ConnectionLost, TimedOut) as exc:
-            error = exc
+    last = [float("-inf")]
+
+    def progress(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 1.0:
+            last[0] = now
             note(
-                TransferNote(
-                    "progress",
-                    offer.index,
-                    entry.name,
-                    offer.peer_name,
-                    part.part.stat().st_size if part.part.exists() else 0,
-                    entry.size,
-                    detail=f"{exc}; resuming",
-                )
+                TransferNote("progress", offer.index, entry.name, offer.peer_name, done, entry.size)
             )
-    assert error is not None
-    raise error
 
-
-async def _fetch_once(
-    offer: Incoming,
-    entry: files.FileEntry,
-    part: PartFile,
-    have: int,
-    url: str,
-    tag: str,
-    request: Callable[[int, bytes], bytes],
-    note: Note,
-) -> None:
-    sock = await _connect(offer.peer)
-    try:
-        packet = request(
-            ipmsg.GETFILEDATA, files.encode_request(offer.packet_no, entry.file_id, have)
-        )
-        loop = asyncio.get_running_loop()
-        await loop.sock_sendall(sock, packet)
-        part.open(resume=have > 0)
-        part.record(PartInfo(url, tag, entry.size))
-        last = [time.monotonic()]
-
-        def progress(got: int) -> None:
-            now = time.monotonic()
-            if now - last[0] >= 1.0:
-                last[0] = now
-                note(
-                    TransferNote(
-                        "progress", offer.index, entry.name, offer.peer_name, have + got, entry.size
-                    )
-                )
-
+    def tell(text: str) -> None:
         try:
-            got = await receive_exactly(
-                sock, entry.size - have, part.stages(), within=STALL_TIMEOUT, progress=progress
-            )
-        except TimeoutError:
-            raise TimedOut(
-                f"{entry.name}: {offer.peer_name} sent nothing for {STALL_TIMEOUT:g}s"
-            ) from None
-        except OSError as exc:
-            raise ConnectionLost(f"{entry.name}: connection lost ({exc.strerror})") from exc
-        finally:
-            part.close()
-        if have + got != entry.size:
-            if have + got == 0 and entry.size:
-                raise ProtocolError(f"{entry.name}: {offer.peer_name} refused the request")
-            short = format_size(entry.size - have - got)  # what is missing: never rounds to all
-            raise ConnectionLost(
-                f"{entry.name}: connection lost {short} short of the {format_size(entry.size)}"
-                " offered"
-            )
-        if await _more_than_offered(sock):
-            part.discard()
-            raise IntegrityError(
-                f"{entry.name}: {offer.peer_name} sent more than the {format_size(entry.size)} it"
-                " offered"
-                " (nothing kept)"
-            )
-        part.commit(float(entry.mtime) if entry.mtime else None)
-    finally:
-        sock.close()
+            done = os.stat(f"{final}.part").st_size  # noqa: PTH116 (a notice's progress figure)
+        except OSError:
+            done = 0
+        peer = offer.peer_name
+        note(TransferNote("progress", offer.index, entry.name, peer, done, entry.size, detail=text))
+
+    into = Landing(
+        final,
+        None,
+        tell,
+        progress=progress,
+        replace_hint="choose another folder: /get N DEST",
+    )
+    origin = _OfferedFile(offer, entry, request)
+
+    async def attempt(tries: int) -> DownloadResult:
+        return await fetch_into_part(origin, into, resume=True)
+
+    result = await retrying(attempt, retries=RETRIES, tell=tell)
+    where = f"already here: {final}" if result.already_here else str(final)
+    note(_received(offer, entry, where))
+    return final
+
+
+class _FolderLanding:
+    """Lands a folder stream's events under ``dest``: folders made, each file through a
+    ``.part`` renamed when whole, modification times kept."""
+
+    def __init__(self, offer: Incoming, entry: files.FileEntry, dest: Path, note: Note) -> None:
+        self.offer = offer
+        self.entry = entry
+        self.dest = dest
+        self.note = note
+        self.current: PartFile | None = None
+        self.current_mtime: float | None = None
+        self.pending_dirs: list[tuple[Path, int | None]] = []
+        self.received = 0
+
+    @property
+    def started(self) -> bool:
+        """Anything of the folder arrived."""
+        return bool(self.received or self.current is not None or self.pending_dirs)
+
+    def on(self, event: files.FolderEvent) -> None:
+        match event:
+            case files.EnterDir(path=path, mtime=mtime):
+                if path[0] != self.entry.name:
+                    raise files.FolderRecordError(f"folder {path[0]!r} was not offered")
+                folder = self.dest.joinpath(*path)
+                make_folder(folder)
+                self.pending_dirs.append((folder, mtime))
+            case files.FileStart(path=path, mtime=mtime):
+                self.current = PartFile(self.dest.joinpath(*path))
+                self.current.open(resume=False)
+                self.current_mtime = float(mtime) if mtime else None
+            case files.FileData(data=chunk):
+                assert self.current is not None
+                self.current.write(chunk)
+                self.received += len(chunk)
+            case files.FileEnd(path=path):
+                self._file_done("/".join(path))
+            case files.LeaveDir():
+                folder, mtime = self.pending_dirs.pop()
+                if mtime:  # a time that cannot be set is no reason to fail the folder
+                    with contextlib.suppress(OSError):
+                        os.utime(folder, (mtime, mtime))
+            case files.TreeDone():
+                pass
+
+    def _file_done(self, name: str) -> None:
+        current = self.current
+        assert current is not None
+        current.close()
+        current.commit(self.current_mtime)
+        size = current.final.stat().st_size
+        where = str(current.final)
+        peer = self.offer.peer_name
+        self.note(TransferNote("received", self.offer.index, name, peer, size, size, where))
+        self.current = None
+
+    def abandon(self) -> None:
+        """A folder stream cannot be resumed (GETDIRFILES has no offset): a file cut halfway
+        is of no use, so its .part goes."""
+        if self.current is not None:
+            self.current.discard()
 
 
 async def fetch_folder(
@@ -490,83 +557,28 @@ async def fetch_folder(
     sock = await _connect(offer.peer)
     loop = asyncio.get_running_loop()
     reader = files.FolderReader(encoding)
-    current: PartFile | None = None
-    current_mtime: float | None = None
-    pending_dirs: list[tuple[Path, int | None]] = []
-    received = 0
+    landing = _FolderLanding(offer, entry, dest, note)
+    who = offer.peer_name
     try:
-        await loop.sock_sendall(
-            sock, request(ipmsg.GETDIRFILES, files.encode_request(offer.packet_no, entry.file_id))
-        )
+        extra = files.encode_request(offer.packet_no, entry.file_id)
+        await loop.sock_sendall(sock, request(ipmsg.GETDIRFILES, extra))
         while not reader.done:
             try:
                 async with asyncio.timeout(STALL_TIMEOUT):
                     data = await loop.sock_recv(sock, 1 << 20)
             except TimeoutError:
-                raise TimedOut(
-                    f"{entry.name}: {offer.peer_name} sent nothing for {STALL_TIMEOUT:g}s"
-                ) from None
+                raise stalled(entry.name, who, STALL_TIMEOUT) from None
             except OSError as exc:
-                raise ConnectionLost(f"{entry.name}: connection lost ({exc.strerror})") from exc
+                raise lost(entry.name, exc) from exc
             if not data:
-                if received == 0 and current is None and not pending_dirs:
-                    raise ProtocolError(f"{entry.name}: {offer.peer_name} refused the request")
-                raise ConnectionLost(f"{entry.name}: the folder stream ended early")
+                if not landing.started:
+                    raise ProtocolError(f"{entry.name}: {who} refused the request")
+                raise lost(entry.name, when="(the folder stream ended early)")
             for event in reader.feed(data):
-                match event:
-                    case files.EnterDir(path=path, mtime=mtime):
-                        if path[0] != entry.name:
-                            raise files.FolderRecordError(f"folder {path[0]!r} was not offered")
-                        folder = dest.joinpath(*path)
-                        make_folder(folder)
-                        pending_dirs.append((folder, mtime))
-                    case files.FileStart(path=path, mtime=mtime):
-                        current = PartFile(dest.joinpath(*path))
-                        current.open(resume=False)
-                        current_mtime = float(mtime) if mtime else None
-                    case files.FileData(data=chunk):
-                        assert current is not None
-                        current.write(chunk)
-                        received += len(chunk)
-                    case files.FileEnd(path=path):
-                        assert current is not None
-                        current.close()
-                        current.commit(current_mtime)
-                        size = current.final.stat().st_size
-                        note(
-                            TransferNote(
-                                "received",
-                                offer.index,
-                                "/".join(path),
-                                offer.peer_name,
-                                size,
-                                size,
-                                str(current.final),
-                            )
-                        )
-                        current = None
-                    case files.LeaveDir():
-                        folder, mtime = pending_dirs.pop()
-                        if mtime:  # a time that cannot be set is no reason to fail the folder
-                            with contextlib.suppress(OSError):
-                                os.utime(folder, (mtime, mtime))
-                    case files.TreeDone():
-                        pass
-        note(
-            TransferNote(
-                "received",
-                offer.index,
-                entry.name,
-                offer.peer_name,
-                received,
-                received,
-                detail=str(top),
-            )
-        )
+                landing.on(event)
+        got = landing.received
+        note(TransferNote("received", offer.index, entry.name, who, got, got, detail=str(top)))
         return top
     finally:
-        if current is not None:
-            # A folder stream cannot be resumed (GETDIRFILES has no offset): a file cut
-            # halfway is of no use, so its .part goes.
-            current.discard()
+        landing.abandon()
         sock.close()

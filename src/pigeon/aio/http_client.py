@@ -21,9 +21,10 @@ from typing import NoReturn
 
 from pigeon import __version__
 from pigeon.aio.bulk import Consume, receive_exactly, unexpected_bytes
+from pigeon.aio.oserrors import lost, stalled
 from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import connect_socket
-from pigeon.errors import ConnectionLost, ProtocolError, TimedOut
+from pigeon.errors import ConnectionLost, ConnectionRefused, ProtocolError, TimedOut
 from pigeon.proto.http.chunked import ChunkedReader, End, NeedData, Payload
 from pigeon.proto.http.messages import (
     AnswerHead,
@@ -129,11 +130,10 @@ class HttpChannel:
     # ----- errors ------------------------------------------------------------------------
 
     def _timed_out(self) -> TimedOut:
-        return TimedOut(f"{self._label}: the server sent nothing for {self.within:g}s")
+        return stalled(self._label, "the server", self.within)
 
     def _lost(self, exc: OSError | None = None, when: str = "mid-transfer") -> ConnectionLost:
-        why = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
-        return ConnectionLost(f"{self._label}: connection lost {when}{why}")
+        return lost(self._label, exc, when)
 
     def _bad(self, why: str) -> ProtocolError:
         return ProtocolError(f"{self._label}: bad answer from the server ({why})")
@@ -368,6 +368,66 @@ class HttpChannel:
 
     def _cut(self, got: int) -> NoReturn:
         self.reusable = False
-        raise ConnectionLost(
-            f"{self._label}: connection lost after {plural(got, 'byte')} of the body"
-        )
+        raise self._lost(when=f"after {plural(got, 'byte')} of the body")
+
+
+class Connections:
+    """Where attempts get their connection: a new one each time, or (``keep_alive``) one
+    left open by an earlier answer to the same server."""
+
+    def __init__(self, within: float, *, keep_alive: bool = False) -> None:
+        self.within = within
+        self.keep_alive = keep_alive
+        self._idle: list[HttpChannel] = []
+
+    def _idle_one(self, source: Source) -> HttpChannel | None:
+        key = (source.host, source.port)
+        for channel in self._idle:
+            if channel.key == key:
+                self._idle.remove(channel)
+                if channel.usable():
+                    return channel
+                channel.close()  # the server closed it while idle (its keep-alive timeout)
+                break
+        return None
+
+    async def ask(self, source: Source, headers: list[tuple[str, str]]) -> tuple[HttpChannel, Head]:
+        """Send a GET for ``source`` and read the answer's head, on a kept-alive connection
+        when there is one. A server may close an idle connection at any moment (RFC 9112
+        section 9.3.1): when a kept-alive one is lost before its answer, the request goes
+        once more on a new connection, as curl does (a GET is safe to repeat), instead of
+        spending one of the download's retries."""
+        channel = self._idle_one(source)
+        if channel is None:
+            channel = await HttpChannel.connect(source, self.within)
+            return channel, await self._request(channel, source, headers)
+        try:
+            return channel, await self._request(channel, source, headers)
+        except ConnectionLost as lost:
+            if channel.heard:  # the server began to answer: a cut, for the retries to judge
+                raise
+            try:
+                channel = await HttpChannel.connect(source, self.within)
+            except ConnectionRefused as exc:  # the server went away: still a lost connection
+                raise lost from exc
+        return channel, await self._request(channel, source, headers)
+
+    async def _request(
+        self, channel: HttpChannel, source: Source, headers: list[tuple[str, str]]
+    ) -> Head:
+        try:
+            return await channel.request("GET", source, headers, keep_alive=self.keep_alive)
+        except BaseException:
+            channel.close()
+            raise
+
+    def give_back(self, channel: HttpChannel) -> None:
+        if self.keep_alive and channel.reusable:
+            self._idle.append(channel)
+        else:
+            channel.close()
+
+    def close(self) -> None:
+        for channel in self._idle:
+            channel.close()
+        self._idle.clear()

@@ -24,20 +24,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pigeon.aio.events import Emit, Notice
-from pigeon.aio.get import (
-    Connections,
-    DownloadResult,
-    Fetch,
-    Progress,
-    with_retries,
-)
+from pigeon.aio.fetch import DownloadResult, Landing, Progress, retrying
+from pigeon.aio.get import fetch_url
+from pigeon.aio.http_client import Connections
 from pigeon.errors import (
-    ConnectionLost,
     HttpStatusError,
     IntegrityError,
     PigeonError,
     ProtocolError,
-    TimedOut,
     UsageError,
 )
 from pigeon.fs.digests import sha256_path
@@ -315,6 +309,10 @@ class _Mirror:
     def __post_init__(self) -> None:
         self.commits = BatchCommit(self.outcome)
 
+    def tell(self, text: str) -> None:
+        """A one-line notice."""
+        self.emit(Notice(text))
+
     async def worker(self) -> None:
         pool = Connections(self.within, keep_alive=True)
         try:
@@ -380,12 +378,10 @@ class _Mirror:
             return
         shown = entry.size is None or entry.size >= SHOWN_FROM
         progress = self.progress_for(entry.name) if self.progress_for and shown else None
-        job = Fetch(
-            source,
+        into = Landing(
             local,
             None,
-            self.emit,
-            self.within,
+            self.tell,
             force=self.force,
             wait_lock=self.wait_lock,
             progress=progress,
@@ -394,14 +390,14 @@ class _Mirror:
             expected=bytes.fromhex(entry.sha256) if entry.sha256 else None,
         )
         try:
-            result = await with_retries(job, pool, resume=True, retries=self.retries)
+            result = await fetch_url(source, into, pool, resume=True, retries=self.retries)
         except IntegrityError:
-            if job.expected is None:
+            if into.expected is None:
                 raise
             # the listed digest may be older than the file: ask the server for the current one
             self.emit(Notice(f"{source.url}: not the listed file (changed since); fetching again"))
-            job = dataclasses.replace(job, expected=None)
-            result = await with_retries(job, pool, resume=False, retries=self.retries)
+            into = dataclasses.replace(into, expected=None)
+            result = await fetch_url(source, into, pool, resume=False, retries=self.retries)
         self.commits.settle(source.url, result)
 
 
@@ -409,17 +405,11 @@ async def _retrying(
     job: _Mirror, pool: Connections, folder: Source
 ) -> tuple[list[Entry], str | None]:
     """A folder's listing, retried after a lost connection like a file."""
-    delay = 0.5
-    for tries in range(job.retries + 1):
-        try:
-            return await _listing(pool, folder)
-        except (ConnectionLost, TimedOut) as exc:
-            if tries == job.retries:
-                raise
-            job.emit(Notice(f"{exc}; retrying in {delay:g}s ({tries + 1}/{job.retries})"))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 8.0)
-    raise AssertionError("unreachable")
+
+    async def attempt(_tries: int) -> tuple[list[Entry], str | None]:
+        return await _listing(pool, folder)
+
+    return await retrying(attempt, retries=job.retries, tell=job.tell)
 
 
 async def mirror_async(

@@ -63,3 +63,14 @@ def connect_error(exc: OSError, *, proto: str, peer: str) -> PigeonError:
 def resolve_error(exc: socket.gaierror, *, host: str) -> PigeonError:
     """The error for a host name that did not resolve."""
     return UnknownHost(f"unknown host {host!r}: {exc.strerror or 'name does not resolve'}")
+
+
+def stalled(what: str, who: str, within: float) -> TimedOut:
+    """The error for a peer that sent nothing for ``within`` seconds while ``what`` waited."""
+    return TimedOut(f"{what}: {who} sent nothing for {within:g}s")
+
+
+def lost(what: str, exc: OSError | None = None, when: str = "mid-transfer") -> ConnectionLost:
+    """The error for a connection closed or reset ``when`` (its cause, when one is known)."""
+    why = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
+    return ConnectionLost(f"{what}: connection lost {when}{why}")

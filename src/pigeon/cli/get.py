@@ -145,7 +145,8 @@ def _get_one(
     failures inside a mirror (a single file raises instead)."""
     from pathlib import Path
 
-    from pigeon.aio.get import download_async, download_legacy
+    from pigeon.aio.get import download_async
+    from pigeon.aio.legacy import download_legacy
     from pigeon.cli.common import run_async
     from pigeon.errors import ProtocolError
     from pigeon.proto.http.source import parse_source
