@@ -70,9 +70,14 @@ class HttpReply:
         self.restart = restart
         self.length = head.length if head.framing is Framing.LENGTH else None
         self.expected = parse_repr_digest(head.headers.get("repr-digest"))
-        stamp = parse_http_date(head.headers.get("last-modified", ""))
-        self.modified = stamp if stamp is not None and 0 <= stamp < 2.0**33 else None
         self._finished = False
+
+    @property
+    def modified(self) -> float | None:
+        """The answer's Last-Modified, when it is a believable time (read only when the
+        file's time is not known otherwise: a mirror has it from the listing)."""
+        stamp = parse_http_date(self.head.headers.get("last-modified", ""))
+        return stamp if stamp is not None and 0 <= stamp < 2.0**33 else None
 
     async def receive(self, stages: Sequence[Consume], progress: Callable[[int], None]) -> Received:
         body = await self.channel.body(stages, progress)
