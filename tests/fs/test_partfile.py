@@ -44,11 +44,12 @@ def test_a_waiter_never_writes_into_a_renamed_part(tmp_path: Path) -> None:
 
 
 def test_sidecars_are_written_through_private_temporary_files(tmp_path: Path) -> None:
-    from pigeon.fs.partfile import PartFile, PartInfo
+    from pigeon.fs.partfile import PartFile
+    from pigeon.proto.http.fetch import PartState
 
     a, b = PartFile(tmp_path / "h.bin"), PartFile(tmp_path / "h.bin")
-    a.record(PartInfo("http://x/h.bin", '"1"', 10))
-    b.record(PartInfo("http://x/h.bin", '"2"', 10))
+    a.write_sidecar(PartState("http://x/h.bin", '"1"', 10))
+    b.write_sidecar(PartState("http://x/h.bin", '"2"', 10))
     (tmp_path / "h.bin.part").write_bytes(b"")
     info = a.resumable("http://x/h.bin")
     assert info is not None and info.etag == '"2"'

@@ -266,7 +266,7 @@ async def _receive(
             into.tell(f"resuming {part.final.name} from byte {offset}")
         state = reply.record
         if state is not None and (total is None or total - offset > SIDECAR_FROM):
-            part.record(state)
+            part.write_sidecar(state)
             state = None
         stages: Sequence[Consume] = part.stages()
         hasher = part.hasher
@@ -287,7 +287,7 @@ async def _receive(
     except RETRYABLE:
         if part is not None and state is not None:  # a cut small file resumes too
             with contextlib.suppress(PigeonError):
-                part.record(state)
+                part.write_sidecar(state)
         raise
     except ProtocolError:
         # broken framing: what this answer brought cannot be trusted to resume from; what

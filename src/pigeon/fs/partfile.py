@@ -31,8 +31,6 @@ from pigeon.fs.sinks import write_failure
 from pigeon.proto.http.fetch import PartState
 
 READ_CHUNK = 1 << 20
-PartInfo = PartState
-"""What the sidecar records (the name the chat's attachments know it by)."""
 
 
 def lock_holder(fd: int) -> int | None:
@@ -51,7 +49,14 @@ def lock_holder(fd: int) -> int | None:
 
 
 class PartFile:
-    """A ``.part`` file being written for ``final``."""
+    """A ``.part`` file being written for ``final``.
+
+    The order of calls: ``claim`` (hold it), ``resumable`` (what a sidecar says), ``truncate``
+    (to what a resume builds on), ``open`` (hash what is kept), ``write_sidecar``, then
+    ``stages`` or ``write`` for the bytes, and ``commit`` or ``discard``; ``release`` at the
+    end in every case (it keeps a ``.part`` worth resuming). ``aio.fetch`` is the one caller
+    that follows the whole order.
+    """
 
     def __init__(self, final: Path) -> None:
         self.final = final
@@ -135,13 +140,13 @@ class PartFile:
 
     # ----- resuming ----------------------------------------------------------------------
 
-    def resumable(self, url: str) -> PartInfo | None:
+    def resumable(self, url: str) -> PartState | None:
         """The sidecar's record when a ``.part`` of the same URL is there to continue."""
         try:
             with open(self._sidecar, encoding="utf-8") as saved:  # noqa: PTH123 (as above)
                 data = json.load(saved)
             size = data.get("size")
-            info = PartInfo(
+            info = PartState(
                 str(data["url"]),
                 data.get("etag") if isinstance(data.get("etag"), str) else None,
                 size if isinstance(size, int) and not isinstance(size, bool) else None,
@@ -193,7 +198,7 @@ class PartFile:
             os.lseek(self._fd, self.written, os.SEEK_SET)
         return self.written
 
-    def record(self, info: PartInfo) -> None:
+    def write_sidecar(self, info: PartState) -> None:
         """Write the sidecar: a private temporary file renamed over it (atomic, no shared
         temporary name two writers could collide on)."""
         fd, tmp = tempfile.mkstemp(prefix=self.sidecar.name + ".", dir=self.sidecar.parent)
