@@ -85,6 +85,24 @@ class Notice:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestServed:
+    """One answer of ``pigeon serve`` (its access log): ``sent`` body bytes, ``status`` 0 when
+    no head went out; ``remembered`` when answered from memory, ``cut`` when it ended early.
+    ``as_json`` is how the user asked the log to be written, not a result."""
+
+    time: float
+    peer: str
+    method: str
+    path: str
+    status: int
+    sent: int
+    ms: float
+    remembered: bool = False
+    cut: bool = False
+    as_json: bool = False
+
+
 Event = (
     Listening
     | DatagramSent
@@ -94,5 +112,6 @@ Event = (
     | ClientDisconnected
     | PingProbe
     | Notice
+    | RequestServed
 )
 Emit = Callable[[Event], None]

@@ -2,10 +2,10 @@
 
 ``ConfinedRoot.lookup`` turns validated path segments into an open regular file or a
 directory, and ``list_dir`` a directory into its listing; a name not served is ``NotFound``
-or ``Refused``, facts the server's protocol names (404, 403). After opening, the real path
-of the open descriptor (``/proc/self/fd``) is checked to lie inside the root, so a symlink
-swapped in between check and open is still refused. Devices, FIFOs and sockets are never
-opened; hidden (dot) names are refused unless allowed.
+or ``Refused``: facts, which each protocol names its own way (``proto.http.respond`` for
+HTTP). After opening, the real path of the open descriptor (``/proc/self/fd``) is checked to
+lie inside the root, so a symlink swapped in between check and open is still refused.
+Devices, FIFOs and sockets are never opened; hidden (dot) names are refused unless allowed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import errno
 import mimetypes
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 class NotServed(PigeonError):
     """The name is not served, as ``NotFound`` or ``Refused`` (no detail on what exists);
-    the protocol decides what each is called (HTTP: 404 and 403)."""
+    the protocol decides what each is called."""
 
 
 class NotFound(NotServed):
@@ -81,7 +82,7 @@ class ConfinedRoot:
     def _inside(self, real: str) -> bool:
         return real == str(self.path) or real.startswith(self._prefix)
 
-    def lookup(self, segments: list[str]) -> OpenFile | Directory:
+    def lookup(self, segments: Sequence[str]) -> OpenFile | Directory:
         """Open what ``segments`` name below the root.
 
         Raises:
@@ -132,7 +133,7 @@ class ConfinedRoot:
             raise Refused()
         return OpenFile(fd, fst, segments[-1] if segments else "")
 
-    def _lookup_plain_file(self, segments: list[str]) -> OpenFile | None:
+    def _lookup_plain_file(self, segments: Sequence[str]) -> OpenFile | None:
         """The common case in few system calls: a regular file that is not itself a symlink.
 
         ``fstatat`` the name relative to the root, ``openat`` it with O_NOFOLLOW, compare the

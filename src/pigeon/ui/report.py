@@ -23,9 +23,11 @@ from pigeon.aio.events import (
     Listening,
     Notice,
     PingProbe,
+    RequestServed,
     StreamReceived,
 )
 from pigeon.proto.text import HEX, decode_payload, display_line, escape_controls, format_size
+from pigeon.ui.access_log import access_line, access_record
 
 DATA_EVENTS = (DatagramReceived, StreamReceived, PingProbe)
 """The events that are a command's output (stdout); the others are notices (stderr)."""
@@ -82,6 +84,8 @@ def _other_machines(event: Listening) -> str | None:
 def to_json(event: Event) -> dict[str, object]:
     """The JSON object for ``event`` (``type`` names it)."""
     match event:
+        case RequestServed():
+            return {"type": "request", **access_record(event)}
         case Listening():
             return {
                 "type": "listening",
@@ -133,6 +137,8 @@ def to_json(event: Event) -> dict[str, object]:
 def to_line(event: Event) -> tuple[str, bool]:
     """The human line for ``event`` and whether it is data (stdout) rather than a notice."""
     match event:
+        case RequestServed():  # first: a busy server's one event per request
+            return access_line(event), False
         case Listening():
             where = ", ".join(event.reach)
             line = f"listening on {event.protocol} {event.local}; reach it at {where}"
