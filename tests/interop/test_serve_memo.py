@@ -1,23 +1,30 @@
 """pigeon serve's remembered answers: identical request heads answered without h11, never stale.
 
-Files here are made, then left alone for longer than ``SETTLED`` seconds, so answers from
-them qualify for the memo. The JSON access log marks remembered answers, which is how these
-tests see that the fast lane was taken (and when it must not have been).
+The server runs in this process on an event loop whose clock the test moves on (``Served``):
+its wall clock runs ``SETTLED`` seconds ahead when files should look settled (so nothing waits
+for them to settle), and idle time passes when the test says so. Sockets and files are real.
+Each answer is one ``RequestServed`` event, marking those remembered: that is how these tests
+see that the fast lane was taken (and when it must not have been).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pigeon.aio.events import Event, RequestServed
+from pigeon.aio.serve import FileServer
+from pigeon.aio.serve_io import ServeClock
+from pigeon.config import ServeConfig
 from pigeon.proto.http.memo import SETTLED
-from tests.helpers import Background, free_port, json_lines, pigeon_server
 
 A = os.urandom(3000)
 B = os.urandom(5000)
@@ -57,43 +64,96 @@ class Client:
         self.sock.close()
 
 
+class MovableLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves on when the test says (its timers then fire)."""
+
+    moved = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.moved
+
+
+class Served:
+    """A ``FileServer`` on its own thread and movable loop; its wall clock is ``ahead``."""
+
+    def __init__(self, root: Path, ahead: float, idle_timeout: float) -> None:
+        self.loop = MovableLoop()
+        self.events: list[Event] = []
+        cfg = ServeConfig(root=str(root), bind="127.0.0.1", idle_timeout=idle_timeout)
+        self.clock = ServeClock(lambda: time.time() + ahead + self.loop.moved)
+        self.stop = asyncio.Event()
+        ready = threading.Event()
+        ports: list[int] = []
+
+        async def main() -> None:
+            state = FileServer(cfg, self.events.append, self.clock)
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sock.setblocking(False)
+            server = await state.listen(sock)
+            ports.append(sock.getsockname()[1])
+            ready.set()
+            await self.stop.wait()
+            server.close()
+            await state.shutdown()
+
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),))
+        self.thread.start()
+        assert ready.wait(10)
+        self.port = ports[0]
+
+    def move_on(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the server's clocks at once."""
+        moved = threading.Event()
+
+        def move() -> None:
+            self.loop.moved += seconds
+            moved.set()
+
+        self.loop.call_soon_threadsafe(move)
+        assert moved.wait(5)
+
+    def log(self, wanted: int) -> list[RequestServed]:
+        """The access-log records, once ``wanted`` of them were made."""
+        deadline = time.monotonic() + 10
+        while True:
+            records = [e for e in self.events if isinstance(e, RequestServed)]
+            if len(records) >= wanted or time.monotonic() > deadline:
+                return records
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop.set)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def start(root: Path, *, settled: bool = True, idle_timeout: float = 30.0) -> Iterator[Served]:
+    """A server whose files look settled at once (``settled``) or as old as they are."""
+    served = Served(root, SETTLED + 0.2 if settled else 0.0, idle_timeout)
+    try:
+        yield served
+    finally:
+        served.close()
+
+
 @pytest.fixture(scope="module")
-def settled_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def memo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("memo")
     (root / "a.bin").write_bytes(A)
     (root / "b.bin").write_bytes(B)
     (root / "secret-outside").mkdir()
     (root / "secret-outside" / "s.txt").write_bytes(b"outside")
-    time.sleep(SETTLED + 0.2)
     return root
 
 
-def start(root: Path, *extra: str) -> Iterator[tuple[int, Background]]:
-    port = free_port(socket.SOCK_STREAM)
-    args = ["serve", str(root), "--port", str(port), "--bind", "127.0.0.1"]
-    with pigeon_server([*args, "--log-format", "json", *extra]) as proc:
-        yield port, proc
-
-
 @pytest.fixture
-def server(settled_root: Path) -> Iterator[tuple[int, Background]]:
-    yield from start(settled_root)
+def server(memo_root: Path) -> Iterator[Served]:
+    yield from start(memo_root)
 
 
-def log(proc: Background, wanted: int) -> list[dict[str, object]]:
-    """The access-log records, once ``wanted`` of them were written."""
-    deadline = time.monotonic() + 10
-    while True:
-        lines = b"\n".join(ln for ln in proc.err.splitlines() if ln.startswith(b"{"))
-        records = [r for r in json_lines(lines) if "status" in r]
-        if len(records) >= wanted or time.monotonic() > deadline:
-            return records
-        time.sleep(0.02)
-
-
-def test_repeated_heads_get_the_same_answer_from_memory(server: tuple[int, Background]) -> None:
-    port, proc = server
-    client = Client(port)
+def test_repeated_heads_get_the_same_answer_from_memory(server: Served) -> None:
+    client = Client(server.port)
     answers = []
     for _ in range(6):
         client.sock.sendall(head("/a.bin"))
@@ -101,17 +161,16 @@ def test_repeated_heads_get_the_same_answer_from_memory(server: tuple[int, Backg
     client.close()
     assert all(status == 200 and body == A for status, _, body in answers)
     assert all(headers == answers[0][1] for _, headers, _ in answers)
-    records = log(proc, 6)
-    assert [r.get("remembered", False) for r in records] == [False] + [True] * 5
-    assert all(r["path"] == "/a.bin" and r["bytes"] == len(A) for r in records)
+    records = server.log(6)
+    assert [r.remembered for r in records] == [False] + [True] * 5
+    assert all(r.path == "/a.bin" and r.sent == len(A) for r in records)
 
 
 def test_a_changed_file_is_answered_anew_at_once(tmp_path: Path) -> None:
     target = tmp_path / "c.bin"
     target.write_bytes(b"1" * 4000)
-    time.sleep(SETTLED + 0.2)
-    for port, proc in start(tmp_path):
-        client = Client(port)
+    for server in start(tmp_path):
+        client = Client(server.port)
         for _ in range(2):
             client.sock.sendall(head("/c.bin"))
             _, first_headers, body = client.answer()
@@ -122,8 +181,8 @@ def test_a_changed_file_is_answered_anew_at_once(tmp_path: Path) -> None:
         assert (status, body) == (200, b"2" * 4000)
         assert headers["etag"] != first_headers["etag"]
         client.close()
-        records = log(proc, 3)
-        assert [r.get("remembered", False) for r in records] == [False, True, False]
+        records = server.log(3)
+        assert [r.remembered for r in records] == [False, True, False]
 
 
 def test_a_file_swapped_for_a_link_outside_or_removed_is_refused(tmp_path: Path) -> None:
@@ -132,12 +191,12 @@ def test_a_file_swapped_for_a_link_outside_or_removed_is_refused(tmp_path: Path)
     (tmp_path / "secret.txt").write_bytes(b"TOP SECRET")
     target = root / "d.bin"
     target.write_bytes(b"d" * 100)
-    time.sleep(SETTLED + 0.2)
-    for port, _proc in start(root):
-        client = Client(port)
+    for server in start(root):
+        client = Client(server.port)
         for _ in range(2):
             client.sock.sendall(head("/d.bin"))
             assert client.answer()[2] == b"d" * 100
+        assert server.log(2)[-1].remembered
         target.unlink()
         target.symlink_to(tmp_path / "secret.txt")
         client.sock.sendall(head("/d.bin"))
@@ -149,11 +208,8 @@ def test_a_file_swapped_for_a_link_outside_or_removed_is_refused(tmp_path: Path)
         client.close()
 
 
-def test_pipelined_heads_known_and_unknown_are_answered_in_order(
-    server: tuple[int, Background],
-) -> None:
-    port, proc = server
-    client = Client(port)
+def test_pipelined_heads_known_and_unknown_are_answered_in_order(server: Served) -> None:
+    client = Client(server.port)
     client.sock.sendall(head("/a.bin"))  # remembered from here on
     assert client.answer()[2] == A
     batch = [
@@ -172,12 +228,11 @@ def test_pipelined_heads_known_and_unknown_are_answered_in_order(
     assert (status, headers["content-length"], body) == (200, str(len(A)), b"")
     assert client.answer()[2] == A
     client.close()
-    assert len(log(proc, 1 + len(batch) + 2)) == 1 + len(batch) + 2
+    assert len(server.log(1 + len(batch) + 2)) == 1 + len(batch) + 2
 
 
-def test_a_head_split_across_segments_is_still_answered(server: tuple[int, Background]) -> None:
-    port, _proc = server
-    client = Client(port)
+def test_a_head_split_across_segments_is_still_answered(server: Served) -> None:
+    client = Client(server.port)
     request = head("/a.bin")
     for _ in range(3):
         client.sock.sendall(request[:7])
@@ -187,18 +242,15 @@ def test_a_head_split_across_segments_is_still_answered(server: tuple[int, Backg
     client.close()
 
 
-def test_a_client_that_stops_reading_gets_every_answer_later(
-    server: tuple[int, Background],
-) -> None:
+def test_a_client_that_stops_reading_gets_every_answer_later(server: Served) -> None:
     """Remembered answers stop being queued once the client lags; h11 then waits for it."""
-    port, _proc = server
-    client = Client(port)
+    client = Client(server.port)
     client.sock.sendall(head("/a.bin"))
     client.answer()
     count = 3000  # 9 MB of answers to a client that reads nothing for a while
     client.sock.sendall(head("/a.bin") * count)
     time.sleep(1.0)
-    other = Client(port)  # the server still serves others meanwhile
+    other = Client(server.port)  # the server still serves others meanwhile
     other.sock.sendall(head("/b.bin"))
     assert other.answer()[2] == B
     other.close()
@@ -206,14 +258,15 @@ def test_a_client_that_stops_reading_gets_every_answer_later(
     client.close()
 
 
-def test_idle_time_counts_from_the_last_remembered_answer(settled_root: Path) -> None:
-    for port, _proc in start(settled_root, "--idle-timeout", "1"):
-        client = Client(port)
+def test_idle_time_counts_from_the_last_remembered_answer(memo_root: Path) -> None:
+    for server in start(memo_root, idle_timeout=1.0):
+        client = Client(server.port)
         for _ in range(8):  # 2.4 s of remembered answers on a 1 s idle timeout
             client.sock.sendall(head("/a.bin"))
             assert client.answer()[2] == A
-            time.sleep(0.3)
-        time.sleep(1.6)
+            server.move_on(0.3)
+        assert sum(r.remembered for r in server.log(8)) == 7
+        server.move_on(1.6)
         client.sock.settimeout(5)
         assert client.sock.recv(1) == b""  # then idle: closed
         client.close()
@@ -221,31 +274,34 @@ def test_idle_time_counts_from_the_last_remembered_answer(settled_root: Path) ->
 
 def test_fresh_files_and_closing_heads_are_not_remembered(tmp_path: Path) -> None:
     (tmp_path / "new.bin").write_bytes(b"n" * 10)
-    time.sleep(SETTLED + 0.2)
-    (tmp_path / "new.bin").chmod(0o640)  # metadata just changed: not settled
-    for port, proc in start(tmp_path):
-        client = Client(port)
+    os.utime(tmp_path / "new.bin", (0, 0))  # long unmodified, but its metadata just changed
+    for server in start(tmp_path, settled=False):
+        client = Client(server.port)
         for _ in range(3):
             client.sock.sendall(head("/new.bin"))
             assert client.answer()[2] == b"n" * 10
         client.close()
         for _ in range(2):
-            closing = Client(port)
+            closing = Client(server.port)
             closing.sock.sendall(head("/new.bin", "Connection: close"))
             assert closing.answer()[2] == b"n" * 10
             closing.close()
-        records = log(proc, 5)
-        assert not any(r.get("remembered") for r in records)
+        records = server.log(5)
+        assert len(records) == 5 and not any(r.remembered for r in records)
+        server.move_on(SETTLED + 0.2)  # now settled: remembered from the next answer on
+        client = Client(server.port)
+        for _ in range(3):
+            client.sock.sendall(head("/new.bin"))
+            assert client.answer()[2] == b"n" * 10
+        client.close()
+        assert [r.remembered for r in server.log(8)[5:]] == [False, True, True]
 
 
-def test_curl_and_wget_see_identical_files_through_remembered_answers(
-    server: tuple[int, Background], settled_root: Path
-) -> None:
-    port, proc = server
-    url = f"http://127.0.0.1:{port}/a.bin"
+def test_curl_and_wget_see_identical_files_through_remembered_answers(server: Served) -> None:
+    url = f"http://127.0.0.1:{server.port}/a.bin"
     for _ in range(3):
         got = subprocess.run(["curl", "-sf", url, url], capture_output=True, check=True).stdout
         assert got == A + A
     got = subprocess.run(["wget", "-qO-", url], capture_output=True, check=True).stdout
     assert got == A
-    assert any(r.get("remembered") for r in log(proc, 7))
+    assert any(r.remembered for r in server.log(7))
