@@ -11,14 +11,16 @@ From Python (``docs/api.md`` has a runnable example of each)::
     except pigeon.HttpStatusError as exc:  # every error is a pigeon.PigeonError
         print(exc.status, exc)
 
-This module stays tiny on purpose: ``pigeon --version`` imports it, and start-up time matters.
-The download functions (asyncio) and the error classes are imported on first use.
+The download functions and the error classes are imported on first use (``__getattr__``):
+every ``pigeon`` command imports this package for ``__version__``, and most have no use for
+the download machinery (``pigeon ip`` and ``--help`` not even for asyncio).
 """
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~7 ms of start-up
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what __getattr__ hands out, as type checkers and editors should see it
     from pigeon.aio.get import DownloadResult, download, download_async
     from pigeon.errors import (
         AddressInUse,
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
         UnknownHost,
         UsageError,
     )
-del TYPE_CHECKING
 
 __all__ = [
     "AddressInUse",

@@ -1,4 +1,5 @@
-"""The CLI through ``main(argv)``: version, help with examples, one-line usage errors."""
+"""The CLI through ``main(argv)``: version, help with examples and exit codes, one-line usage
+errors, and only the invoked command's module imported."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import sys
 import pytest
 
 from pigeon import __version__
-from pigeon.cli.main import COMMAND_MODULES, main
+from pigeon.cli.common import COMMANDS, EXIT_CODES, exit_codes_help
+from pigeon.cli.main import main
 
-COMMANDS = [
+COMMAND_PATHS = [
     ["udp", "send"],
     ["udp", "recv"],
     ["tcp", "connect"],
@@ -33,7 +35,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"pigeon {__version__}\n"
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("command", COMMAND_PATHS, ids=" ".join)
 def test_every_command_help_ends_with_an_example(
     command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -50,25 +52,35 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["--debug", "--help"])
     listed = capsys.readouterr().out.split("positional arguments:", 1)[1]
-    for command in COMMAND_MODULES:
+    for command in COMMANDS:
         assert f"\n    {command} " in listed, command
 
 
-@pytest.mark.parametrize("command", sorted(COMMAND_MODULES))
-def test_a_command_imports_only_its_own_module(command: str) -> None:
-    """Start-up: building the parser for one command leaves the other CLI modules unloaded."""
+def _cli_modules_after(argv: list[str]) -> set[str]:
+    """The pigeon.cli modules loaded by building the parser for ``argv``, beyond the two that
+    every run loads."""
     probe = (
         "import sys\n"
-        "from pigeon.cli.main import build_parser\n"
-        f"build_parser(['--debug', {command!r}, '--help-not-parsed'])\n"
+        "from pigeon.cli.dispatch import build_parser\n"
+        f"build_parser({argv!r})\n"
         "print(sorted(m for m in sys.modules if m.startswith('pigeon.cli.')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
-    own = f"pigeon.cli.{COMMAND_MODULES[command]}"
-    loaded = set(ast.literal_eval(out)) - {"pigeon.cli.common", "pigeon.cli.main"}
-    assert loaded == {own}
+    return set(ast.literal_eval(out)) - {"pigeon.cli.common", "pigeon.cli.dispatch"}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_command_imports_only_its_own_module(command: str) -> None:
+    """Start-up: building the parser for one command leaves the other CLI modules unloaded."""
+    module, _ = COMMANDS[command]
+    assert _cli_modules_after(["--debug", command, "--help-not-parsed"]) == {f"pigeon.cli.{module}"}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["gett", "x"]])
+def test_the_listing_of_commands_imports_none_of_them(argv: list[str]) -> None:
+    assert _cli_modules_after(argv) == set()
 
 
 def test_top_level_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
@@ -167,9 +179,27 @@ def test_the_help_lists_every_exit_code_an_error_has() -> None:
     import inspect
 
     import pigeon.errors
-    from pigeon.cli.main import EXIT_CODES_HELP
 
     found = (getattr(cls, "exit_code", None) for _, cls in inspect.getmembers(pigeon.errors))
     codes = {code for code in found if isinstance(code, int)}
-    listed = {int(word) for word in EXIT_CODES_HELP.split() if word.isdigit()}
+    listed = {int(word) for word in exit_codes_help().split() if word.isdigit()}
     assert codes <= listed, sorted(codes - listed)
+
+
+def test_get_help_lists_the_exit_codes_of_a_download(capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user found none in ``pigeon get --help``; those of datagrams and ports stay out."""
+    with pytest.raises(SystemExit):
+        main(["get", "--help"])
+    codes = capsys.readouterr().out.split("exit codes:\n", 1)[1]
+    for code in (6, 13, 15, 16, 17, 19):
+        assert f"{code} {EXIT_CODES[code]}" in codes, code
+    for code in (4, 8, 10, 12):
+        assert f"{code} {EXIT_CODES[code]}" not in codes, code
+
+
+def test_exit_code_columns_line_up() -> None:
+    heading, first, second = exit_codes_help((0, 1, 2, 3, 130, 17)).splitlines()
+    assert heading == "exit codes:"
+    assert second == "  130 interrupted 17 destination exists"
+    assert first.index("1 other") == second.index("17 dest")
+    assert first.endswith(" 2 usage error 3 port out of range")

@@ -96,7 +96,7 @@ def _modules_after(code: str) -> set[str]:
 
 def test_imports_stay_lazy() -> None:
     plain = _modules_after("import pigeon")
-    assert not {"asyncio", "h11", "pigeon.errors", "pigeon.aio.get", "typing"} & plain
+    assert not {"asyncio", "h11", "pigeon.errors", "pigeon.aio.get"} & plain
     caught = _modules_after("import pigeon\npigeon.PigeonError")
     assert "pigeon.errors" in caught and "asyncio" not in caught
     assert "asyncio" in _modules_after("import pigeon\npigeon.download")

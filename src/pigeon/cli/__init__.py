@@ -1,5 +1,5 @@
-"""Command line: parse arguments into a frozen config, call one ``run``, map errors to exit codes.
+"""Command line: parse arguments into a frozen config, call one ``run``, hand results to ``ui``.
 
-Modules here import only argparse at load time; each command imports its machinery when it
-runs, so ``pigeon --help`` and ``pigeon --version`` start fast.
+``main`` is the entry; ``dispatch`` imports only the invoked command's module, which imports
+what that command needs at its top.
 """

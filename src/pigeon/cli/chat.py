@@ -1,14 +1,27 @@
-"""``pigeon chat``, ``pigeon send`` and ``pigeon peers`` arguments."""
+"""``pigeon chat``, ``pigeon send`` and ``pigeon peers``: their arguments into a ``ChatConfig``,
+run by ``aio.chat`` (the session) and ``aio.chat_oneshot`` (one message, one roll call); what
+happens is shown by ``ui.chat_screen``."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import asyncio
+import dataclasses
+import getpass
+import math
+import socket
+import sys
+from pathlib import Path
 
-from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds
-
-if TYPE_CHECKING:
-    from pigeon.config import ChatConfig
+from pigeon.aio import chat as aio_chat
+from pigeon.aio import chat_oneshot
+from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds, summary
+from pigeon.config import ChatConfig
+from pigeon.errors import UsageError
+from pigeon.proto.address import looks_like_address, parse_host, parse_port
+from pigeon.proto.chat.commands import peer_address
+from pigeon.proto.text import check_encoding
+from pigeon.ui.chat_screen import LineView, TerminalView
 
 DEFAULT_CHAT_PORT = 2425
 DEFAULT_SEND_TIMEOUT = 5.0
@@ -42,10 +55,16 @@ def _identity_options(parser: PigeonParser, *, port_help: str) -> None:
 
 def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     """Add ``chat``, ``send`` and ``peers``."""
+    _add_chat(subparsers)
+    _add_send(subparsers)
+    _add_peers(subparsers)
+
+
+def _add_chat(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     chat = command(
         subparsers,
         "chat",
-        help_text="chat on the LAN (IP Messenger: 飞鸽传书, FeiQ, iptux; nc -u and plain UDP too)",
+        help_text=summary("chat"),
         example="pigeon chat --name alice\n"
         "pigeon chat --no-broadcast --port 2426 127.0.0.1:2425\n"
         "pigeon chat --plain 192.168.1.103:8080      # the tutorial's UDP chat\n"
@@ -82,10 +101,12 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         help="datagrams per second accepted from one IP, all its ports together (default 200)",
     )
 
+
+def _add_send(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     send = command(
         subparsers,
         "send",
-        help_text="send one chat message and wait for the acknowledgement",
+        help_text=summary("send"),
         example="pigeon send alice 'lunch?'\n"
         "pigeon send 192.168.1.20 你好 --timeout 3\n"
         "pigeon send alice --file report.pdf --file photos/\n"
@@ -116,10 +137,12 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     )
     send.add_argument("--plain", action="store_true", help="send bare text (no IP Messenger)")
 
+
+def _add_peers(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     peers = command(
         subparsers,
         "peers",
-        help_text="list who is on the LAN (IP Messenger peers answering a broadcast)",
+        help_text=summary("peers"),
         example="pigeon peers\npigeon peers --timeout 5 --json\n"
         "pigeon peers --no-broadcast 127.0.0.1:2426",
         handler=run_peers,
@@ -138,14 +161,8 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 
 
 def _config(args: argparse.Namespace, *, fallback: bool) -> ChatConfig:
-    import getpass
-    import socket
-
-    from pigeon.config import ChatConfig
-    from pigeon.proto.address import looks_like_address, parse_host, parse_port
-    from pigeon.proto.chat.commands import peer_address
-    from pigeon.proto.text import check_encoding
-
+    """The config the three commands share, from their common options (``fallback``: another
+    local port when ours is taken)."""
     port = parse_port(args.port)
     try:
         user = getpass.getuser()
@@ -172,13 +189,6 @@ def _config(args: argparse.Namespace, *, fallback: bool) -> ChatConfig:
 
 def run_chat(args: argparse.Namespace) -> int:
     """Build the config for ``chat`` and run the session on the right view."""
-    import dataclasses
-    import sys
-
-    from pigeon.aio.chat import run_chat as chat
-    from pigeon.cli.common import run_async
-    from pigeon.proto.chat.commands import peer_address
-
     plain = tuple((p.host, p.port) for p in map(peer_address, args.plain))
     cfg = dataclasses.replace(
         _config(args, fallback=False),
@@ -190,33 +200,19 @@ def run_chat(args: argparse.Namespace) -> int:
     )
     on_terminal = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
     if on_terminal:
-        from pigeon.ui.chat_screen import TerminalView
-
         screen = TerminalView(cfg.nick)
-        return run_async(chat(cfg, screen.lines(), screen.show))
-    from pigeon.ui.chat_screen import LineView
-
+        return asyncio.run(aio_chat.run_chat(cfg, screen.lines(), screen.show))
     view = LineView(json_output=args.json)
     try:
-        return run_async(chat(cfg, view.lines(), view.show, strict=True))
+        return asyncio.run(aio_chat.run_chat(cfg, view.lines(), view.show, strict=True))
     finally:
         view.flush()
 
 
 def run_send(args: argparse.Namespace) -> int:
     """Send one message; exit 0 once acknowledged, 12 when not delivered."""
-    import dataclasses
-    import math
-    from pathlib import Path
-
-    from pigeon.aio.chat_oneshot import run_send as send
-    from pigeon.cli.common import run_async
-    from pigeon.ui.chat_screen import LineView
-
     interval = 0.75
     if not args.text and not args.files:
-        from pigeon.errors import UsageError
-
         raise UsageError("nothing to send: give TEXT or --file PATH")
     if args.timeout is None:
         args.timeout = DEFAULT_FILE_TIMEOUT if args.files else DEFAULT_SEND_TIMEOUT
@@ -227,8 +223,8 @@ def run_send(args: argparse.Namespace) -> int:
     )
     view = LineView(json_output=args.json)
     try:
-        return run_async(
-            send(
+        return asyncio.run(
+            chat_oneshot.run_send(
                 cfg,
                 args.target,
                 args.text,
@@ -244,13 +240,9 @@ def run_send(args: argparse.Namespace) -> int:
 
 def run_peers(args: argparse.Namespace) -> int:
     """Ask who is there and list the answers."""
-    from pigeon.aio.chat_oneshot import run_peers as peers
-    from pigeon.cli.common import run_async
-    from pigeon.ui.chat_screen import LineView
-
     cfg = _config(args, fallback=True)
     view = LineView(json_output=args.json)
     try:
-        return run_async(peers(cfg, within=args.timeout, show=view.show))
+        return asyncio.run(chat_oneshot.run_peers(cfg, within=args.timeout, show=view.show))
     finally:
         view.flush()

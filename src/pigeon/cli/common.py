@@ -1,16 +1,73 @@
-"""Shared pieces of the command line: the one-line-error parser, examples, async runner."""
+"""Shared pieces of the command line: the command table, the one-line-error parser, the exit
+codes a ``--help`` lists, examples, and the argument types the commands share.
+
+Nothing here imports more than argparse: ``pigeon --help`` is built from this module alone.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, NoReturn, TypeVar
-
-T = TypeVar("T")
+from collections.abc import Callable, Iterable, Sequence
+from typing import NoReturn
 
 Handler = Callable[[argparse.Namespace], int]
-Subparsers = "argparse._SubParsersAction[PigeonParser]"
+
+COMMANDS = {
+    # word: (the pigeon.cli module that defines it, the line ``pigeon --help`` shows for it),
+    # in that listing's order; the listing is built from here, importing no command's module
+    "serve": ("serve", "share a folder read-only over HTTP/1.1 and the tutorial's file protocol"),
+    "get": ("get", "download files over HTTP, resumable and verified (SHA-256)"),
+    "chat": (
+        "chat",
+        "chat on the LAN (IP Messenger: 飞鸽传书, FeiQ, iptux; nc -u and plain UDP too)",
+    ),
+    "send": ("chat", "send one chat message and wait for the acknowledgement"),
+    "peers": ("chat", "list who is on the LAN (IP Messenger peers answering a broadcast)"),
+    "udp": ("udp", "send and receive UDP datagrams"),
+    "tcp": ("tcp", "open or accept TCP streams"),
+    "ip": ("ip", "show interfaces and the address other machines should use (like ipconfig)"),
+    "ping": ("ping", "time TCP connects to HOST[:PORT] (no root needed, unlike ICMP ping)"),
+}
+
+EXIT_CODES = {
+    0: "ok",
+    1: "other error",
+    2: "usage error",
+    3: "port out of range",
+    4: "bad --hex input",
+    5: "unknown host",
+    6: "connection refused",
+    7: "network unreachable",
+    8: "port in use",
+    9: "permission denied",
+    10: "datagram too long",
+    11: "timed out",
+    12: "not delivered",
+    13: "protocol error",
+    14: "connection lost",
+    15: "integrity error",
+    16: "HTTP error",
+    17: "destination exists",
+    18: "cannot write",
+    19: "file being downloaded",
+    130: "interrupted",
+}
+"""Every exit code pigeon has and what it means (``pigeon --help`` lists them all)."""
+
+
+def summary(word: str) -> str:
+    """What the command ``word`` does: its line in ``pigeon --help``."""
+    return COMMANDS[word][1]
+
+
+def exit_codes_help(codes: Iterable[int] = EXIT_CODES) -> str:
+    """``codes`` as an epilog paragraph: four to a row, each column as wide as its widest."""
+    cells = [f"{code} {EXIT_CODES[code]}" for code in codes]
+    rows = [cells[i : i + 4] for i in range(0, len(cells), 4)]
+    widths = [max(len(row[col]) for row in rows if col < len(row)) for col in range(4)]
+    lines = [" ".join(cell.ljust(widths[col]) for col, cell in enumerate(row)) for row in rows]
+    return "exit codes:\n" + "\n".join(f"  {line.rstrip()}" for line in lines)
 
 
 class PigeonParser(argparse.ArgumentParser):
@@ -23,7 +80,7 @@ class PigeonParser(argparse.ArgumentParser):
     intermixed = False
     _in_intermixed = False
 
-    def parse_known_args(  # type: ignore[override]
+    def parse_known_args(  # type: ignore[override]  # typeshed's overloads; one form is used
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         if self.intermixed and not self._in_intermixed:
@@ -45,13 +102,18 @@ def command(
     help_text: str,
     example: str,
     handler: Handler,
+    codes: Iterable[int] = (),
 ) -> PigeonParser:
-    """Add a sub-command whose ``--help`` ends with an example."""
+    """Add a sub-command whose ``--help`` ends with an example, then the exit ``codes`` that
+    apply to it when given."""
+    epilog = "example:\n" + "\n".join(f"  {line}" for line in example.splitlines())
+    if codes:
+        epilog += "\n\n" + exit_codes_help(codes)
     parser = subparsers.add_parser(
         name,
         help=help_text,
         description=help_text[:1].upper() + help_text[1:] + ".",
-        epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
@@ -79,13 +141,6 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on a fresh event loop (uvloop is not used unless measured to help)."""
-    import asyncio
-
-    return asyncio.run(coro)
 
 
 def json_flag(parser: argparse.ArgumentParser) -> None:

@@ -1,17 +1,36 @@
-"""``pigeon get`` arguments."""
+"""``pigeon get``: its arguments, the tutorial client's questions, and one download (or mirror)
+per PATH handed to ``aio``; results and failures are shown by ``ui``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from pigeon.cli.common import PigeonParser, command, json_flag, seconds
+from pigeon.aio.fetch import DownloadResult
+from pigeon.aio.get import download_async
+from pigeon.aio.legacy import download_legacy
+from pigeon.cli.common import (
+    PigeonParser,
+    command,
+    json_flag,
+    seconds,
+    stdin_is_terminal,
+    summary,
+)
+from pigeon.errors import InvalidAddress, PigeonError, ProtocolError, UsageError
+from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, parse_port
+from pigeon.proto.http.source import Source, is_folder_target, parse_source
+from pigeon.proto.local_names import safe_local_name
+from pigeon.ui.progress import TransferDisplay, show_result
+from pigeon.ui.report import Reporter
 
-if TYPE_CHECKING:
-    from pigeon.errors import PigeonError
-    from pigeon.ui.progress import TransferDisplay
-    from pigeon.ui.report import Reporter
+GET_EXIT_CODES = (0, 1, 2, 3, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18, 19, 130)
+"""The exit codes a download can end with (none of sending datagrams or binding ports)."""
+
+Failures = list[tuple[str, PigeonError]]
 
 
 def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
@@ -19,12 +38,13 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     get = command(
         subparsers,
         "get",
-        help_text="download files over HTTP, resumable and verified (SHA-256)",
+        help_text=summary("get"),
         example="pigeon get 192.168.1.7 notes.txt          # from pigeon serve, port 7890\n"
         "pigeon get [::1]:8000 big.iso -o /tmp/\n"
         "pigeon get 192.168.1.7:8000/docs/notes.txt  # HOST:PORT/PATH\n"
         "pigeon get http://host/file.tar.gz -o - | tar xz",
         handler=run_get,
+        codes=GET_EXIT_CODES,
     )
     get.add_argument(
         "source",
@@ -69,20 +89,15 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 
 def run_get(args: argparse.Namespace) -> int:
     """Download each PATH (or the SOURCE URL itself); a failed one does not stop the rest."""
-
-    from pigeon.errors import PigeonError
-    from pigeon.ui.progress import TransferDisplay
-    from pigeon.ui.report import Reporter
-
     if args.source is None:
         args.source, args.paths = _ask()
     paths = args.paths or [None]
     _check_arguments(args, paths)
     reporter = Reporter(json_output=args.json, quiet=args.quiet)
-    failures: list[tuple[str, PigeonError]] = []
-    # the body going to this terminal: no bars to mix into it (as curl turns its meter off)
-    bars = not (args.output == "-" and sys.stdout.isatty())
-    with TransferDisplay(json_output=args.json, quiet=args.quiet, bars=bars) as display:
+    failures: Failures = []
+    with TransferDisplay(
+        json_output=args.json, quiet=args.quiet, bars=not _body_on_terminal(args)
+    ) as display:
         for path in paths:
             try:
                 failures += _get_one(args, path, display, reporter)
@@ -96,10 +111,14 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _body_on_terminal(args: argparse.Namespace) -> bool:
+    """True when the body goes to this terminal (``-o -`` on a tty): no bars to mix into it,
+    as curl turns its meter off, and no closing line after it."""
+    return bool(args.output == "-" and sys.stdout.isatty())
+
+
 def _check_arguments(args: argparse.Namespace, paths: list[str | None]) -> None:
     """Everything that can be wrong with the command line, before any request."""
-    from pigeon.errors import UsageError
-
     if args.retries < 0:
         raise UsageError("--retries must be 0 or more")
     if args.legacy and paths == [None]:
@@ -110,26 +129,23 @@ def _check_arguments(args: argparse.Namespace, paths: list[str | None]) -> None:
             "-o - takes exactly one file" if len(paths) > 1 else "-r cannot write to stdout"
         )
     several = len(paths) > 1 or args.recursive
-    if several and out is not None and not _names_folder(out):
-        from pathlib import Path
-
-        if Path(out).exists() or not args.recursive:
-            raise UsageError(
-                f"-o {out} is not a folder: with several files, -o names a folder (end it with /)"
-            )
+    if (
+        several
+        and out is not None
+        and not _names_folder(out)
+        and (Path(out).exists() or not args.recursive)
+    ):
+        raise UsageError(
+            f"-o {out} is not a folder: with several files, -o names a folder (end it with /)"
+        )
 
 
 def _names_folder(out: str) -> bool:
-    import os
-    from pathlib import Path
-
     return out.endswith(("/", os.sep)) or Path(out).is_dir()
 
 
-def _summary(failures: list[tuple[str, PigeonError]], total: int | None) -> PigeonError:
+def _summary(failures: Failures, total: int | None) -> PigeonError:
     """One line naming every failure; the exit code is the first failure's."""
-    from pigeon.errors import PigeonError
-
     names = ", ".join(name for name, _ in failures[:20])
     more = f" and {len(failures) - 20} more" if len(failures) > 20 else ""
     counted = f"{len(failures)} of {total}" if total is not None else str(len(failures))
@@ -140,46 +156,14 @@ def _summary(failures: list[tuple[str, PigeonError]], total: int | None) -> Pige
 
 def _get_one(
     args: argparse.Namespace, path: str | None, display: TransferDisplay, reporter: Reporter
-) -> list[tuple[str, PigeonError]]:
+) -> Failures:
     """Download one PATH: a file, a folder with -r, or a name with --legacy. Returns the
     failures inside a mirror (a single file raises instead)."""
-    from pathlib import Path
-
-    from pigeon.aio.get import download_async
-    from pigeon.aio.legacy import download_legacy
-    from pigeon.cli.common import run_async
-    from pigeon.errors import ProtocolError
-    from pigeon.proto.http.source import parse_source
-    from pigeon.proto.local_names import safe_local_name
-
     source = parse_source(args.source, path)
     if args.recursive:
-        from pigeon.aio.mirror import mirror_async
-
-        name = safe_local_name(source.name) if path and source.name else ""
-        folder = Path(args.output or ".") / name
-        outcome = run_async(
-            mirror_async(
-                source,
-                folder,
-                force=args.force,
-                retries=args.retries,
-                stall_timeout=args.timeout,
-                hidden=args.hidden,
-                wait_lock=args.wait_lock,
-                emit=reporter,
-                progress_for=display.for_file,
-            )
-        )
-        for result in outcome.results:
-            _report(args, source.url, result)
-        failures = [(url, exc) for url, exc in outcome.failures]
-        failures += [
-            (name, ProtocolError(f"refused the listed name {name}")) for name in outcome.refused
-        ]
-        return failures
+        return _mirror(args, source, path, display, reporter)
     if args.legacy:
-        result = run_async(
+        result = asyncio.run(
             download_legacy(
                 parse_source(args.source),
                 path or "",
@@ -190,7 +174,7 @@ def _get_one(
             )
         )
     else:
-        result = run_async(
+        result = asyncio.run(
             download_async(
                 source,
                 args.output,
@@ -203,52 +187,60 @@ def _get_one(
                 emit=reporter,
             )
         )
-    _report(args, source.url, result)
+    _show(args, source.url, result)
     return []
 
 
-def _report(args: argparse.Namespace, url: str, result: object) -> None:
-    """The closing line for one download (JSON with --json: exact bytes)."""
-    from pigeon.aio.get import DownloadResult
-    from pigeon.proto.text import format_size
-    from pigeon.ui.report import json_line
+def _mirror(
+    args: argparse.Namespace,
+    source: Source,
+    path: str | None,
+    display: TransferDisplay,
+    reporter: Reporter,
+) -> Failures:
+    """``-r``: mirror the folder ``source`` names into OUT (under its own name when PATH
+    named it); returns the files that failed and the listed names refused."""
+    # -r alone needs the mirror and an HTML parser: a plain get does not pay for importing them
+    from pigeon.aio.mirror import mirror_async
 
-    assert isinstance(result, DownloadResult)
-    streamed = "stdout" if args.output in (None, "-") else str(args.output)
-    where = str(result.path) if result.path else streamed
-    if args.json:
-        print(
-            json_line(
-                {
-                    "type": "result",
-                    "url": url,
-                    "path": where,
-                    "bytes": result.bytes,
-                    "sha256": result.digest,
-                    "resumed_from": result.resumed_from,
-                    "verified": result.verified,
-                }
-            )
+    name = safe_local_name(source.name) if path and source.name else ""
+    outcome = asyncio.run(
+        mirror_async(
+            source,
+            Path(args.output or ".") / name,
+            force=args.force,
+            retries=args.retries,
+            stall_timeout=args.timeout,
+            hidden=args.hidden,
+            wait_lock=args.wait_lock,
+            emit=reporter,
+            progress_for=display.for_file,
         )
-    elif not args.quiet and not (args.output == "-" and sys.stdout.isatty()):
-        # (the body just went to this terminal, maybe without a final newline: nothing after)
-        check = "sha256 verified" if result.verified else "not verified: no digest offered"
-        print(f"{where}: {format_size(result.bytes)}, {check}", file=sys.stderr)
+    )
+    for result in outcome.results:
+        _show(args, source.url, result)
+    failures = [(url, exc) for url, exc in outcome.failures]
+    failures += [
+        (name, ProtocolError(f"refused the listed name {name}")) for name in outcome.refused
+    ]
+    return failures
+
+
+def _show(args: argparse.Namespace, url: str, result: DownloadResult) -> None:
+    """Hand one finished download to ``ui`` with where it went (``stdout`` when streamed)."""
+    streamed = "stdout" if args.output in (None, "-") else str(args.output)
+    show_result(
+        url,
+        str(result.path) if result.path else streamed,
+        result,
+        json_output=args.json,
+        quiet=args.quiet or _body_on_terminal(args),
+    )
 
 
 def _ask() -> tuple[str, list[str]]:
     """The tutorial client's questions (terminal only): the server, as a URL, HOST:PORT,
     [V6]:PORT or a HOST (then its port is asked), and the file name unless a URL named it."""
-    from pigeon.cli.common import stdin_is_terminal
-    from pigeon.errors import InvalidAddress, UsageError
-    from pigeon.proto.address import (
-        format_endpoint,
-        parse_endpoint,
-        parse_host,
-        parse_port,
-    )
-    from pigeon.proto.http.source import is_folder_target, parse_source
-
     if not stdin_is_terminal():
         raise UsageError("SOURCE is missing (it is only asked for on a terminal)")
     try:

@@ -1,10 +1,17 @@
-"""``pigeon serve`` arguments."""
+"""``pigeon serve``: its arguments into a ``ServeConfig``, served by ``aio.serve`` until Ctrl-C;
+the access log and notices are printed by ``ui.report``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 
-from pigeon.cli.common import PigeonParser, command, positive_int, seconds
+from pigeon.aio import serve as aio_serve
+from pigeon.cli.common import PigeonParser, command, positive_int, seconds, summary
+from pigeon.config import ServeConfig
+from pigeon.fs.digest_store import default_path
+from pigeon.proto.address import parse_host, parse_port
+from pigeon.ui.report import Reporter
 
 DEFAULT_SERVE_PORT = 7890
 
@@ -14,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     serve = command(
         subparsers,
         "serve",
-        help_text="share a folder read-only over HTTP/1.1 and the tutorial's file protocol",
+        help_text=summary("serve"),
         example="pigeon serve                 # the current folder on port 7890\n"
         "pigeon serve ~/Public --port 8000 --bind 192.168.1.7",
         handler=run_serve,
@@ -30,6 +37,17 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     serve.add_argument("--hidden", action="store_true", help="list and serve dot-files")
     serve.add_argument("--quiet", "-q", action="store_true", help="no access log")
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
+    _limit_options(serve)
+    serve.add_argument(
+        "--no-sendfile",
+        action="store_true",
+        help="copy with read/write instead of zero-copy sendfile",
+    )
+    _digest_cache_options(serve)
+
+
+def _limit_options(serve: PigeonParser) -> None:
+    """What one client, or all of them together, may hold: connections, sizes and times."""
     serve.add_argument(
         "--max-connections",
         type=positive_int,
@@ -80,11 +98,10 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         metavar="S",
         help="on Ctrl-C, let transfers finish for S seconds (default 5)",
     )
-    serve.add_argument(
-        "--no-sendfile",
-        action="store_true",
-        help="copy with read/write instead of zero-copy sendfile",
-    )
+
+
+def _digest_cache_options(serve: PigeonParser) -> None:
+    """Where the SHA-256 digests of served files are kept, if anywhere but memory."""
     cache = serve.add_mutually_exclusive_group()
     cache.add_argument(
         "--digest-cache",
@@ -101,13 +118,6 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Build the config for ``serve`` and run it until Ctrl-C or SIGTERM."""
-    from pigeon.aio.serve import run_serve as serve
-    from pigeon.cli.common import run_async
-    from pigeon.config import ServeConfig
-    from pigeon.fs.digest_store import default_path
-    from pigeon.proto.address import parse_host, parse_port
-    from pigeon.ui.report import Reporter
-
     cfg = ServeConfig(
         root=args.root,
         bind=parse_host(args.bind) if args.bind else "",
@@ -128,4 +138,4 @@ def run_serve(args: argparse.Namespace) -> int:
         if args.no_digest_cache
         else args.digest_cache or str(default_path() or "") or None,
     )
-    return run_async(serve(cfg, Reporter()))
+    return asyncio.run(aio_serve.run_serve(cfg, Reporter()))

@@ -1,11 +1,20 @@
-"""``pigeon tcp connect`` and ``pigeon tcp listen`` arguments."""
+"""``pigeon tcp connect`` and ``pigeon tcp listen``: their arguments into a config, run by
+``aio.tcp``; a peer's stream on a terminal is shown by ``ui.stream``, the rest by ``ui.report``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
-from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds
+from pigeon.aio import tcp as aio_tcp
+from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds, summary
+from pigeon.config import TcpConnectConfig, TcpListenConfig
+from pigeon.errors import UsageError
+from pigeon.proto.address import parse_destination, parse_host, parse_port
+from pigeon.proto.text import check_encoding, encode_text
+from pigeon.ui.report import Reporter
+from pigeon.ui.stream import TerminalStream, write_to_terminal
 
 DEFAULT_LISTEN_PORT = 7788
 SEND_REPLY_TIMEOUT = 10.0
@@ -13,9 +22,13 @@ SEND_REPLY_TIMEOUT = 10.0
 
 def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     """Add ``tcp connect`` and ``tcp listen``."""
-    tcp = subparsers.add_parser("tcp", help="open or accept TCP streams")
+    tcp = subparsers.add_parser("tcp", help=summary("tcp"))
     tcp_sub = tcp.add_subparsers(dest="tcp_command", required=True, metavar="{connect,listen}")
+    _add_connect(tcp_sub)
+    _add_listen(tcp_sub)
 
+
+def _add_connect(tcp_sub: argparse._SubParsersAction[PigeonParser]) -> None:
     connect = command(
         tcp_sub,
         "connect",
@@ -46,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         "--connect-timeout", type=seconds, default=10.0, metavar="SECONDS", help="default 10"
     )
 
+
+def _add_listen(tcp_sub: argparse._SubParsersAction[PigeonParser]) -> None:
     listen = command(
         tcp_sub,
         "listen",
@@ -88,13 +103,6 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 
 def run_connect(args: argparse.Namespace) -> int:
     """Build the config for ``tcp connect`` and run it."""
-    from pigeon.aio.tcp import run_connect as connect
-    from pigeon.cli.common import run_async
-    from pigeon.config import TcpConnectConfig
-    from pigeon.proto.address import parse_destination
-    from pigeon.proto.text import check_encoding, encode_text
-    from pigeon.ui.report import Reporter
-
     send = None
     if args.send is not None:
         send = encode_text(args.send, check_encoding(args.encoding, allow_auto=False))
@@ -111,31 +119,16 @@ def run_connect(args: argparse.Namespace) -> int:
         idle_timeout=idle,
     )
     if not sys.stdout.isatty():
-        return run_async(connect(cfg, Reporter()))  # piped: the peer's bytes, exactly
-    from pigeon.ui.stream import TerminalStream
-
-    def show(text: str) -> None:
-        encoding = sys.stdout.encoding or "utf-8"
-        sys.stdout.buffer.write(text.encode(encoding, "backslashreplace"))
-        sys.stdout.buffer.flush()
-
-    shown = TerminalStream(show)  # a terminal: escaped, as udp recv shows datagrams
+        return asyncio.run(aio_tcp.run_connect(cfg, Reporter()))  # piped: the peer's bytes, exactly
+    shown = TerminalStream(write_to_terminal)  # a terminal: escaped, as udp recv shows datagrams
     try:
-        return run_async(connect(cfg, Reporter(), shown))
+        return asyncio.run(aio_tcp.run_connect(cfg, Reporter(), shown))
     finally:
         shown.close()
 
 
 def run_listen(args: argparse.Namespace) -> int:
     """Build the config for ``tcp listen`` and run it."""
-    from pigeon.aio.tcp import run_listen as listen
-    from pigeon.cli.common import run_async
-    from pigeon.config import TcpListenConfig
-    from pigeon.errors import UsageError
-    from pigeon.proto.address import parse_host, parse_port
-    from pigeon.proto.text import check_encoding, encode_text
-    from pigeon.ui.report import Reporter
-
     if args.raw and args.json:
         raise UsageError("--raw writes the client's bytes to stdout: --json cannot share it")
     cfg = TcpListenConfig(
@@ -148,4 +141,4 @@ def run_listen(args: argparse.Namespace) -> int:
         max_clients=args.max_clients,
         raw=args.raw,
     )
-    return run_async(listen(cfg, Reporter(json_output=args.json, quiet=args.quiet)))
+    return asyncio.run(aio_tcp.run_listen(cfg, Reporter(json_output=args.json, quiet=args.quiet)))

@@ -1,10 +1,17 @@
-"""``pigeon udp send`` and ``pigeon udp recv`` arguments."""
+"""``pigeon udp send`` and ``pigeon udp recv``: their arguments into a config, run by
+``aio.udp``; what is sent and received is printed by ``ui.report``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 
-from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds
+from pigeon.aio import udp as aio_udp
+from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds, summary
+from pigeon.config import UdpRecvConfig, UdpSendConfig
+from pigeon.proto.address import parse_destination, parse_host, parse_port
+from pigeon.proto.text import check_encoding, encode_text, parse_hex
+from pigeon.ui.report import Reporter
 
 DEFAULT_RECV_PORT = 7788
 DEFAULT_WAIT = 2.0
@@ -12,9 +19,13 @@ DEFAULT_WAIT = 2.0
 
 def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     """Add ``udp send`` and ``udp recv``."""
-    udp = subparsers.add_parser("udp", help="send and receive UDP datagrams")
+    udp = subparsers.add_parser("udp", help=summary("udp"))
     udp_sub = udp.add_subparsers(dest="udp_command", required=True, metavar="{send,recv}")
+    _add_send(udp_sub)
+    _add_recv(udp_sub)
 
+
+def _add_send(udp_sub: argparse._SubParsersAction[PigeonParser]) -> None:
     send = command(
         udp_sub,
         "send",
@@ -50,6 +61,8 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
     send.add_argument("--quiet", "-q", action="store_true", help="do not report what was sent")
     json_flag(send)
 
+
+def _add_recv(udp_sub: argparse._SubParsersAction[PigeonParser]) -> None:
     recv = command(
         udp_sub,
         "recv",
@@ -72,13 +85,6 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
 
 def run_send(args: argparse.Namespace) -> int:
     """Build the config for ``udp send`` and run it."""
-    from pigeon.aio.udp import run_send as send
-    from pigeon.cli.common import run_async
-    from pigeon.config import UdpSendConfig
-    from pigeon.proto.address import parse_destination
-    from pigeon.proto.text import check_encoding, encode_text, parse_hex
-    from pigeon.ui.report import Reporter
-
     encoding = check_encoding(args.encoding, allow_auto=False)
     peer, texts = parse_destination([args.host, *args.words])
     payloads: tuple[bytes, ...] | None = None
@@ -94,18 +100,11 @@ def run_send(args: argparse.Namespace) -> int:
         wait=args.wait,
         broadcast=args.broadcast,
     )
-    return run_async(send(cfg, Reporter(json_output=args.json, quiet=args.quiet)))
+    return asyncio.run(aio_udp.run_send(cfg, Reporter(json_output=args.json, quiet=args.quiet)))
 
 
 def run_recv(args: argparse.Namespace) -> int:
     """Build the config for ``udp recv`` and run it."""
-    from pigeon.aio.udp import run_recv as recv
-    from pigeon.cli.common import run_async
-    from pigeon.config import UdpRecvConfig
-    from pigeon.proto.address import parse_host, parse_port
-    from pigeon.proto.text import check_encoding
-    from pigeon.ui.report import Reporter
-
     cfg = UdpRecvConfig(
         bind=parse_host(args.bind) if args.bind else "",
         port=parse_port(args.port),
@@ -113,4 +112,4 @@ def run_recv(args: argparse.Namespace) -> int:
         echo=args.echo,
         encoding=check_encoding(args.encoding, allow_auto=True),
     )
-    return run_async(recv(cfg, Reporter(json_output=args.json, quiet=args.quiet)))
+    return asyncio.run(aio_udp.run_recv(cfg, Reporter(json_output=args.json, quiet=args.quiet)))

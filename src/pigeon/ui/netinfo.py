@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from pigeon.proto.interfaces import Interface, lan_address
 from pigeon.proto.rtt import RttSummary
 from pigeon.proto.text import plural
+from pigeon.ui.report import Reporter, json_line
 
 
 def interfaces_json(interfaces: Sequence[Interface]) -> dict[str, object]:
@@ -66,3 +68,32 @@ def ping_summary_lines(peer: str, summary: RttSummary, refused: int) -> list[str
             f"{summary.max_ms:.3f}/{summary.mdev_ms:.3f} ms"
         )
     return lines
+
+
+def show_interfaces(interfaces: Sequence[Interface], *, json_output: bool) -> None:
+    """Print what ``pigeon ip`` says on stdout: one JSON document, or the lines."""
+    if json_output:
+        print(json_line(interfaces_json(interfaces)))
+    else:
+        print("\n".join(interfaces_text(interfaces)))
+
+
+def show_ping_summary(peer: str, summary: RttSummary, refused: int, reporter: Reporter) -> None:
+    """Print ``pigeon ping``'s closing statistics through ``reporter`` (with ``--json``: one
+    ``summary`` object)."""
+    if not reporter.json_output:
+        for line in ping_summary_lines(peer, summary, refused):
+            reporter.data(line)
+        return
+    record = {
+        "type": "summary",
+        "peer": peer,
+        "sent": summary.sent,
+        "connected": summary.answered,
+        "refused": refused,
+        "min_ms": summary.min_ms,
+        "avg_ms": summary.avg_ms,
+        "max_ms": summary.max_ms,
+        "mdev_ms": summary.mdev_ms,
+    }
+    reporter.data(json.dumps(record))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from pigeon.aio.fetch import DownloadResult
 from pigeon.proto.text import format_size
 
 Progress = Callable[[int, int | None], None]
@@ -75,6 +76,27 @@ class TransferDisplay:
 
             return update_json
         return None
+
+
+def show_result(
+    url: str, where: str, result: DownloadResult, *, json_output: bool, quiet: bool
+) -> None:
+    """The closing line of one download saved at ``where``: a ``result`` object on stdout
+    (exact bytes) with ``json_output``, else a line on stderr unless ``quiet``."""
+    if json_output:
+        record = {
+            "type": "result",
+            "url": url,
+            "path": where,
+            "bytes": result.bytes,
+            "sha256": result.digest,
+            "resumed_from": result.resumed_from,
+            "verified": result.verified,
+        }
+        print(json.dumps(record, ensure_ascii=False))
+    elif not quiet:
+        check = "sha256 verified" if result.verified else "not verified: no digest offered"
+        print(f"{where}: {format_size(result.bytes)}, {check}", file=sys.stderr)
 
 
 def transfer_text(done: int, total: int | None, speed: float | None) -> str:

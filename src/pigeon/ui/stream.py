@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import sys
 from collections.abc import Callable
 
 from pigeon.proto.text import escape_controls
@@ -53,3 +54,11 @@ class TerminalStream:
         out = "\n".join(shown)
         if out:
             self._write(out)
+
+
+def write_to_terminal(text: str) -> None:
+    """Write ``text`` (what ``TerminalStream`` shows) to stdout at once, in the terminal's
+    encoding; a character it cannot show is written as its escape."""
+    encoding = sys.stdout.encoding or "utf-8"
+    sys.stdout.buffer.write(text.encode(encoding, "backslashreplace"))
+    sys.stdout.buffer.flush()
