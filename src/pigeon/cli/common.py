@@ -1,7 +1,8 @@
 """Shared pieces of the command line: the command table, the one-line-error parser, the exit
 codes a ``--help`` lists, examples, and the argument types the commands share.
 
-Nothing here imports more than argparse: ``pigeon --help`` is built from this module alone.
+Nothing here imports more than argparse and typing: ``pigeon --help`` is built from this module
+and ``cli.dispatch`` alone.
 """
 
 from __future__ import annotations
