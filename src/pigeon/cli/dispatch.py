@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pigeon import __version__
 from pigeon.cli.common import COMMANDS, PigeonParser, exit_codes_help
 from pigeon.errors import EXIT_INTERRUPTED, PigeonError
-from pigeon.proto.text import escape_controls
+from pigeon.ui.errors import show_error
 
 
 def _invoked(args: Sequence[str]) -> str | None:
@@ -57,8 +57,7 @@ def run_command(argv: Sequence[str]) -> int:
         if args.debug:
             raise
         sys.stdout.flush()
-        # an error may quote a peer (a server's Content-Type, a redirect): never raw
-        print(f"pigeon: {escape_controls(str(exc), keep_backslashes=True)}", file=sys.stderr)
+        show_error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         if args.debug:

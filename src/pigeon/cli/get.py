@@ -24,6 +24,7 @@ from pigeon.errors import InvalidAddress, PigeonError, ProtocolError, UsageError
 from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, parse_port
 from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name
+from pigeon.ui.errors import show_error
 from pigeon.ui.progress import TransferDisplay, show_result
 from pigeon.ui.report import Reporter
 
@@ -105,7 +106,7 @@ def run_get(args: argparse.Namespace) -> int:
                 if len(paths) == 1:
                     raise
                 failures.append((path or args.source, exc))
-                print(f"pigeon: {exc}", file=sys.stderr)
+                show_error(exc)
     if failures:
         raise _summary(failures, len(paths) if not args.recursive else None)
     return 0
