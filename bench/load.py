@@ -139,7 +139,7 @@ async def pigeon_chat(count: int, window: int, receiver_port: int) -> ChatResult
     """
     from pigeon.aio.chat_node import ChatNode
     from pigeon.config import ChatConfig
-    from pigeon.proto.chat.messenger import Delivered, NotDelivered
+    from pigeon.proto.chat.events import Delivered, NotDelivered
 
     cfg = ChatConfig(
         nick="bench",

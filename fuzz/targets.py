@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pigeon.errors import PigeonError
 from pigeon.proto import local_names
 from pigeon.proto.chat import commands as chat_commands
-from pigeon.proto.chat import ipmsg, ipmsg_files, messenger
+from pigeon.proto.chat import ipmsg, ipmsg_files, messenger, outgoing
 from pigeon.proto.classify import classify
 from pigeon.proto.http import chunked, fetch, html_listing, ranges
 from pigeon.proto.http import fields as http_fields
@@ -55,7 +55,7 @@ def _ipmsg(data: bytes) -> None:
 
 
 def _messenger(data: bytes) -> None:
-    ident = messenger.Identity(user="u", host="h", nick="n")
+    ident = outgoing.Identity(user="u", host="h", nick="n")
     node = messenger.Messenger(ident, first_packet_no=1)
     node.own_port = 2425
     for i, piece in enumerate((data, data, data[::-1])):

@@ -2,45 +2,77 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pigeon.errors import DatagramTooLong
 from pigeon.proto.chat import ipmsg
-from pigeon.proto.chat.messenger import (
+from pigeon.proto.chat.delivery import (
     PACKET_NO_LIMIT,
-    Delivered,
-    Flooded,
-    Identity,
-    MessageIn,
-    MessageOut,
-    Messenger,
-    NotDelivered,
-    Output,
-    PeerChanged,
-    Transmit,
+    RECENT_LIMIT,
+    RETRY_INTERVAL,
+    TRIES,
     packet_seed,
 )
+from pigeon.proto.chat.events import (
+    Delivered,
+    Flooded,
+    MessageIn,
+    MessageOut,
+    NotDelivered,
+    Output,
+    PeerChange,
+    PeerChanged,
+    PeerInfo,
+    Transmit,
+)
+from pigeon.proto.chat.messenger import Messenger
+from pigeon.proto.chat.outgoing import Identity
+from pigeon.proto.chat.rate import RATE_BURST, RATE_PER_SECOND
 
+T = TypeVar("T")
 A = ("10.0.0.1", 2425)
 B = ("10.0.0.2", 2425)
 
 
-def make(nick: str = "alice", *, encoding: str = "auto", **kw: float) -> Messenger:
+def make(
+    nick: str = "alice",
+    *,
+    encoding: str = "auto",
+    retry_interval: float = RETRY_INTERVAL,
+    tries: int = TRIES,
+    rate: float = RATE_PER_SECOND,
+    burst: float = RATE_BURST,
+) -> Messenger:
     ident = Identity(
         user=nick, host=f"{nick}-pc", nick=nick, group="team", version="1_test", encoding=encoding
     )
-    m = Messenger(ident, first_packet_no=1000, **kw)  # type: ignore[arg-type]
+    m = Messenger(
+        ident,
+        first_packet_no=1000,
+        retry_interval=retry_interval,
+        tries=tries,
+        rate=rate,
+        burst=burst,
+    )
     m.own_port = 2425
     return m
+
+
+def known(messenger: Messenger, addr: tuple[str, int]) -> PeerInfo:
+    peer = messenger.peer(addr)
+    assert peer is not None
+    return peer
 
 
 def sent(outputs: list[Output]) -> list[Transmit]:
     return [o for o in outputs if isinstance(o, Transmit)]
 
 
-def events(outputs: list[Output], kind: type) -> list[object]:
+def events(outputs: list[Output], kind: type[T]) -> list[T]:
     return [o for o in outputs if isinstance(o, kind)]
 
 
@@ -72,7 +104,7 @@ def test_message_is_acked_and_delivered() -> None:
     [ack] = [p for p in packets(at_bob) if p.mode == ipmsg.RECVMSG]
     assert ipmsg.ack_number(ack.extra) == packet.packet_no
     back = deliver([t for t in sent(at_bob) if ipmsg.parse_packet(t.data) == ack], alice, B, 0.2)
-    assert back == [Delivered(msg_id, alice.peer(B), 1)]  # type: ignore[arg-type]
+    assert back == [Delivered(msg_id, known(alice, B), 1)]
     assert alice.pending == 0 and alice.next_deadline() is None
 
 
@@ -89,7 +121,7 @@ def test_retransmits_on_time_then_gives_up() -> None:
         times.append(now)
         now += 0.75
     final = alice.tick(now)
-    assert final == [NotDelivered(msg_id, alice.peer(B), 6)]  # type: ignore[arg-type]
+    assert final == [NotDelivered(msg_id, known(alice, B), 6)]
     assert times == pytest.approx([10.75, 11.5, 12.25, 13.0, 13.75])
     assert alice.next_deadline() is None
 
@@ -133,7 +165,7 @@ def test_entry_is_answered_and_peer_learned_with_utf8_names() -> None:
     assert not packet.has(ipmsg.UTF8OPT)  # entry packets must not set it
     at_bob = deliver(entry, bob, A, 0.0)
     [joined] = events(at_bob, PeerChanged)
-    assert isinstance(joined, PeerChanged) and joined.change == "joined"
+    assert isinstance(joined, PeerChanged) and joined.change is PeerChange.JOINED
     assert joined.peer.name == "alice" and joined.peer.group == "team"
     [answer] = packets(at_bob)
     assert answer.mode == ipmsg.ANSENTRY
@@ -149,7 +181,7 @@ def test_exit_removes_the_peer() -> None:
     deliver(alice.enter([B]), bob, A, 0.0)
     out = deliver(alice.leave([B]), bob, A, 1.0)
     [left] = events(out, PeerChanged)
-    assert isinstance(left, PeerChanged) and left.change == "left"
+    assert isinstance(left, PeerChanged) and left.change is PeerChange.LEFT
     assert bob.peers() == []
 
 
@@ -304,7 +336,7 @@ def test_dedupe_set_is_bounded() -> None:
             ipmsg.Packet("1_x", no, b"f", b"h", ipmsg.SENDMSG | ipmsg.NOADDLISTOPT, b"x")
         )
         bob.receive(data, A, 0.0)
-    assert len(bob._recent) <= 4096
+    assert len(bob._seen) <= RECENT_LIMIT
 
 
 @settings(max_examples=1500)
@@ -410,7 +442,7 @@ def test_restarted_sender_reusing_a_number_with_new_text_is_shown_and_acked() ->
     bob = make("bob")
     first = bob.receive(_message(1_700_000_001, b"first"), A, 0.0)
     second = bob.receive(_message(1_700_000_001, b"second"), A, 0.1)
-    assert [m.text for m in events(first + second, MessageIn)] == ["first", "second"]  # type: ignore[attr-defined]
+    assert [m.text for m in events(first + second, MessageIn)] == ["first", "second"]
     assert _acked(first) == _acked(second) == [1_700_000_001]
 
 
@@ -472,4 +504,5 @@ def test_packet_numbers_wrap_below_the_limit_and_stay_decimal() -> None:
     m = Messenger(ident, first_packet_no=PACKET_NO_LIMIT - 2)
     numbers = [packets(m.send_text(B, f"m{i}", 0.0)[1])[0].packet_no for i in range(3)]
     assert numbers == [PACKET_NO_LIMIT - 1, 1, 2]
-    assert Messenger(ident, first_packet_no=PACKET_NO_LIMIT + 5)._packet_no == 5
+    wrapped = Messenger(ident, first_packet_no=PACKET_NO_LIMIT + 5)
+    assert packets(wrapped.enter([B]))[0].packet_no == 6

@@ -6,7 +6,7 @@ import pytest
 
 from pigeon.errors import UsageError
 from pigeon.proto.chat import ipmsg
-from pigeon.proto.chat.messenger import EVERYONE, MessageIn, MessageOut, Output
+from pigeon.proto.chat.events import EVERYONE, MessageIn, MessageOut, Output
 from tests.proto.test_messenger import deliver, events, make, packets, sent
 
 A = ("10.0.0.1", 2425)
@@ -24,9 +24,9 @@ def test_every_copy_has_one_number_and_the_receiver_shows_it_once() -> None:
     assert len({p.packet_no for p in copies}) == 1
     assert all(p.has(ipmsg.BROADCASTOPT) and not p.has(ipmsg.SENDCHECKOPT) for p in copies)
     [out_event] = events(out, MessageOut)
-    assert out_event.peer == EVERYONE and out_event.broadcast  # type: ignore[attr-defined]
+    assert out_event.peer == EVERYONE and out_event.broadcast
     shown = deliver(out, bob, A, 0.1)  # all three copies reach bob
-    assert [m.text for m in events(shown, MessageIn)] == ["大家好"]  # type: ignore[attr-defined]
+    assert [m.text for m in events(shown, MessageIn)] == ["大家好"]
     assert [p.addr for p in alice.peers()] == [B]  # broadcast addresses are no peers
 
 
@@ -61,4 +61,4 @@ def test_copies_that_arrive_by_ipv4_and_by_ipv6_are_shown_once() -> None:
     by_v4: list[Output] = [t for t in sent(out) if t.addr == B]
     by_v6: list[Output] = [t for t in sent(out) if t.addr != B]
     shown = deliver(by_v4, bob, A, 0.0) + deliver(by_v6, bob, ("fd00::1", 2425), 0.1)
-    assert [m.text for m in events(shown, MessageIn)] == ["hello all"]  # type: ignore[attr-defined]
+    assert [m.text for m in events(shown, MessageIn)] == ["hello all"]

@@ -8,25 +8,19 @@ from __future__ import annotations
 import pytest
 
 from pigeon.proto.chat import ipmsg
-from pigeon.proto.chat.messenger import (
-    HOST_LIMIT,
-    NEWCOMER_SHARE,
-    SETTLE,
-    Flooded,
-    Identity,
-    MessageIn,
-    Messenger,
-    Output,
-    host_key,
-)
+from pigeon.proto.chat.events import Flooded, MessageIn, Output
+from pigeon.proto.chat.messenger import Messenger
+from pigeon.proto.chat.outgoing import Identity
+from pigeon.proto.chat.peers import host_key
+from pigeon.proto.chat.rate import HOST_LIMIT, NEWCOMER_SHARE, RATE_BURST, RATE_PER_SECOND, SETTLE
 
 RATE, BURST = 10.0, 20.0
 SHARED = NEWCOMER_SHARE * BURST
 
 
-def make(**kw: float) -> Messenger:
+def make(*, rate: float = RATE_PER_SECOND, burst: float = RATE_BURST) -> Messenger:
     ident = Identity(user="bob", host="pc", nick="bob", version="1_test")
-    return Messenger(ident, first_packet_no=1000, **kw)  # type: ignore[arg-type]
+    return Messenger(ident, first_packet_no=1000, rate=rate, burst=burst)
 
 
 def shown(outputs: list[Output]) -> int:

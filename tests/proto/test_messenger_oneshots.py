@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pigeon.proto.chat import ipmsg
-from pigeon.proto.chat.messenger import Identity, MessageIn, Messenger, PeerChanged
+from pigeon.proto.chat.events import MessageIn, PeerChange, PeerChanged
+from pigeon.proto.chat.messenger import Messenger
+from pigeon.proto.chat.outgoing import Identity
 from tests.proto.test_messenger import deliver, events, make, packets
 
 A = ("10.0.0.1", 2425)
@@ -25,12 +27,12 @@ def test_a_one_shots_entry_is_answered_but_not_listed_and_its_exit_is_silent() -
     assert answer.mode == ipmsg.ANSENTRY and not answer.has(ipmsg.NOADDLISTOPT)
     at_shot = deliver(at_chat, shot, A, 0.1)
     assert [p.name for p in shot.peers()] == ["alice"]  # the one-shot learned who answered
-    assert [e.change for e in events(at_shot, PeerChanged)] == ["joined"]  # type: ignore[attr-defined]
+    assert [e.change for e in events(at_shot, PeerChanged)] == [PeerChange.JOINED]
     _id, message = shot.send_text(A, "by name", 0.2)
     assert all(p.has(ipmsg.NOADDLISTOPT) for p in packets(message))
     at_chat = deliver(message, chat, ONE, 0.3)
     [msg] = events(at_chat, MessageIn)
-    assert msg.text == "by name"  # type: ignore[attr-defined]
+    assert msg.text == "by name"
     leave = shot.leave([A])
     assert all(p.has(ipmsg.NOADDLISTOPT) for p in packets(leave))
     assert not events(deliver(leave, chat, ONE, 0.4), PeerChanged)  # no "left"
@@ -43,9 +45,9 @@ def test_a_chats_entry_still_joins_and_leaves() -> None:
     entry = other.enter([A])
     assert not any(p.has(ipmsg.NOADDLISTOPT) for p in packets(entry))
     [joined] = events(deliver(entry, chat, ONE, 0.0), PeerChanged)
-    assert joined.change == "joined"  # type: ignore[attr-defined]
+    assert joined.change is PeerChange.JOINED
     [left] = events(deliver(other.leave([A]), chat, ONE, 0.1), PeerChanged)
-    assert left.change == "left"  # type: ignore[attr-defined]
+    assert left.change is PeerChange.LEFT
 
 
 def test_a_one_shot_answers_a_chat_starting_meanwhile_without_being_listed() -> None:

@@ -23,7 +23,10 @@ from typing import ClassVar
 import pytest
 
 from pigeon.proto.chat import ipmsg
-from pigeon.proto.chat.messenger import PEER_LIMIT, PEERS_PER_HOST, Flooded, Identity, Messenger
+from pigeon.proto.chat.events import Flooded
+from pigeon.proto.chat.messenger import Messenger
+from pigeon.proto.chat.outgoing import Identity
+from pigeon.proto.chat.peers import PEER_LIMIT, PEERS_PER_HOST
 from tests.chat_helpers import chat_argv, chat_peer, events, of_type, say, udp_port, wait_events
 from tests.helpers import PIGEON, Background, background, require_tool
 from tests.reliability.test_chat_files_hostile import fake_offerer

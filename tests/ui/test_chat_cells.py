@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pigeon.aio.chat import PeerTable
-from pigeon.proto.chat.messenger import Delivered, MessageIn, MessageOut, NotDelivered, PeerInfo
+from pigeon.proto.chat.events import Delivered, MessageIn, MessageOut, NotDelivered, PeerInfo
 from pigeon.ui import chat_screen
 from pigeon.ui.chat_lines import cells, fit, pad, plain_line, plain_text
 from pigeon.ui.chat_screen import REWRITE_LAST, TerminalView
@@ -54,6 +54,7 @@ class Screen:
         monkeypatch.setattr(chat_screen, "_columns", lambda: columns)
         self.view = TerminalView("alice")
         self.printed: list[str] = []
+        # mypy refuses assigning to a method; the test replaces the printer on purpose.
         self.view._print = lambda parts: self.printed.append(plain_text(parts))  # type: ignore[method-assign]
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.aio.attachments import TransferNote
-from pigeon.aio.chat import OfferView, PeerTable
+from pigeon.aio.attachments import TransferKind, TransferNote
+from pigeon.aio.chat import OfferView, PeerTable, SessionEvent
 from pigeon.errors import DatagramTooLong
 from pigeon.proto.chat import ipmsg
+from pigeon.proto.chat.events import Flooded, MessageIn, MessageOut, NotDelivered, PeerInfo
 from pigeon.proto.chat.ipmsg_files import REGULAR, FileEntry
-from pigeon.proto.chat.messenger import Flooded, MessageIn, MessageOut, NotDelivered, PeerInfo
 from pigeon.ui.chat_lines import SHOWN_CHARS, fragments, marked, plain_text, to_json
 
 
-def line(event: object) -> str:
-    parts, _data = fragments(event, 0.0)  # type: ignore[arg-type]
+def line(event: SessionEvent) -> str:
+    parts, _data = fragments(event, 0.0)
     return plain_text(parts)
 
 
@@ -42,12 +42,15 @@ PEER = PeerInfo(("10.0.0.2", 2425), "bob", "bob", "pc", "", "1_x", "utf-8", Fals
         (NotDelivered(3, PEER, 6), "(no acknowledgement after 6 tries)"),
         (PeerTable((PEER,)), "1 peer:\n"),
         (PeerTable((PEER, PEER)), "2 peers:\n"),
-        (TransferNote("sent", 1, "a.bin", "bob", done=1), "a.bin sent to bob (1 byte)"),
-        (TransferNote("received", 1, "a.bin", "bob", done=1536, detail="d"), "(1.5 KiB)"),
-        (TransferNote("progress", 1, "a.bin", "bob", 3 << 20, 6 << 20), "50% (3.0 MiB)"),
+        (TransferNote(TransferKind.SENT, 1, "a.bin", "bob", done=1), "a.bin sent to bob (1 byte)"),
+        (
+            TransferNote(TransferKind.RECEIVED, 1, "a.bin", "bob", done=1536, detail="d"),
+            "(1.5 KiB)",
+        ),
+        (TransferNote(TransferKind.PROGRESS, 1, "a.bin", "bob", 3 << 20, 6 << 20), "50% (3.0 MiB)"),
     ],
 )
-def test_counts_and_sizes_in_the_shared_words(event: object, words: str) -> None:
+def test_counts_and_sizes_in_the_shared_words(event: SessionEvent, words: str) -> None:
     assert words in line(event)
 
 
@@ -79,7 +82,7 @@ def test_a_message_too_long_says_its_size_in_counted_bytes() -> None:
 
 
 def test_both_sides_of_a_transfer_name_the_other() -> None:
-    sent = line(TransferNote("sent", 1, "f.txt", "bob", 1536, 1536))
-    got = line(TransferNote("received", 1, "f.txt", "alice", 1536, 1536, "in/f.txt"))
+    sent = line(TransferNote(TransferKind.SENT, 1, "f.txt", "bob", 1536, 1536))
+    got = line(TransferNote(TransferKind.RECEIVED, 1, "f.txt", "alice", 1536, 1536, "in/f.txt"))
     assert "sent to bob (1.5 KiB)" in sent
     assert "received from alice (1.5 KiB) → in/f.txt" in got

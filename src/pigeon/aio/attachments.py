@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import socket
 import stat
@@ -37,7 +38,7 @@ from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.fs.root import OpenFile
 from pigeon.proto.chat import ipmsg
 from pigeon.proto.chat import ipmsg_files as files
-from pigeon.proto.chat.messenger import Addr
+from pigeon.proto.chat.events import Addr
 from pigeon.proto.classify import Protocol, classify
 from pigeon.proto.http.fetch import PartState
 
@@ -82,12 +83,22 @@ class Offer:
         return all(f.fetched for f in self.files.values())
 
 
+class TransferKind(enum.Enum):
+    """What a ``TransferNote`` says; the value is the word scripts see (``--json``)."""
+
+    SENDING = "sending"
+    SENT = "sent"
+    REFUSED = "refused"
+    PROGRESS = "progress"
+    RECEIVED = "received"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True)
 class TransferNote:
-    """Something about a transfer, for the screen: ``kind`` is ``sending``, ``sent``,
-    ``refused``, ``progress``, ``received`` or ``failed``."""
+    """Something about a transfer, for the screen."""
 
-    kind: str
+    kind: TransferKind
     index: int
     name: str
     peer: str
@@ -226,7 +237,7 @@ class AttachmentServer:
             f"{self.max_connections} connections at once ({PER_HOST} from one host) is the "
             f"limit: more are cut unanswered until some end{since}"
         )
-        self.note(TransferNote("refused", 0, "", ip, detail=detail))
+        self.note(TransferNote(TransferKind.REFUSED, 0, "", ip, detail=detail))
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ip: str
@@ -247,17 +258,21 @@ class AttachmentServer:
             request = files.parse_request(packet.extra)
             offer, item = self.book.lookup(ip, request, folder=folder)
         except (UsageError, files.FileListError) as exc:
-            self.note(TransferNote("refused", 0, "", ip, detail=str(exc)))
+            self.note(TransferNote(TransferKind.REFUSED, 0, "", ip, detail=str(exc)))
             return
         name, who = item.entry.name, self.name_of(offer.peer)
-        self.note(TransferNote("sending", offer.index, name, who, request.offset, item.entry.size))
+        self.note(
+            TransferNote(
+                TransferKind.SENDING, offer.index, name, who, request.offset, item.entry.size
+            )
+        )
         if folder:
             sent = await self._send_folder(writer, item.path)
         else:
             sent = await self._send_file(writer, item, request.offset)
         await flushed(writer, STALL_TIMEOUT)  # acknowledged by the peer: only then "sent"
         item.fetched = True
-        self.note(TransferNote("sent", offer.index, name, who, sent, sent))
+        self.note(TransferNote(TransferKind.SENT, offer.index, name, who, sent, sent))
         if offer.complete and self.on_complete is not None:
             self.on_complete(offer)
 
@@ -353,7 +368,9 @@ async def _more_than_offered(sock: socket.socket) -> bool:
 
 def _received(offer: Incoming, entry: files.FileEntry, where: str) -> TransferNote:
     size = entry.size
-    return TransferNote("received", offer.index, entry.name, offer.peer_name, size, size, where)
+    return TransferNote(
+        TransferKind.RECEIVED, offer.index, entry.name, offer.peer_name, size, size, where
+    )
 
 
 class _OfferedReply:
@@ -445,7 +462,14 @@ async def fetch_file(
         if now - last[0] >= 1.0:
             last[0] = now
             note(
-                TransferNote("progress", offer.index, entry.name, offer.peer_name, done, entry.size)
+                TransferNote(
+                    TransferKind.PROGRESS,
+                    offer.index,
+                    entry.name,
+                    offer.peer_name,
+                    done,
+                    entry.size,
+                )
             )
 
     def tell(text: str) -> None:
@@ -454,7 +478,11 @@ async def fetch_file(
         except OSError:
             done = 0
         peer = offer.peer_name
-        note(TransferNote("progress", offer.index, entry.name, peer, done, entry.size, detail=text))
+        note(
+            TransferNote(
+                TransferKind.PROGRESS, offer.index, entry.name, peer, done, entry.size, detail=text
+            )
+        )
 
     into = Landing(
         final,
@@ -527,7 +555,9 @@ class _FolderLanding:
         size = current.final.stat().st_size
         where = str(current.final)
         peer = self.offer.peer_name
-        self.note(TransferNote("received", self.offer.index, name, peer, size, size, where))
+        self.note(
+            TransferNote(TransferKind.RECEIVED, self.offer.index, name, peer, size, size, where)
+        )
         self.current = None
 
     def abandon(self) -> None:
@@ -577,7 +607,11 @@ async def fetch_folder(
             for event in reader.feed(data):
                 landing.on(event)
         got = landing.received
-        note(TransferNote("received", offer.index, entry.name, who, got, got, detail=str(top)))
+        note(
+            TransferNote(
+                TransferKind.RECEIVED, offer.index, entry.name, who, got, got, detail=str(top)
+            )
+        )
         return top
     finally:
         landing.abandon()

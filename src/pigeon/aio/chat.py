@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import enum
 import signal
 import time
 from collections import deque
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from pigeon.aio.attachments import (
     Incoming,
+    TransferKind,
     TransferNote,
     describe,
     fetch_file,
@@ -31,7 +34,7 @@ from pigeon.fs.partfile import make_folder
 from pigeon.proto.address import looks_like_address
 from pigeon.proto.chat import commands as cmd
 from pigeon.proto.chat import ipmsg_files as files
-from pigeon.proto.chat.messenger import (
+from pigeon.proto.chat.events import (
     Addr,
     ChatEvent,
     Delivered,
@@ -41,18 +44,17 @@ from pigeon.proto.chat.messenger import (
     PeerInfo,
     Released,
 )
-from pigeon.proto.chat.records import record
 
 HISTORY_LIMIT = 1000
 FETCHES_PER_PEER = 4
+"""Downloads from one host at a time; ``/get all`` of a large offer queues the rest, well
+under the connection limit of the offering side (``attachments.MAX_CONNECTIONS``)."""
 PENDING_OFFERS_PER_HOST = 64
 PENDING_OFFERS = 1024
 """Offers kept for /get at most, from one host and from all; beyond, new ones are refused
 (a peer sending offers in a loop would otherwise grow the table without end)."""
 REFUSAL_EVERY = 5.0
 """Seconds between two 'refused' lines for one host's offers beyond the limit."""
-"""Downloads from one host at a time; ``/get all`` of a large offer queues the rest, well
-under the connection limit of the offering side (``attachments.MAX_CONNECTIONS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +71,27 @@ class TargetChanged:
     peer: PeerInfo
 
 
-@record
+class MessageState(enum.Enum):
+    """Where a message of the session stands; the value is the word ``/history`` shows."""
+
+    RECEIVED = "received"
+    SENDING = "sending"
+    """Sent, its acknowledgement awaited."""
+    SENT = "sent"
+    """Sent, no acknowledgement awaited (a plain peer, ``/all``)."""
+    DELIVERED = "delivered"
+    NOT_DELIVERED = "not delivered"
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
-    """One message of the session; ``state`` is ``received``, ``sent``, ``delivered``,
-    ``not delivered`` or ``sending``."""
+    """One message of the session."""
 
     time: float
     outgoing: bool
     peer: str
     text: str
-    state: str
+    state: MessageState
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +111,26 @@ class OfferView:
     incoming: bool
 
 
+class OfferEnd(enum.Enum):
+    """How an offer ended; the value is the word scripts see (``--json``)."""
+
+    REFUSED = "refused"
+    """We refused the peer's offer: its file list is malformed, or too many wait."""
+    DECLINED = "declined"
+    """The peer declined our offer."""
+    WITHDREW = "withdrew"
+    """The peer withdrew its offer."""
+
+
 @dataclass(frozen=True, slots=True)
 class OfferEnded:
-    """A peer's offer refused, or an offer the peer ended. ``kind``: ``refused`` (its file
-    list is malformed; ``reason`` says how), ``declined`` (it declined our offer ``index``)
-    or ``withdrew`` (it withdrew its offer ``index``).
+    """A peer's offer refused (``reason`` says why), or an offer ``index`` the peer ended.
 
     An event of its own, not a ``Notice``: a notice's text is ours, while this line names a
     peer, and the view escapes the peer's strings as it does in every other line.
     """
 
-    kind: str
+    kind: OfferEnd
     peer: PeerInfo
     index: int = 0
     reason: str = ""
@@ -141,7 +163,6 @@ class ChatSession:
         self.node: ChatNode | None = None
         self.target: Addr | None = None
         self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_LIMIT)
-        self._states: dict[int, str] = {}
         self._out: dict[int, HistoryEntry] = {}
         self.undelivered = 0
         self.refused: PigeonError | None = None
@@ -154,23 +175,14 @@ class ChatSession:
     def observe(self, event: ChatEvent | Notice | TransferNote) -> None:
         """Record ``event`` in the history, then show it."""
         now = time.time()
-        if type(event) is MessageIn and not event.attachments and self.target is not None:
-            # The common case of a busy chat, taken before the general dispatch below.
-            self.history.append(HistoryEntry(now, False, event.peer.name, event.text, "received"))
-            self._show(event)
-            return
-        if isinstance(event, MessageIn) and event.attachments:
-            self._offered_to_us(event)
-            if not event.text:
-                return  # the offer line says it all
-        elif isinstance(event, Released):
-            self._released(event)
-            return
         match event:
-            case MessageIn():
-                self.history.append(
-                    HistoryEntry(now, False, event.peer.name, event.text, "received")
-                )
+            case MessageIn():  # first: the common event of a busy chat
+                if event.attachments:
+                    self._offered_to_us(event)
+                    if not event.text:
+                        return  # the offer line says it all
+                received = MessageState.RECEIVED
+                self.history.append(HistoryEntry(now, False, event.peer.name, event.text, received))
                 if self.target is None and not event.transient:
                     # the first to speak is who a reply goes to (not a one-shot: gone already)
                     self.target = event.peer.addr
@@ -178,15 +190,18 @@ class ChatSession:
                     self._show(TargetChanged(event.peer))
                     return
             case MessageOut():
-                state = "sending" if event.acked else "sent"
+                state = MessageState.SENDING if event.acked else MessageState.SENT
                 entry = HistoryEntry(now, True, event.peer.name, event.text, state)
                 self.history.append(entry)
                 self._out[event.msg_id] = entry
             case Delivered():
-                self._settle(event.msg_id, "delivered")
+                self._settle(event.msg_id, MessageState.DELIVERED)
             case NotDelivered():
                 self.undelivered += 1
-                self._settle(event.msg_id, "not delivered")
+                self._settle(event.msg_id, MessageState.NOT_DELIVERED)
+            case Released():
+                self._released(event)
+                return
             case _:
                 pass
         self._show(event)
@@ -201,7 +216,7 @@ class ChatSession:
         try:
             entries = files.decode_file_list(event.attachments, encoding)
         except files.FileListError as exc:
-            self._show(OfferEnded("refused", event.peer, reason=str(exc)))
+            self._show(OfferEnded(OfferEnd.REFUSED, event.peer, reason=str(exc)))
             return
         if not entries or event.packet_no is None:
             return
@@ -212,7 +227,7 @@ class ChatSession:
             if now - self._refused_at.get(host, -REFUSAL_EVERY) >= REFUSAL_EVERY:
                 self._refused_at[host] = now
                 why = "too many offers are already waiting (/get or /cancel some)"
-                self._show(OfferEnded("refused", event.peer, reason=why))
+                self._show(OfferEnded(OfferEnd.REFUSED, event.peer, reason=why))
             return
         index = self._new_index()
         self.incoming[index] = Incoming(
@@ -225,12 +240,12 @@ class ChatSession:
         ours = self.node.book.offers.get(event.packet_no)
         if ours is not None and ours.peer[0] == event.peer.addr[0]:
             ours.released = True
-            self._show(OfferEnded("declined", event.peer, ours.index))
+            self._show(OfferEnded(OfferEnd.DECLINED, event.peer, ours.index))
             return
         for index, offer in list(self.incoming.items()):
             if offer.packet_no == event.packet_no and offer.peer[0] == event.peer.addr[0]:
                 del self.incoming[index]
-                self._show(OfferEnded("withdrew", event.peer, index))
+                self._show(OfferEnded(OfferEnd.WITHDREW, event.peer, index))
 
     async def _fetch(self, offer: Incoming, entry: files.FileEntry, dest: Path) -> None:
         assert self.node is not None
@@ -245,15 +260,19 @@ class ChatSession:
                 else:
                     await fetch_file(offer, entry, dest, request, note)
         except PigeonError as exc:
-            note(TransferNote("failed", offer.index, entry.name, offer.peer_name, detail=str(exc)))
+            note(
+                TransferNote(
+                    TransferKind.FAILED, offer.index, entry.name, offer.peer_name, detail=str(exc)
+                )
+            )
 
-    def _settle(self, msg_id: int, state: str) -> None:
+    def _settle(self, msg_id: int, state: MessageState) -> None:
         entry = self._out.pop(msg_id, None)
         if entry is None:
             return
         for index, item in enumerate(self.history):
             if item is entry:
-                self.history[index] = HistoryEntry(entry.time, True, entry.peer, entry.text, state)
+                self.history[index] = dataclasses.replace(entry, state=state)
                 return
 
     async def target_for(self, text: str, *, plain: bool = False) -> Addr:
@@ -349,6 +368,16 @@ class ChatSession:
             self._show(Notice(str(exc)))
 
 
+class Ending(enum.Enum):
+    """Why a chat's input loop ended."""
+
+    QUIT = "quit"
+    EOF = "eof"
+    """End of input (Ctrl-D, the end of a script)."""
+    SIGNAL = "signal"
+    """SIGINT or SIGTERM."""
+
+
 async def run_chat(
     cfg: ChatConfig, lines: AsyncIterator[str], show: ShowSession, *, strict: bool = False
 ) -> int:
@@ -380,7 +409,7 @@ async def run_chat(
                 peer = node.messenger.peer(first[0]) or node.messenger.add_peer(first[0])
                 show(TargetChanged(peer))
             ended = await _drive(session, lines, stop)
-            if ended == "eof":
+            if ended is Ending.EOF:
                 await node.settled()
                 await node.transfers_done()
                 if cfg.keep_open:
@@ -395,18 +424,18 @@ async def run_chat(
     return 12 if session.undelivered else 0
 
 
-async def _drive(session: ChatSession, lines: AsyncIterator[str], stop: asyncio.Event) -> str:
-    """Execute lines until quit (``"quit"``), end of input (``"eof"``) or a signal."""
+async def _drive(session: ChatSession, lines: AsyncIterator[str], stop: asyncio.Event) -> Ending:
+    """Execute lines until quit, end of input or a signal; says which."""
 
-    async def read() -> str:
+    async def read() -> Ending:
         async for line in lines:
             command = cmd.parse_line(line)
             if command is None:
                 continue
             if isinstance(command, cmd.Quit):
-                return "quit"
+                return Ending.QUIT
             await session.execute(command)
-        return "eof"
+        return Ending.EOF
 
     reader = asyncio.create_task(read())
     stopper = asyncio.create_task(stop.wait())
@@ -415,11 +444,9 @@ async def _drive(session: ChatSession, lines: AsyncIterator[str], stop: asyncio.
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    if reader in done and not reader.cancelled() and reader.exception() is None:
-        return reader.result()
-    if reader in done and reader.exception() is not None:
-        raise reader.exception()  # type: ignore[misc]
-    return "signal"
+    if reader in done and not reader.cancelled():
+        return reader.result()  # or what went wrong in it, raised
+    return Ending.SIGNAL
 
 
 def _greet(cfg: ChatConfig, node: ChatNode, show: ShowSession) -> None:

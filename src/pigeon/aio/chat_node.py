@@ -30,16 +30,10 @@ from pigeon.errors import PigeonError
 from pigeon.proto.address import format_endpoint
 from pigeon.proto.chat import ipmsg
 from pigeon.proto.chat import ipmsg_files as files
-from pigeon.proto.chat.messenger import (
-    Addr,
-    ChatEvent,
-    Identity,
-    MessageOut,
-    Messenger,
-    Output,
-    Transmit,
-    packet_seed,
-)
+from pigeon.proto.chat.delivery import packet_seed
+from pigeon.proto.chat.events import Addr, ChatEvent, MessageOut, Output, Transmit
+from pigeon.proto.chat.messenger import Messenger
+from pigeon.proto.chat.outgoing import Identity
 
 BROADCAST_ALL = "255.255.255.255"
 VERSION = f"1_pigeon_{__version__}"

@@ -20,8 +20,7 @@ from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.proto.address import format_endpoint, looks_like_address
 from pigeon.proto.chat.commands import peer_address
-from pigeon.proto.chat.ipmsg import DEFAULT_PORT
-from pigeon.proto.chat.messenger import (
+from pigeon.proto.chat.events import (
     Addr,
     ChatEvent,
     Delivered,
@@ -30,6 +29,7 @@ from pigeon.proto.chat.messenger import (
     PeerChanged,
     Released,
 )
+from pigeon.proto.chat.ipmsg import DEFAULT_PORT
 from pigeon.proto.text import escape_controls
 
 POLL = 0.05

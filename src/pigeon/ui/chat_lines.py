@@ -14,10 +14,13 @@ import functools
 import json
 import unicodedata
 import zlib
+from typing import assert_never
 
-from pigeon.aio.attachments import TransferNote
+from pigeon.aio.attachments import TransferKind, TransferNote
 from pigeon.aio.chat import (
+    HistoryEntry,
     HistoryView,
+    OfferEnd,
     OfferEnded,
     OfferView,
     PeerTable,
@@ -26,12 +29,13 @@ from pigeon.aio.chat import (
 )
 from pigeon.aio.events import Notice
 from pigeon.proto.chat import ipmsg_files as files
-from pigeon.proto.chat.messenger import (
+from pigeon.proto.chat.events import (
     Delivered,
     Flooded,
     MessageIn,
     MessageOut,
     NotDelivered,
+    PeerChange,
     PeerChanged,
     PeerInfo,
     Released,
@@ -145,70 +149,27 @@ def _tag(event: MessageIn) -> str:
 
 
 def plain_line(event: SessionEvent, now: float) -> tuple[str, bool]:
-    """``plain_text(fragments(event, now))`` and whether it is data; a received message,
-    the common line of a busy chat, is put together directly."""
-    if type(event) is MessageIn:
-        text = event.text
-        shown = _text(text) if len(text) > SHOWN_CHARS else escape_controls(text)
-        return f"{clock(now)}  {escape_controls(event.peer.name)}{_tag(event)}: {shown}", True
+    """The unstyled line for ``event`` (``fragments`` joined) and whether it is data."""
     parts, is_data = fragments(event, now)
     return plain_text(parts), is_data
 
 
 def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
     """Styled pieces of the line for ``event`` and whether it is data (stdout)."""
-    stamp = ("class:time", clock(now) + "  ")
     match event:
-        case MessageIn():
-            return [
-                stamp,
-                (peer_style(event.peer), _name(event.peer)),
-                ("class:meta", _tag(event)),
-                ("", ": " + _text(event.text)),
-            ], True
+        case MessageIn():  # first: the common line of a busy chat
+            return _message_in(event, now), True
         case MessageOut():
             return _message_out(event, now, " …" if event.acked else ""), True
-        case Delivered():
-            return [
-                stamp,
-                ("class:ok", f"✓ #{event.msg_id} delivered to "),
-                (peer_style(event.peer), _name(event.peer)),
-            ], True
-        case NotDelivered():
-            return [
-                stamp,
-                ("class:bad", f"✗ #{event.msg_id} NOT delivered to "),
-                (peer_style(event.peer), _name(event.peer)),
-                ("class:bad", f" (no acknowledgement after {_tries(event.tries)})"),
-            ], True
+        case Delivered() | NotDelivered():
+            return _outcome(event, now), True
         case PeerChanged():
-            peer = event.peer
-            if event.change == "left":
-                what = " left"
-            elif event.change == "updated":
-                what = " updated" + (
-                    f" (group {escape_controls(peer.group)})" if peer.group else ""
-                )
-            else:
-                kind = "plain udp" if peer.plain else escape_controls(peer.version)
-                group = f", group {escape_controls(peer.group)}" if peer.group else ""
-                what = f" joined ({peer.endpoint}{group}, {kind})"
-            return [
-                stamp,
-                ("class:meta", "* "),
-                (peer_style(peer), _name(peer)),
-                ("class:meta", what),
-            ], True
+            return _peer_changed(event, now), True
         case Flooded():
             # an IP address, made from the socket's address: no peer-chosen text
             host = event.host or "new hosts"
-            return [
-                stamp,
-                (
-                    "class:bad",
-                    f"! dropped {plural(event.dropped, 'datagram')} from {host} (flooding)",
-                ),
-            ], True
+            why = f"! dropped {plural(event.dropped, 'datagram')} from {host} (flooding)"
+            return [_stamp(now), ("class:bad", why)], True
         case PeerTable():
             if not event.peers:
                 return [("class:meta", "no peers yet")], True
@@ -222,40 +183,98 @@ def fragments(event: SessionEvent, now: float) -> tuple[Fragments, bool]:
                 ("class:meta", where),
             ], False
         case HistoryView():
-            if not event.entries:
-                return [("class:meta", "no messages yet")], True
-            lines = [
-                f"{clock(e.time)}  {'→ ' if e.outgoing else ''}{escape_controls(e.peer)}: "
-                f"{escape_controls(e.text)}  ({e.state})"
-                for e in event.entries
-            ]
-            return [("", "\n".join(lines))], True
+            return [_history(event)], True
         case OfferView():
-            listed = ", ".join(_entry_text(e) for e in event.entries)
-            if event.incoming:
-                how = f"  (/get {event.index} [DEST] to download, /cancel {event.index} to decline)"
-                return [
-                    stamp,
-                    ("class:ok", f"offer #{event.index} from "),
-                    (peer_style(event.peer), _name(event.peer)),
-                    ("", ": " + listed),
-                    ("class:meta", how),
-                ], True
-            return [
-                stamp,
-                ("class:meta", f"offer #{event.index} → "),
-                (peer_style(event.peer), _name(event.peer)),
-                ("", ": " + listed),
-                ("class:meta", f"  (/cancel {event.index} withdraws it)"),
-            ], True
+            return _offer_view(event, now), True
         case TransferNote():
-            return [stamp, _transfer_fragment(event)], True
+            return [_stamp(now), _transfer_fragment(event)], True
         case Released():
-            return [stamp, ("class:meta", f"{_name(event.peer)} released {event.packet_no}")], False
+            released = f"{_name(event.peer)} released {event.packet_no}"
+            return [_stamp(now), ("class:meta", released)], False
         case OfferEnded():
             return _offer_ended(event), False
         case Notice():
             return [("class:meta", _notice_text(event.text))], False
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _stamp(now: float) -> tuple[str, str]:
+    return ("class:time", clock(now) + "  ")
+
+
+def _message_in(event: MessageIn, now: float) -> Fragments:
+    return [
+        _stamp(now),
+        (peer_style(event.peer), _name(event.peer)),
+        ("class:meta", _tag(event)),
+        ("", ": " + _text(event.text)),
+    ]
+
+
+def _outcome(event: Delivered | NotDelivered, now: float) -> Fragments:
+    who = (peer_style(event.peer), _name(event.peer))
+    if isinstance(event, Delivered):
+        return [_stamp(now), ("class:ok", f"✓ #{event.msg_id} delivered to "), who]
+    return [
+        _stamp(now),
+        ("class:bad", f"✗ #{event.msg_id} NOT delivered to "),
+        who,
+        ("class:bad", f" (no acknowledgement after {_tries(event.tries)})"),
+    ]
+
+
+def _peer_changed(event: PeerChanged, now: float) -> Fragments:
+    peer = event.peer
+    match event.change:
+        case PeerChange.LEFT:
+            what = " left"
+        case PeerChange.UPDATED:
+            what = " updated" + (f" (group {escape_controls(peer.group)})" if peer.group else "")
+        case PeerChange.JOINED:
+            kind = "plain udp" if peer.plain else escape_controls(peer.version)
+            group = f", group {escape_controls(peer.group)}" if peer.group else ""
+            what = f" joined ({peer.endpoint}{group}, {kind})"
+        case _ as unreachable:
+            assert_never(unreachable)
+    return [
+        _stamp(now),
+        ("class:meta", "* "),
+        (peer_style(peer), _name(peer)),
+        ("class:meta", what),
+    ]
+
+
+def _history(event: HistoryView) -> tuple[str, str]:
+    if not event.entries:
+        return ("class:meta", "no messages yet")
+    lines = [
+        f"{clock(e.time)}  {'→ ' if e.outgoing else ''}{escape_controls(e.peer)}: "
+        f"{escape_controls(e.text)}  ({e.state.value})"
+        for e in event.entries
+    ]
+    return ("", "\n".join(lines))
+
+
+def _offer_view(event: OfferView, now: float) -> Fragments:
+    listed = ", ".join(_entry_text(e) for e in event.entries)
+    who = (peer_style(event.peer), _name(event.peer))
+    if event.incoming:
+        how = f"  (/get {event.index} [DEST] to download, /cancel {event.index} to decline)"
+        return [
+            _stamp(now),
+            ("class:ok", f"offer #{event.index} from "),
+            who,
+            ("", ": " + listed),
+            ("class:meta", how),
+        ]
+    return [
+        _stamp(now),
+        ("class:meta", f"offer #{event.index} → "),
+        who,
+        ("", ": " + listed),
+        ("class:meta", f"  (/cancel {event.index} withdraws it)"),
+    ]
 
 
 def _message_out(event: MessageOut, now: float, mark: str) -> Fragments:
@@ -285,13 +304,15 @@ def _notice_text(text: str) -> str:
 def _offer_ended(event: OfferEnded) -> Fragments:
     who = (peer_style(event.peer), _name(event.peer))
     match event.kind:
-        case "refused":
+        case OfferEnd.REFUSED:
             reason = escape_controls(event.reason)
             return [("class:bad", "offer from "), who, ("class:bad", f" refused: {reason}")]
-        case "declined":
+        case OfferEnd.DECLINED:
             return [who, ("class:meta", f" declined offer #{event.index}")]
-        case _:
+        case OfferEnd.WITHDREW:
             return [who, ("class:meta", f" withdrew offer #{event.index}")]
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _tries(tries: int) -> str:
@@ -308,29 +329,31 @@ def _transfer_fragment(note: TransferNote) -> tuple[str, str]:
     who = escape_controls(note.peer)
     detail = escape_controls(note.detail)
     match note.kind:
-        case "sending":
+        case TransferKind.SENDING:
             start = f" from byte {note.done}" if note.done else ""
             return ("class:meta", f"#{note.index} sending {name} to {who}{start}")
-        case "sent":
+        case TransferKind.SENT:
             return ("class:ok", f"✓ #{note.index} {name} sent to {who} ({format_size(note.done)})")
-        case "refused":
+        case TransferKind.REFUSED:
             return ("class:bad", f"! refused a file request from {who}: {detail}")
-        case "progress":
+        case TransferKind.PROGRESS:
             pct = f"{100 * note.done / note.total:.0f}%" if note.total else "?"
             more = f" — {detail}" if detail else ""
             return ("class:meta", f"#{note.index} {name} {pct} ({format_size(note.done)}){more}")
-        case "received":
+        case TransferKind.RECEIVED:
             return (
                 "class:ok",
                 f"✓ #{note.index} {name} received from {who} ({format_size(note.done)}) → {detail}",
             )
-        case _:
+        case TransferKind.FAILED:
             return ("class:bad", f"✗ #{note.index} {name} failed: {detail}")
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def plain_text(parts: Fragments) -> str:
     """The fragments as an unstyled line."""
-    return "".join(text for _style, text in parts)
+    return "".join([text for _style, text in parts])
 
 
 def _peer_json(peer: PeerInfo) -> dict[str, object]:
@@ -373,29 +396,17 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
                 "packet": event.packet_no,
                 "broadcast": event.broadcast,
             }
-        case Delivered():
+        case Delivered() | NotDelivered():
             return {
-                "type": "delivered",
-                "time": stamp,
-                "id": event.msg_id,
-                "to": event.peer.endpoint,
-                "tries": event.tries,
-            }
-        case NotDelivered():
-            return {
-                "type": "not_delivered",
+                "type": "delivered" if isinstance(event, Delivered) else "not_delivered",
                 "time": stamp,
                 "id": event.msg_id,
                 "to": event.peer.endpoint,
                 "tries": event.tries,
             }
         case PeerChanged():
-            return {
-                "type": "peer",
-                "time": stamp,
-                "change": event.change,
-                "peer": _peer_json(event.peer),
-            }
+            peer = _peer_json(event.peer)
+            return {"type": "peer", "time": stamp, "change": event.change.value, "peer": peer}
         case Flooded():
             return {
                 "type": "flood",
@@ -403,24 +414,25 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
                 "from": event.host or None,  # None: hosts not yet settled, together
                 "dropped": event.dropped,
             }
+        case Released():
+            endpoint = event.peer.endpoint
+            return {"type": "released", "time": stamp, "from": endpoint, "packet": event.packet_no}
+        case _:
+            return _session_json(event, stamp)
+
+
+def _session_json(
+    event: PeerTable | TargetChanged | HistoryView | OfferView | TransferNote | OfferEnded | Notice,
+    stamp: str,
+) -> dict[str, object]:
+    """``to_json`` of the session's own events (not the messenger's)."""
+    match event:
         case PeerTable():
             return {"type": "peers", "peers": [_peer_json(p) for p in event.peers]}
         case TargetChanged():
             return {"type": "target", "peer": _peer_json(event.peer)}
         case HistoryView():
-            return {
-                "type": "history",
-                "entries": [
-                    {
-                        "time": iso(e.time),
-                        "outgoing": e.outgoing,
-                        "peer": e.peer,
-                        "text": e.text,
-                        "state": e.state,
-                    }
-                    for e in event.entries
-                ],
-            }
+            return {"type": "history", "entries": [_history_json(e) for e in event.entries]}
         case OfferView():
             return {
                 "type": "offer",
@@ -438,7 +450,7 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
             return {
                 "type": "transfer",
                 "time": stamp,
-                "state": event.kind,
+                "state": event.kind.value,
                 "index": event.index,
                 "file": event.name,
                 "peer": event.peer,
@@ -446,18 +458,11 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
                 "total": event.total,
                 "detail": event.detail,
             }
-        case Released():
-            return {
-                "type": "released",
-                "time": stamp,
-                "from": event.peer.endpoint,
-                "packet": event.packet_no,
-            }
         case OfferEnded():
             return {
                 "type": "notice",
                 "text": plain_text(_offer_ended(event)),
-                "kind": event.kind,
+                "kind": event.kind.value,
                 "index": event.index,
                 "peer": event.peer.endpoint,
                 "name": event.peer.name,
@@ -465,6 +470,18 @@ def to_json(event: SessionEvent, now: float) -> dict[str, object]:
             }
         case Notice():
             return {"type": "notice", "text": event.text, **event.extra}
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _history_json(entry: HistoryEntry) -> dict[str, object]:
+    return {
+        "time": iso(entry.time),
+        "outgoing": entry.outgoing,
+        "peer": entry.peer,
+        "text": entry.text,
+        "state": entry.state.value,
+    }
 
 
 def json_line(event: SessionEvent, now: float) -> str:

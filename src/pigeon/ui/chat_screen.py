@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from pigeon.aio.chat import SessionEvent, TargetChanged
 from pigeon.aio.events import Notice
 from pigeon.aio.stdin import stdin_lines
-from pigeon.proto.chat.messenger import Delivered, MessageOut, NotDelivered, PeerChanged
+from pigeon.proto.chat.events import Delivered, MessageOut, NotDelivered, PeerChanged
 from pigeon.proto.text import escape_controls
 from pigeon.ui.chat_lines import (
     Fragments,
