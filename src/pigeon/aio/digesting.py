@@ -4,7 +4,7 @@ Answers never wait for a whole-file hash before their first byte. A digest is ei
 (``fs.digests.DigestCache``: memory, then the on-disk store), cheap (files up to ``INLINE``
 are hashed on the request path: at most a few milliseconds), or computed *alongside* the
 send: a ``Computation`` reads the file with pread in ``CHUNK`` steps in a worker thread while
-sendfile sends it, and the answer carries the digest in its trailer (``aio.serve``).
+sendfile sends it, and the answer carries the digest in its trailer (``aio.serve_files``).
 
 - One computation per file version (``Digests.running``): concurrent answers, listings
   (``?digest=sha-256``) and ranged answers for that version all join it.

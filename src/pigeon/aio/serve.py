@@ -38,7 +38,14 @@ from pigeon.fs.digest_store import DigestStore
 from pigeon.fs.digests import DigestCache
 from pigeon.fs.root import ConfinedRoot
 from pigeon.proto.classify import Protocol, classify, might_be_http
-from pigeon.proto.http.respond import TEXT, over_limit, oversized, status_text
+from pigeon.proto.http.respond import (
+    TEXT,
+    Found,
+    outcome_status,
+    over_limit,
+    oversized,
+    status_text,
+)
 from pigeon.proto.text import plural
 
 CLOSE_WAIT = 2.0
@@ -178,9 +185,8 @@ class FileServer:
         elif kind is Protocol.LEGACY:
             await serve_legacy(self.cfg, self.root, self.log, reader, writer, peer, buf)
         else:  # an IP Messenger file request: pigeon serve offers nothing over it
-            self.log(
-                peer, "IPMSG", buf[:80].decode("utf-8", "replace"), 403, 0, time.perf_counter()
-            )
+            shown, refused = buf[:80].decode("utf-8", "replace"), outcome_status(Found.REFUSED)
+            self.log(peer, "IPMSG", shown, refused, 0, time.perf_counter())
 
     # ----- HTTP/1.1 --------------------------------------------------------------------------
 
