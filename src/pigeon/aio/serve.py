@@ -322,9 +322,7 @@ class FileServer:
     ) -> None:
         """Answer one request; a whole small answer to a request that came in one read
         (``fresh``) may be remembered for the same bytes."""
-        ex = Exchange(
-            peer, req.method.decode("ascii", "replace"), req.target.decode("utf-8", "replace")
-        )
+        ex = Exchange(req.method.decode("ascii", "replace"), req.target.decode("utf-8", "replace"))
         keep = None if fresh is None else functools.partial(self.remembered.remember, fresh, req)
         try:
             await self.files.answer(conn, writer, req, ex, self.stopping, keep)

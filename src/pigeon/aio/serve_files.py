@@ -68,15 +68,14 @@ Keep = Callable[[os.stat_result, str, bytes, int], None]
 class Exchange:
     """One request and how far its answer got (what the access log says if it is cut)."""
 
-    __slots__ = ("logged", "method", "peer", "sent", "span", "start", "status", "target")
+    __slots__ = ("method", "sent", "span", "start", "status", "target")
 
-    def __init__(self, peer: str, method: str, target: str) -> None:
-        self.peer, self.method, self.target = peer, method, target
+    def __init__(self, method: str, target: str) -> None:
+        self.method, self.target = method, target
         self.start = time.perf_counter()
         self.status = 0  # no head sent yet
         self.sent = 0
         self.span: FileSpan | None = None
-        self.logged = False
 
     @property
     def body_sent(self) -> int:
