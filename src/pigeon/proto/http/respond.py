@@ -12,6 +12,8 @@ Two things are learnt only while answering, and each finishes a plan here too: a
 found for a span (``with_digest``: a header, or a trailer when the body may be chunked) and
 a folder page that cannot be made (``plan_response`` again with the new facts, or ``busy``).
 ``Server``, ``Date``, ``Connection`` and the framing (chunked or not) are the shell's and h11's.
+Two answers come before h11 has a request: ``oversized`` (a complete head over the limit:
+414 or 431) and ``over_limit`` (a connection beyond the server's: the whole 503 as bytes).
 """
 
 from __future__ import annotations
