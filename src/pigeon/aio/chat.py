@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import enum
 import signal
 import time
@@ -17,6 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pigeon.aio.attachments import (
     Incoming,
@@ -43,6 +43,7 @@ from pigeon.proto.chat.events import (
     NotDelivered,
     PeerInfo,
     Released,
+    by_kind,
 )
 
 HISTORY_LIMIT = 1000
@@ -83,9 +84,10 @@ class MessageState(enum.Enum):
     NOT_DELIVERED = "not delivered"
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One message of the session."""
+@by_kind
+class HistoryEntry(NamedTuple):
+    """One message of the session; a NamedTuple, as the messenger's events are (one is
+    made per message: see ``proto.chat.events``)."""
 
     time: float
     outgoing: bool
@@ -272,7 +274,7 @@ class ChatSession:
             return
         for index, item in enumerate(self.history):
             if item is entry:
-                self.history[index] = dataclasses.replace(entry, state=state)
+                self.history[index] = entry._replace(state=state)
                 return
 
     async def target_for(self, text: str, *, plain: bool = False) -> Addr:

@@ -63,10 +63,10 @@ SHOWN_CHARS = 2000
 
 
 def _text(text: str) -> str:
-    shown = escape_controls(text[:SHOWN_CHARS])
-    if len(text) > SHOWN_CHARS:
-        shown += f" … ({plural(len(text) - SHOWN_CHARS, 'more character')} not shown)"
-    return shown
+    if len(text) <= SHOWN_CHARS:
+        return escape_controls(text)
+    more = plural(len(text) - SHOWN_CHARS, "more character")
+    return f"{escape_controls(text[:SHOWN_CHARS])} … ({more} not shown)"
 
 
 def _name(peer: PeerInfo) -> str:
