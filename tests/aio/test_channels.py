@@ -7,11 +7,11 @@ import os
 import socket
 
 from pigeon.aio.datagram import DatagramChannel
-from pigeon.aio.events import ClientConnected, DatagramReceived, Event, Listening, StreamReceived
 from pigeon.aio.stdin import stdin_chunks, stdin_lines
 from pigeon.aio.tcp import run_connect, run_listen
 from pigeon.aio.udp import run_recv
 from pigeon.config import TcpConnectConfig, TcpListenConfig, UdpRecvConfig
+from pigeon.events import ClientConnected, DatagramReceived, Event, Listening, StreamReceived
 
 
 async def test_full_queue_drops_and_counts_instead_of_growing() -> None:

@@ -13,14 +13,7 @@ from pathlib import Path
 import pytest
 
 from pigeon.aio.bulk import Consume
-from pigeon.aio.fetch import (
-    SIDECAR_FROM,
-    DownloadResult,
-    Landing,
-    Received,
-    fetch_into_part,
-    retrying,
-)
+from pigeon.aio.fetch import SIDECAR_FROM, Landing, Received, fetch_into_part, retrying
 from pigeon.errors import (
     ConnectionLost,
     ConnectionRefused,
@@ -29,6 +22,7 @@ from pigeon.errors import (
     ProtocolError,
     TimedOut,
 )
+from pigeon.events import DownloadResult
 from pigeon.proto.http.fetch import PartState
 
 FILE = bytes(range(256)) * 40  # 10,240 bytes

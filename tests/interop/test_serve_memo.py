@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from pigeon.aio.events import Event, RequestServed
 from pigeon.aio.serve import FileServer
 from pigeon.aio.serve_io import ServeClock
 from pigeon.config import ServeConfig
+from pigeon.events import Event, RequestServed
 from pigeon.proto.http.memo import SETTLED
 
 A = os.urandom(3000)

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from pigeon.aio.events import RequestServed
+from pigeon.events import RequestServed
 from pigeon.ui.report import Reporter, to_json
 
 BASE = RequestServed(1_700_000_000.5, "127.0.0.1:5555", "GET", "/small.txt", 200, 13, 1.23456)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.aio.chat import PeerTable
+from pigeon.events import PeerTable
 from pigeon.proto.chat.events import Delivered, MessageIn, MessageOut, NotDelivered, PeerInfo
 from pigeon.ui import chat_screen
 from pigeon.ui.chat_lines import cells, fit, pad, plain_line, plain_text

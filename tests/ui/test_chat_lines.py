@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from pigeon.aio.events import Notice
+from pigeon.events import Notice
 from pigeon.proto.chat.events import Delivered, MessageIn, PeerInfo
 from pigeon.ui.chat_lines import fragments, peer_style, plain_line
 from pigeon.ui.chat_screen import LineView

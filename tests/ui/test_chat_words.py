@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pigeon.aio.attachments import TransferKind, TransferNote
-from pigeon.aio.chat import OfferView, PeerTable, SessionEvent
 from pigeon.errors import DatagramTooLong
+from pigeon.events import OfferView, PeerTable, SessionEvent, TransferKind, TransferNote
 from pigeon.proto.chat import ipmsg
 from pigeon.proto.chat.events import Flooded, MessageIn, MessageOut, NotDelivered, PeerInfo
 from pigeon.proto.chat.ipmsg_files import REGULAR, FileEntry

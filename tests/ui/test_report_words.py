@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from pigeon.aio.events import (
+from pigeon.events import (
     ClientDisconnected,
     DatagramReceived,
     DatagramSent,

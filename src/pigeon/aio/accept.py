@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pigeon.aio.events import Notice
+from pigeon.events import Notice
 
 OUT_OF_FDS = (
     "out of file descriptors: new connections wait (accepting pauses and retries each second); "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import socket
 
-from pigeon.aio.events import Listening
 from pigeon.aio.interfaces import list_interfaces
 from pigeon.aio.sockets import WILDCARD, local_port
+from pigeon.events import Listening
 from pigeon.proto.address import format_endpoint
 from pigeon.proto.interfaces import reachable_addresses
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import os
 import socket
 import stat
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pigeon.aio.bulk import Consume, receive_exactly
-from pigeon.aio.fetch import DownloadResult, Landing, Received, fetch_into_part, retrying
+from pigeon.aio.fetch import Landing, Received, fetch_into_part, retrying
 from pigeon.aio.filesend import FileSpan, ShortBody, send_span
 from pigeon.aio.oserrors import lost, stalled
 from pigeon.aio.pace import closed, flushed, write_within
@@ -34,6 +33,7 @@ from pigeon.errors import (
     ProtocolError,
     UsageError,
 )
+from pigeon.events import DownloadResult, Note, TransferKind, TransferNote
 from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.fs.root import OpenFile
 from pigeon.proto.chat import ipmsg
@@ -81,33 +81,6 @@ class Offer:
     def complete(self) -> bool:
         """Every file has been fetched whole at least once."""
         return all(f.fetched for f in self.files.values())
-
-
-class TransferKind(enum.Enum):
-    """What a ``TransferNote`` says; the value is the word scripts see (``--json``)."""
-
-    SENDING = "sending"
-    SENT = "sent"
-    REFUSED = "refused"
-    PROGRESS = "progress"
-    RECEIVED = "received"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class TransferNote:
-    """Something about a transfer, for the screen."""
-
-    kind: TransferKind
-    index: int
-    name: str
-    peer: str
-    done: int = 0
-    total: int = 0
-    detail: str = ""
-
-
-Note = Callable[[TransferNote], None]
 
 
 def describe(paths: list[Path], first_id: int = 0) -> list[tuple[files.FileEntry, Path]]:

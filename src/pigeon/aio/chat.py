@@ -13,23 +13,27 @@ import enum
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import NamedTuple
 
-from pigeon.aio.attachments import (
-    Incoming,
-    TransferKind,
-    TransferNote,
-    describe,
-    fetch_file,
-    fetch_folder,
-)
+from pigeon.aio.attachments import Incoming, describe, fetch_file, fetch_folder
 from pigeon.aio.chat_node import ChatNode, resolve_peer
-from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError, UsageError
+from pigeon.events import (
+    HistoryEntry,
+    HistoryView,
+    MessageState,
+    Notice,
+    OfferEnd,
+    OfferEnded,
+    OfferView,
+    PeerTable,
+    ShowSession,
+    TargetChanged,
+    TransferKind,
+    TransferNote,
+)
 from pigeon.fs.partfile import make_folder
 from pigeon.proto.address import looks_like_address
 from pigeon.proto.chat import commands as cmd
@@ -41,9 +45,7 @@ from pigeon.proto.chat.events import (
     MessageIn,
     MessageOut,
     NotDelivered,
-    PeerInfo,
     Released,
-    by_kind,
 )
 
 HISTORY_LIMIT = 1000
@@ -56,99 +58,6 @@ PENDING_OFFERS = 1024
 (a peer sending offers in a loop would otherwise grow the table without end)."""
 REFUSAL_EVERY = 5.0
 """Seconds between two 'refused' lines for one host's offers beyond the limit."""
-
-
-@dataclass(frozen=True, slots=True)
-class PeerTable:
-    """The answer to ``/peers`` (and ``pigeon peers``)."""
-
-    peers: tuple[PeerInfo, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TargetChanged:
-    """Typed lines now go to ``peer``."""
-
-    peer: PeerInfo
-
-
-class MessageState(enum.Enum):
-    """Where a message of the session stands; the value is the word ``/history`` shows."""
-
-    RECEIVED = "received"
-    SENDING = "sending"
-    """Sent, its acknowledgement awaited."""
-    SENT = "sent"
-    """Sent, no acknowledgement awaited (a plain peer, ``/all``)."""
-    DELIVERED = "delivered"
-    NOT_DELIVERED = "not delivered"
-
-
-@by_kind
-class HistoryEntry(NamedTuple):
-    """One message of the session; a NamedTuple, as the messenger's events are (one is
-    made per message: see ``proto.chat.events``)."""
-
-    time: float
-    outgoing: bool
-    peer: str
-    text: str
-    state: MessageState
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryView:
-    """The answer to ``/history``."""
-
-    entries: tuple[HistoryEntry, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class OfferView:
-    """An offer of files: made to us (``incoming``) or by us; ``index`` names it in commands."""
-
-    index: int
-    peer: PeerInfo
-    entries: tuple[files.FileEntry, ...]
-    incoming: bool
-
-
-class OfferEnd(enum.Enum):
-    """How an offer ended; the value is the word scripts see (``--json``)."""
-
-    REFUSED = "refused"
-    """We refused the peer's offer: its file list is malformed, or too many wait."""
-    DECLINED = "declined"
-    """The peer declined our offer."""
-    WITHDREW = "withdrew"
-    """The peer withdrew its offer."""
-
-
-@dataclass(frozen=True, slots=True)
-class OfferEnded:
-    """A peer's offer refused (``reason`` says why), or an offer ``index`` the peer ended.
-
-    An event of its own, not a ``Notice``: a notice's text is ours, while this line names a
-    peer, and the view escapes the peer's strings as it does in every other line.
-    """
-
-    kind: OfferEnd
-    peer: PeerInfo
-    index: int = 0
-    reason: str = ""
-
-
-SessionEvent = (
-    ChatEvent
-    | Notice
-    | PeerTable
-    | TargetChanged
-    | HistoryView
-    | OfferView
-    | TransferNote
-    | OfferEnded
-)
-ShowSession = Callable[[SessionEvent], None]
 
 
 def _local_path(text: str) -> Path:

@@ -20,13 +20,13 @@ from typing import Any
 
 from pigeon import __version__
 from pigeon.aio.accept import AcceptPressure
-from pigeon.aio.attachments import AttachmentServer, Offer, OfferBook, TransferNote
-from pigeon.aio.events import Notice
+from pigeon.aio.attachments import AttachmentServer, Offer, OfferBook
 from pigeon.aio.interfaces import list_interfaces
 from pigeon.aio.oserrors import bind_error, connect_error
 from pigeon.aio.sockets import has_ipv6, peer_host, resolve
 from pigeon.config import ChatConfig
 from pigeon.errors import PigeonError
+from pigeon.events import Notice, TransferNote
 from pigeon.proto.address import format_endpoint
 from pigeon.proto.chat import ipmsg
 from pigeon.proto.chat import ipmsg_files as files

@@ -14,10 +14,9 @@ from pathlib import Path
 
 from pigeon import errors
 from pigeon.aio.attachments import describe
-from pigeon.aio.chat import PeerTable, SessionEvent, ShowSession
 from pigeon.aio.chat_node import ChatNode, resolve_peer
-from pigeon.aio.events import Notice
 from pigeon.config import ChatConfig
+from pigeon.events import Notice, PeerTable, SessionEvent, ShowSession
 from pigeon.proto.address import format_endpoint, looks_like_address
 from pigeon.proto.chat.commands import peer_address
 from pigeon.proto.chat.events import (

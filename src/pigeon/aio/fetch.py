@@ -32,6 +32,7 @@ from pigeon.errors import (
     ProtocolError,
     TimedOut,
 )
+from pigeon.events import DownloadResult
 from pigeon.fs.digests import sha256_path
 from pigeon.fs.partfile import PartFile
 from pigeon.fs.sinks import StreamOutput
@@ -51,27 +52,6 @@ Progress = Callable[[int, int | None], None]
 Commit = Callable[[PartFile, float | None], Awaitable[None]]
 Tell = Callable[[str], None]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadResult:
-    """What a finished download produced.
-
-    Attributes:
-        path: the final file, or None when streamed (stdout, a device).
-        bytes: size of the whole file.
-        digest: hex SHA-256 of the whole file.
-        resumed_from: byte offset the last attempt continued from (0: from the start).
-        verified: True when the peer's SHA-256 was checked and matched.
-        already_here: the file was already under the final name, identical (kept as it was).
-    """
-
-    path: Path | None
-    bytes: int
-    digest: str
-    resumed_from: int
-    verified: bool
-    already_here: bool = False
 
 
 @dataclass(frozen=True, slots=True)

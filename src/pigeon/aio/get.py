@@ -14,17 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pigeon.aio.bulk import Consume
-from pigeon.aio.events import Emit, Notice
-from pigeon.aio.fetch import (
-    DownloadResult,
-    Landing,
-    Progress,
-    Received,
-    fetch_into_part,
-    retrying,
-)
+from pigeon.aio.fetch import Landing, Progress, Received, fetch_into_part, retrying
 from pigeon.aio.http_client import Connections, Head, HttpChannel
 from pigeon.errors import HttpStatusError, ProtocolError, UsageError
+from pigeon.events import DownloadResult, Emit, Notice
 from pigeon.fs.sinks import destination, open_stream, prepare_folder
 from pigeon.proto.http.fetch import (
     REDIRECTS,

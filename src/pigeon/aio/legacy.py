@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pigeon.aio.bulk import UNTIL_CLOSED, Consume, receive_exactly
-from pigeon.aio.events import Emit, Notice
-from pigeon.aio.fetch import DownloadResult, Landing, Received, fetch_into_part
+from pigeon.aio.fetch import Landing, Received, fetch_into_part
 from pigeon.aio.oserrors import lost, stalled
 from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import HttpStatusError
+from pigeon.events import DownloadResult, Emit, Notice
 from pigeon.fs.sinks import destination, open_stream
 from pigeon.proto.http.fetch import PartState
 from pigeon.proto.http.source import Source

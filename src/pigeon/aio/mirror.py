@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from pigeon.aio.events import Emit, Notice
-from pigeon.aio.fetch import DownloadResult, Landing, Progress, retrying
+from pigeon.aio.fetch import Landing, Progress, retrying
 from pigeon.aio.get import fetch_url
 from pigeon.aio.http_client import Connections
 from pigeon.errors import (
@@ -34,6 +33,7 @@ from pigeon.errors import (
     ProtocolError,
     UsageError,
 )
+from pigeon.events import DownloadResult, Emit, Notice
 from pigeon.fs.digests import sha256_path
 from pigeon.fs.partfile import PartFile, make_folder
 from pigeon.proto.http.fields import parse_count

@@ -7,11 +7,11 @@ import socket
 import time
 from dataclasses import dataclass
 
-from pigeon.aio.events import Emit, PingProbe
 from pigeon.aio.oserrors import connect_error
 from pigeon.aio.sockets import resolve
 from pigeon.config import PingConfig
 from pigeon.errors import ConnectionRefused, PigeonError, TimedOut
+from pigeon.events import Emit, PingProbe
 from pigeon.proto.address import parse_destination_port
 from pigeon.proto.rtt import RttSummary, summarize
 

@@ -25,7 +25,6 @@ import h11
 from pigeon.aio.accept import AcceptPressure
 from pigeon.aio.announce import listening
 from pigeon.aio.digesting import Digests
-from pigeon.aio.events import Emit, Notice
 from pigeon.aio.filesend import ShortBody
 from pigeon.aio.legacy_serve import serve_legacy
 from pigeon.aio.pace import closed, drained
@@ -34,6 +33,7 @@ from pigeon.aio.serve_io import READ_SIZE, AccessLog, ServeClock, read_some
 from pigeon.aio.serve_memo import Lane, RememberedAnswers
 from pigeon.aio.sockets import bound_socket, limit_silence, peer_text, reset
 from pigeon.config import ServeConfig
+from pigeon.events import Emit, Notice
 from pigeon.fs.digest_store import DigestStore
 from pigeon.fs.digests import DigestCache
 from pigeon.fs.root import ConfinedRoot

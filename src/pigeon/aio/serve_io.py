@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from pigeon.aio.events import Emit, RequestServed
+from pigeon.events import Emit, RequestServed
 from pigeon.proto.http.fields import http_date
 
 READ_SIZE = 65_536

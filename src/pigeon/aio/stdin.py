@@ -68,3 +68,10 @@ async def stdin_lines(fd: int | None = None) -> AsyncIterator[bytes]:
             yield line.removesuffix(b"\r")
     if pending:
         yield pending.removesuffix(b"\r")
+
+
+async def typed_lines() -> AsyncIterator[str]:
+    """Standard input, line by line, decoded as the terminal's charset (UTF-8 default)."""
+    encoding = (sys.stdin.encoding if sys.stdin else None) or "utf-8"
+    async for line in stdin_lines():
+        yield line.decode(encoding, "replace")

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from pigeon.aio.announce import listening
 from pigeon.aio.bulk import UNTIL_CLOSED, receive_exactly, write_all_to
-from pigeon.aio.events import ClientConnected, ClientDisconnected, Emit, Notice, StreamReceived
 from pigeon.aio.oserrors import connect_error
 from pigeon.aio.pace import closed, write_within
 from pigeon.aio.sockets import Resolved, bound_socket, peer_text, reset, resolve
 from pigeon.aio.stdin import stdin_chunks
 from pigeon.errors import LocalWriteError, NetworkError, PigeonError, TimedOut
+from pigeon.events import ClientConnected, ClientDisconnected, Emit, Notice, StreamReceived
 from pigeon.proto.address import parse_destination_port
 
 if TYPE_CHECKING:  # the configs are annotations only; pigeon.config costs start-up

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 
 from pigeon.aio.announce import listening
 from pigeon.aio.datagram import DatagramChannel
-from pigeon.aio.events import DatagramReceived, DatagramSent, Emit, Notice
 from pigeon.aio.sockets import (
     bound_socket,
     broadcast_udp_socket,
@@ -22,6 +21,7 @@ from pigeon.aio.sockets import (
 from pigeon.aio.stdin import stdin_lines
 from pigeon.config import UdpRecvConfig, UdpSendConfig
 from pigeon.errors import TimedOut, UsageError
+from pigeon.events import DatagramReceived, DatagramSent, Emit, Notice
 from pigeon.proto.address import parse_destination_port
 from pigeon.proto.datagram import check_payload_size
 from pigeon.proto.text import encode_text, parse_hex

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pigeon.aio import chat as aio_chat
 from pigeon.aio import chat_oneshot
+from pigeon.aio.stdin import typed_lines
 from pigeon.cli.common import PigeonParser, command, json_flag, positive_int, seconds, summary
 from pigeon.config import ChatConfig
 from pigeon.errors import UsageError
@@ -204,7 +205,7 @@ def run_chat(args: argparse.Namespace) -> int:
         return asyncio.run(aio_chat.run_chat(cfg, screen.lines(), screen.show))
     view = LineView(json_output=args.json)
     try:
-        return asyncio.run(aio_chat.run_chat(cfg, view.lines(), view.show, strict=True))
+        return asyncio.run(aio_chat.run_chat(cfg, typed_lines(), view.show, strict=True))
     finally:
         view.flush()
 

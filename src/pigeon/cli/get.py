@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-from pigeon.aio.fetch import DownloadResult
 from pigeon.aio.get import download_async
 from pigeon.aio.legacy import download_legacy
 from pigeon.cli.common import (
@@ -21,6 +20,7 @@ from pigeon.cli.common import (
     summary,
 )
 from pigeon.errors import InvalidAddress, PigeonError, ProtocolError, UsageError
+from pigeon.events import DownloadResult
 from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, parse_port
 from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from pigeon.aio.events import RequestServed
+from pigeon.events import RequestServed
 
 
 def access_record(event: RequestServed) -> dict[str, object]:

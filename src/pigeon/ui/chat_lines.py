@@ -16,18 +16,19 @@ import unicodedata
 import zlib
 from typing import assert_never
 
-from pigeon.aio.attachments import TransferKind, TransferNote
-from pigeon.aio.chat import (
+from pigeon.events import (
     HistoryEntry,
     HistoryView,
+    Notice,
     OfferEnd,
     OfferEnded,
     OfferView,
     PeerTable,
     SessionEvent,
     TargetChanged,
+    TransferKind,
+    TransferNote,
 )
-from pigeon.aio.events import Notice
 from pigeon.proto.chat import ipmsg_files as files
 from pigeon.proto.chat.events import (
     Delivered,

@@ -18,9 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, TextIO
 
-from pigeon.aio.chat import SessionEvent, TargetChanged
-from pigeon.aio.events import Notice
-from pigeon.aio.stdin import stdin_lines
+from pigeon.events import Notice, SessionEvent, TargetChanged
 from pigeon.proto.chat.events import Delivered, MessageOut, NotDelivered, PeerChanged
 from pigeon.proto.text import escape_controls
 from pigeon.ui.chat_lines import (
@@ -81,12 +79,6 @@ class LineView:
             with contextlib.suppress(ValueError):  # closed at exit
                 stream.write(text)
                 stream.flush()
-
-    async def lines(self) -> AsyncIterator[str]:
-        """Standard input, line by line, decoded as the terminal's charset (UTF-8 default)."""
-        encoding = (sys.stdin.encoding if sys.stdin else None) or "utf-8"
-        async for line in stdin_lines():
-            yield line.decode(encoding, "replace")
 
 
 STYLE_RULES = {

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from pigeon.aio.fetch import DownloadResult
+from pigeon.events import DownloadResult
 from pigeon.proto.text import format_size
 
 Progress = Callable[[int, int | None], None]

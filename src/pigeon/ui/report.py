@@ -14,7 +14,7 @@ import sys
 from datetime import datetime
 from typing import TextIO
 
-from pigeon.aio.events import (
+from pigeon.events import (
     ClientConnected,
     ClientDisconnected,
     DatagramReceived,
