@@ -471,7 +471,9 @@ def chat(cfg: BenchConfig, root: Path, avail: dict[str, str | None]) -> Outcome:
     measures = [pigeon, plain]
     if avail["iperf3"]:
         measures.append(_iperf_udp(cfg))
-    targets = [_ratio_target("chat", "pigeon chat vs plain loop (acked msg/s)", pigeon, plain, 0.5)]
+    targets = [
+        _ratio_target("chat", "pigeon chat vs plain loop (acked msg/s)", pigeon, plain, 0.25)
+    ]
     return Outcome(measures, targets, _missing(avail, "iperf3"))
 
 
