@@ -72,6 +72,40 @@ def write_all_to(fd: int) -> Consume:
     return write
 
 
+def _fill(
+    sock: socket.socket, view: memoryview, within: float | None, due: float, *, forever: bool
+) -> tuple[int, bool, OSError | None]:
+    """Receive into ``view`` until it is full, the peer closes, or (once something arrived)
+    ``due`` passes. Returns (bytes filled, whether the peer closed, the error that ended it);
+    the error, a stall's TimeoutError too, is returned rather than raised so that the caller
+    first hands on what did arrive."""
+    filled = 0
+    sock.settimeout(within)
+    try:
+        while filled < len(view):
+            handing_over = False
+            if filled:  # wait for more only until the buffer is due
+                left = due - time.monotonic()
+                if left <= 0:
+                    break
+                handing_over = forever or within is None or left < within
+                sock.settimeout(left if handing_over else within)
+            try:
+                n = sock.recv_into(view[filled:])
+            except TimeoutError:
+                if handing_over:
+                    break  # a slow link: hand over what is here
+                if forever:
+                    continue  # no stall limit: silence is allowed
+                raise
+            if n == 0:
+                return filled, True, None
+            filled += n
+    except OSError as exc:
+        return filled, False, exc
+    return filled, False, None
+
+
 def _pump(
     sock: socket.socket,
     length: int,
@@ -106,39 +140,16 @@ def _pump(
                 settle(pending.popleft())  # the oldest buffer is free again
             view = buffers[turn]
             want = min(BLOCK, length - got)
-            filled = 0
-            closed = False
             due = time.monotonic() + hand_over_after
-            sock.settimeout(within)
-            try:
-                while filled < want:
-                    handing_over = False
-                    if filled:  # wait for more only until the buffer is due
-                        left = due - time.monotonic()
-                        if left <= 0:
-                            break
-                        handing_over = forever or within is None or left < within
-                        sock.settimeout(left if handing_over else within)
-                    try:
-                        n = sock.recv_into(view[filled:want])
-                    except TimeoutError:
-                        if handing_over:
-                            break  # a slow link: hand over what is here
-                        if forever:
-                            continue  # no stall limit: silence is allowed
-                        raise
-                    if n == 0:
-                        closed = True
-                        break
-                    filled += n
-            except OSError:
+            filled, closed, failed = _fill(sock, view[:want], within, due, forever=forever)
+            if failed is not None:
                 if filled:  # keep what did arrive: a resume starts after it
                     while pending:
                         settle(pending.popleft())
                     for stage in stages:
                         stage(view[:filled])
                     report(got + filled)
-                raise
+                raise failed
             if filled:
                 chunk = view[:filled]
                 jobs = zip(workers, stages, strict=True)
