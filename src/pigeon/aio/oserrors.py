@@ -74,3 +74,8 @@ def lost(what: str, exc: OSError | None = None, when: str = "mid-transfer") -> C
     """The error for a connection closed or reset ``when`` (its cause, when one is known)."""
     why = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
     return ConnectionLost(f"{what}: connection lost {when}{why}")
+
+
+def no_answer(proto: str, peer: str, within: float) -> TimedOut:
+    """The error for a connection ``peer`` did not accept within ``within`` seconds."""
+    return TimedOut(f"{proto} {peer}: no answer within {within:g}s")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pigeon.aio.announce import listening
 from pigeon.aio.bulk import UNTIL_CLOSED, receive_exactly, write_all_to
-from pigeon.aio.oserrors import connect_error
+from pigeon.aio.oserrors import connect_error, no_answer
 from pigeon.aio.pace import closed, write_within
 from pigeon.aio.sockets import Resolved, bound_socket, peer_text, reset, resolve
 from pigeon.aio.stdin import stdin_chunks
@@ -55,7 +55,7 @@ async def open_tcp(
         async with asyncio.timeout(within):
             return await asyncio.open_connection(host, port, limit=STREAM_LIMIT)
     except TimeoutError:
-        raise TimedOut(f"tcp {target.endpoint}: no answer within {within:g}s") from None
+        raise no_answer("tcp", target.endpoint, within) from None
     except OSError as exc:
         raise connect_error(exc, proto="tcp", peer=target.endpoint) from exc
 
@@ -76,7 +76,7 @@ async def connect_socket(target: Resolved, within: float) -> socket.socket:
             await loop.sock_connect(sock, target.sockaddr)
     except TimeoutError:
         sock.close()
-        raise TimedOut(f"tcp {target.endpoint}: no answer within {within:g}s") from None
+        raise no_answer("tcp", target.endpoint, within) from None
     except OSError as exc:
         sock.close()
         raise connect_error(exc, proto="tcp", peer=target.endpoint) from exc
