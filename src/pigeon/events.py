@@ -129,6 +129,11 @@ Event = (
 Emit = Callable[[Event], None]
 
 
+def noticing(emit: Emit) -> Callable[[str], None]:
+    """One-line notices handed to ``emit`` as ``Notice`` records."""
+    return lambda text: emit(Notice(text))
+
+
 # ----- downloads ----------------------------------------------------------------------
 
 

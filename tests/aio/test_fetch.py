@@ -40,6 +40,7 @@ class Script:
     grant_resume: bool = True
     stall: bool = False
     framing_error: bool = False
+    crash: bool = False  # the process dies mid-body (nothing of ours runs after)
 
 
 @dataclass
@@ -74,6 +75,8 @@ class FakeReply:
         progress(len(body))
         if self.script.stall:
             raise TimedOut("f: the server sent nothing for 1s")
+        if self.script.crash:
+            raise SystemExit(9)
         if self.script.framing_error:
             raise ProtocolError("f: bad answer from the server (broken chunk)")
         return Received(len(body), self.script.extra, self.script.trailer)
@@ -95,10 +98,13 @@ class FakeOrigin:
 
     async def ask(self, have: int, saved: PartState | None) -> FakeReply:
         script = self.scripts.pop(0)
+        restart = None
+        if have and not script.grant_resume:
+            restart = "the file changed on the server; starting over"
         if not script.grant_resume or saved is None:
             have = 0
         self.asked.append(have)
-        reply = FakeReply(self.data, have, script, self.url, len(self.data))
+        reply = FakeReply(self.data, have, script, self.url, len(self.data), restart=restart)
         self.replies.append(reply)
         return reply
 
@@ -182,8 +188,43 @@ def test_a_resume_refused_starts_over_and_says_why(tmp_path: Path) -> None:
     origin = FakeOrigin([Script(cut_after=4000), Script(grant_resume=False)])
     with pytest.raises(ConnectionLost):
         run(origin, landing(final, []))
-    result = run(origin, landing(final, []))
+    (tmp_path / "f.part.json").write_text(
+        json.dumps({"url": origin.url, "etag": '"old"', "size": len(FILE)})
+    )
+    notices: list[str] = []
+    result = run(origin, landing(final, notices))
     assert origin.asked == [0, 0] and result.resumed_from == 0 and final.read_bytes() == FILE
+    assert f"{origin.url}: the file changed on the server; starting over" in notices
+
+
+def test_a_restart_drops_the_sidecar_of_the_bytes_it_drops(tmp_path: Path) -> None:
+    final = tmp_path / "f"
+    origin = FakeOrigin([Script(cut_after=4000), Script(grant_resume=False, crash=True)])
+    with pytest.raises(ConnectionLost):
+        run(origin, landing(final, []))
+    assert (tmp_path / "f.part.json").exists()
+    with pytest.raises(SystemExit):
+        run(origin, landing(final, []))
+    # killed while the new version's bytes arrive: no sidecar may vouch for them as the old
+    assert not (tmp_path / "f.part.json").exists()
+
+
+def test_a_resume_never_replaces_a_different_file_under_the_final_name(tmp_path: Path) -> None:
+    final = tmp_path / "f"
+    origin = FakeOrigin([Script(cut_after=4000), Script(), Script()])
+    with pytest.raises(ConnectionLost):
+        run(origin, landing(final, []))
+    final.write_bytes(b"precious other file")  # made meanwhile, by someone else
+    with pytest.raises(DestinationExists, match="exists and differs"):
+        run(origin, landing(final, []))
+    assert final.read_bytes() == b"precious other file"
+    assert origin.asked == [0, 4000]
+    final.write_bytes(FILE)  # the very file: kept, and said so
+    (tmp_path / "f.part").write_bytes(FILE[:4000])
+    (tmp_path / "f.part.json").write_text(
+        json.dumps({"url": origin.url, "etag": '"v1"', "size": len(FILE)})
+    )
+    assert run(origin, landing(final, [])).already_here
 
 
 def test_broken_framing_keeps_only_what_earlier_answers_brought(tmp_path: Path) -> None:
@@ -251,11 +292,17 @@ def test_retrying_backs_off_and_a_first_refusal_is_final() -> None:
     async def refused(tries: int) -> str:
         raise ConnectionRefused("x: connection refused")
 
-    assert asyncio.run(retrying(flaky, retries=3, tell=told.append)) == "done"
-    assert calls == [0, 1, 2] and told[0].endswith("retrying in 0.5s (1/3)")
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    assert asyncio.run(retrying(flaky, retries=3, tell=told.append, pause=pause)) == "done"
+    assert calls == [0, 1, 2] and pauses == [0.5, 1.0]
+    assert told[0].endswith("retrying in 0.5s (1/3)")
     assert told[1].endswith("retrying in 1s (2/3)")
     with pytest.raises(ConnectionRefused):
-        asyncio.run(retrying(refused, retries=3, tell=told.append))
+        asyncio.run(retrying(refused, retries=3, tell=told.append, pause=pause))
     assert len(told) == 2
     with pytest.raises(ConnectionLost):
-        asyncio.run(retrying(flaky, retries=3, tell=told.append, once=True))
+        asyncio.run(retrying(flaky, retries=3, tell=told.append, once=True, pause=pause))

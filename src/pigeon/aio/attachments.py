@@ -373,7 +373,7 @@ class _OfferedReply:
             raise stalled(origin.label, origin.who, STALL_TIMEOUT) from None
         except OSError as exc:
             raise lost(origin.label, exc) from exc
-        if got == 0 and want:
+        if got == 0 and want and not self.offset:  # a resume cut at once is just a cut
             raise ProtocolError(f"{origin.label}: {origin.who} refused the request")
         return Received(got, got == want and await _more_than_offered(self.sock))
 

@@ -154,7 +154,12 @@ class Landing:
 
 
 async def retrying(
-    attempt: Callable[[int], Awaitable[T]], *, retries: int, tell: Tell, once: bool = False
+    attempt: Callable[[int], Awaitable[T]],
+    *,
+    retries: int,
+    tell: Tell,
+    once: bool = False,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """``attempt(tries)`` until it succeeds, again after a lost connection or a timeout,
     with exponential backoff (0.5 s doubling up to 8 s). A refusal is retried only once a
@@ -169,7 +174,7 @@ async def retrying(
             if tries >= retries or once or first_refusal:
                 raise
             tell(f"{exc}; retrying in {delay:g}s ({tries + 1}/{retries})")
-            await asyncio.sleep(delay)
+            await pause(delay)
             delay = min(delay * 2, 8.0)
             tries += 1
 
@@ -234,7 +239,9 @@ async def _receive(
     offset, total = reply.offset, reply.total
     expected = (reply.expected or into.expected) if into.verify else None
     local: bytes | None = None  # the digest of a file already under the final name
-    if part is not None and offset == 0 and not into.force and os.path.exists(part.final):  # noqa: ASYNC240, PTH110
+    # whether resuming or not: a file under the final name is replaced only by --force, or
+    # kept when it is this very file (a stat on the loop: one call, as cheap as a thread hop)
+    if part is not None and not into.force and os.path.exists(part.final):  # noqa: ASYNC240, PTH110
         local = await asyncio.to_thread(_existing, part.final, total, into.replace_hint)
         if local is not None and expected is not None:
             reply.finish(ok=False)  # its body is not read: the connection cannot serve again

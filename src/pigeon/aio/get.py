@@ -17,7 +17,7 @@ from pigeon.aio.bulk import Consume
 from pigeon.aio.fetch import Landing, Progress, Received, fetch_into_part, retrying
 from pigeon.aio.http_client import Connections, Head, HttpChannel
 from pigeon.errors import HttpStatusError, ProtocolError, UsageError
-from pigeon.events import DownloadResult, Emit, Notice
+from pigeon.events import DownloadResult, Emit, noticing
 from pigeon.fs.sinks import destination, open_stream, prepare_folder
 from pigeon.proto.http.fetch import (
     REDIRECTS,
@@ -205,7 +205,7 @@ async def download_async(
         prepare_folder(final.parent, create=dest is not None and str(dest).endswith(("/", os.sep)))
     pool = Connections(stall_timeout)
     try:
-        tell = _notices(emit or (lambda _event: None))
+        tell = noticing(emit or (lambda _event: None))
         into = Landing(final, stream, tell, verify, force, wait_lock, progress)
         return await fetch_url(src, into, pool, resume=resume, retries=retries)
     finally:
@@ -245,11 +245,6 @@ def download(
             wait_lock=wait_lock,
         )
     )
-
-
-def _notices(emit: Emit) -> Callable[[str], None]:
-    """One-line notices as ``Notice`` events."""
-    return lambda text: emit(Notice(text))
 
 
 __all__ = ["DownloadResult", "download", "download_async"]

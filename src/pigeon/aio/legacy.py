@@ -18,7 +18,7 @@ from pigeon.aio.oserrors import lost, stalled
 from pigeon.aio.sockets import resolve
 from pigeon.aio.tcp import connect_socket
 from pigeon.errors import HttpStatusError
-from pigeon.events import DownloadResult, Emit, Notice
+from pigeon.events import DownloadResult, Emit, Notice, noticing
 from pigeon.fs.sinks import destination, open_stream
 from pigeon.proto.http.fetch import PartState
 from pigeon.proto.http.source import Source
@@ -106,7 +106,7 @@ async def download_legacy(
     report: Emit = emit or (lambda _event: None)
     stream = open_stream(dest)
     final = None if stream else destination(Source(source.host, source.port, "/" + name), dest)
-    into = Landing(final, stream, lambda text: report(Notice(text)), verify=False, force=force)
+    into = Landing(final, stream, noticing(report), verify=False, force=force)
     try:
         result = await fetch_into_part(
             LegacyOrigin(source, name, stall_timeout), into, resume=False

@@ -190,6 +190,8 @@ class PartFile:
         if not resume:
             if not self.created:
                 os.ftruncate(self._fd, 0)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._sidecar)  # it described the bytes just dropped
         else:
             while chunk := os.pread(self._fd, READ_CHUNK, self.written):
                 self.hasher.update(chunk)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pigeon.events import DownloadResult
 from pigeon.proto.text import format_size
+from pigeon.ui.report import json_line
 
 Progress = Callable[[int, int | None], None]
 JSON_INTERVAL = 0.5
@@ -93,7 +94,7 @@ def show_result(
             "resumed_from": result.resumed_from,
             "verified": result.verified,
         }
-        print(json.dumps(record, ensure_ascii=False))
+        print(json_line(record))
     elif not quiet:
         check = "sha256 verified" if result.verified else "not verified: no digest offered"
         print(f"{where}: {format_size(result.bytes)}, {check}", file=sys.stderr)
