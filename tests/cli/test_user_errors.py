@@ -163,3 +163,16 @@ def test_wait_without_reply_times_out() -> None:
         assert sink.recvfrom(100)[0] == b"hi"
     assert result.returncode == 11
     assert one_line_error(result) == f"pigeon: no reply from 127.0.0.1:{port} within 0.3s"
+
+
+def test_a_url_whose_brackets_do_not_close_is_one_line() -> None:
+    result = run_pigeon(["get", "http://[::1:27890/x"])
+    assert result.returncode == 2
+    assert "is not a URL pigeon can read" in one_line_error(result)
+
+
+@pytest.mark.parametrize("value", ["0", "inf"])
+def test_get_timeout_must_be_more_than_nothing(value: str) -> None:
+    result = run_pigeon(["get", "127.0.0.1:9/x", "--timeout", value])
+    assert result.returncode == 2
+    assert b"more than zero seconds" in result.stderr

@@ -53,10 +53,22 @@ def test_mirror_tree_then_skip_everything(served: Served, tmp_path: Path) -> Non
     assert b"bytes, sha256 verified" not in again.stderr  # nothing was downloaded again
 
 
-def test_mirror_one_subfolder(served: Served, tmp_path: Path) -> None:
-    result = get(f"127.0.0.1:{served.port}", "sub", "-r", cwd=tmp_path)
+@pytest.mark.parametrize("form", ["HOST sub", "HOST/sub", "URL/sub", "URL/sub/"])
+def test_mirror_one_subfolder(served: Served, tmp_path: Path, form: str) -> None:
+    host = f"127.0.0.1:{served.port}"
+    words = {
+        "HOST sub": [host, "sub"],
+        "HOST/sub": [f"{host}/sub"],
+        "URL/sub": [f"http://{host}/sub"],
+        "URL/sub/": [f"http://{host}/sub/"],
+    }[form]
+    here = tmp_path / "here"
+    here.mkdir()
+    result = get(*words, "-r", cwd=here)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "sub" / "深" / "nested.txt").read_bytes() == b"nested\n"
+    # however the folder is named, it lands under its own name, never loose in the cwd
+    assert (here / "sub" / "深" / "nested.txt").read_bytes() == b"nested\n"
+    assert sorted(p.name for p in here.iterdir()) == ["sub"]
 
 
 def test_hostile_listing_names_are_refused(tmp_path: Path) -> None:

@@ -133,6 +133,14 @@ def seconds(text: str) -> float:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: more than zero seconds (a limit of nothing would fail every wait)."""
+    value = seconds(text)
+    if value == 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than zero seconds (and finite)")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     try:

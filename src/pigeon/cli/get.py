@@ -15,7 +15,7 @@ from pigeon.cli.common import (
     PigeonParser,
     command,
     json_flag,
-    seconds,
+    positive_seconds,
     stdin_is_terminal,
     summary,
 )
@@ -62,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction[PigeonParser]) -> None:
         help="file, folder (existing, or ending in / to create it), or - for stdout",
     )
     get.add_argument("--retries", type=int, default=4, metavar="N", help="default 4")
-    get.add_argument("--timeout", type=seconds, default=30.0, metavar="S", help="default 30")
+    get.add_argument(
+        "--timeout", type=positive_seconds, default=30.0, metavar="S", help="default 30"
+    )
     get.add_argument("--force", action="store_true", help="replace an existing file")
     get.add_argument("--no-resume", action="store_true", help="ignore a .part from before")
     get.add_argument("--quiet", "-q", action="store_true", help="no progress or notices")
@@ -162,7 +164,7 @@ def _get_one(
     failures inside a mirror (a single file raises instead)."""
     source = parse_source(args.source, path)
     if args.recursive:
-        return _mirror(args, source, path, display, reporter)
+        return _mirror(args, source, display, reporter)
     if args.legacy:
         result = asyncio.run(
             download_legacy(
@@ -195,16 +197,16 @@ def _get_one(
 def _mirror(
     args: argparse.Namespace,
     source: Source,
-    path: str | None,
     display: TransferDisplay,
     reporter: Reporter,
 ) -> Failures:
-    """``-r``: mirror the folder ``source`` names into OUT (under its own name when PATH
-    named it); returns the files that failed and the listed names refused."""
+    """``-r``: mirror the folder ``source`` names into OUT, under its own name (however it
+    was named: ``HOST sub``, ``HOST/sub``, a URL); the root's entries go straight into OUT.
+    Returns the files that failed and the listed names refused."""
     # -r alone needs the mirror and an HTML parser: a plain get does not pay for importing them
     from pigeon.aio.mirror import mirror_async
 
-    name = safe_local_name(source.name) if path and source.name else ""
+    name = safe_local_name(source.name) if source.name else ""
     outcome = asyncio.run(
         mirror_async(
             source,

@@ -49,7 +49,10 @@ def parse_source(text: str, path: str | None = None) -> Source:
         UsageError: not http://, or an unreadable address. InvalidPort: not 1-65535.
     """
     if "://" in text:
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError as exc:  # "http://[::1:80/x": brackets that do not close
+            raise UsageError(f"{text!r} is not a URL pigeon can read ({exc})") from None
         if parts.scheme.lower() != "http":
             raise UsageError(f"{parts.scheme}:// is not supported: pigeon get speaks http://")
         if not parts.hostname:
