@@ -15,6 +15,7 @@ import binascii
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from pigeon.errors import ProtocolError, UsageError
 from pigeon.proto.http.fields import parse_count
@@ -98,11 +99,13 @@ def redirect_target(current: Source, location: str) -> Source:
     if not location.isascii() or not location.isprintable() or " " in location:
         raise refused(f"to a malformed location {shown}")
     try:
+        urlsplit(location)
+    except ValueError:  # urlsplit's own refusals ("http://[::1")
+        raise refused(f"to a malformed location {shown}") from None
+    try:
         target = resolve_location(current, location.partition("#")[0])
     except UsageError as exc:
         raise refused(f"to {shown}: {exc}") from None
-    except ValueError:  # urlsplit's own refusals ("http://[::1")
-        raise refused(f"to a malformed location {shown}") from None
     if target.host.lower() != current.host.lower():
         raise refused(f"to another host ({target.host}): not followed")
     return target
