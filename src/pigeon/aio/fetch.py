@@ -245,6 +245,8 @@ async def _receive(
         local = await asyncio.to_thread(_existing, part.final, total, into.replace_hint)
         if local is not None and expected is not None:
             reply.finish(ok=False)  # its body is not read: the connection cannot serve again
+            if local == expected:
+                part.discard()  # nothing is left to build on, a resumed .part included
             return _already_here(into, part, local, expected)
     state: PartState | None = None  # the sidecar still to write if the body is cut
     if part is not None:
