@@ -138,13 +138,15 @@ class HttpChannel:
     def _bad(self, why: str) -> ProtocolError:
         return ProtocolError(f"{self._label}: bad answer from the server ({why})")
 
-    async def _recv(self) -> bytes:
+    async def _recv(self, *, timed: bool = True) -> bytes:
+        """What the socket has, else what it gets within ``within`` (``timed``; otherwise
+        the caller bounds the wait)."""
         try:
-            # with a few connections busy, the answer is most often here already: take it
-            # without setting up a wait (a timer and a reader registration per call)
+            # a body's next bytes are most often here already: take them without setting
+            # up a wait (a timer and a reader registration per call)
             data = self.sock.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
-            data = await self._wait_recv()
+            data = await (self._wait_recv() if timed else self._readable_recv())
         except OSError as exc:
             raise self._lost(exc) from exc
         if not data:
@@ -154,11 +156,30 @@ class HttpChannel:
     async def _wait_recv(self) -> bytes:
         try:
             async with asyncio.timeout(self.within):
-                return await asyncio.get_running_loop().sock_recv(self.sock, READ_SIZE)
+                return await self._readable_recv()
         except TimeoutError:
             raise self._timed_out() from None
+
+    async def _readable_recv(self) -> bytes:
+        """Wait until the socket is readable, then read it (``loop.sock_recv`` would try
+        once more before waiting, after ``_recv`` just did). The caller bounds the wait."""
+        loop = asyncio.get_running_loop()
+        fd = self.sock.fileno()
+        ready = loop.create_future()
+        loop.add_reader(fd, ready.set_result, None)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return await self._readable_recv()  # woken without data (spurious): wait again
         except OSError as exc:
             raise self._lost(exc) from exc
+        if not data:
+            self._eof = True
+        return data
 
     # ----- request and head --------------------------------------------------------------
 
@@ -190,7 +211,8 @@ class HttpChannel:
         await self._send(request_head(method, source.target, fields))
         try:
             # the whole head within the limit, not each read: a server dripping a line a
-            # second would otherwise hold the download for as long as it likes
+            # second would otherwise hold the download for as long as it likes (so the
+            # reads below set no timer of their own)
             async with asyncio.timeout(self.within):
                 answer = await self._final_head()
         except TimeoutError:
@@ -239,7 +261,8 @@ class HttpChannel:
             raise self._lost(exc, "before the answer") from exc
 
     async def _answer_head(self) -> AnswerHead:
-        """The next answer head, from what is buffered and then the socket."""
+        """The next answer head, from what is buffered and then the socket (within the
+        caller's limit for the whole head)."""
         searched = 0
         while True:
             try:
@@ -253,7 +276,7 @@ class HttpChannel:
                 when = "before the answer was complete" if self._buffer else "before answering"
                 raise self._lost(when=when)
             searched = len(self._buffer)
-            self._buffer += await self._recv()
+            self._buffer += await self._recv(timed=False)
             self.heard = bool(self._buffer)
 
     # ----- bodies ------------------------------------------------------------------------

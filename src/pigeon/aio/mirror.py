@@ -71,7 +71,10 @@ class Entry:
 class MirrorOutcome:
     """What a mirror did: files fetched, files already there, failures, names left out."""
 
-    results: list[DownloadResult] = field(default_factory=list)
+    # repr=False: asyncio.run's end makes the repr of the task's result (through the
+    # SIGINT handler it checks), and one line per file of a large tree costs a noticeable
+    # part of a small-file mirror
+    results: list[DownloadResult] = field(default_factory=list, repr=False)
     up_to_date: int = 0
     failures: list[tuple[str, PigeonError]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)

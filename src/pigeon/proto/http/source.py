@@ -6,7 +6,7 @@ Pure parsing into a ``Source`` (host, port, request target); no resolution happe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 from pigeon.errors import InvalidPort, UsageError
@@ -25,16 +25,16 @@ class Source:
     host: str
     port: int
     target: str  # percent-encoded, starts with "/"
+    # made once: a mirror names each of its files in several messages and one request
+    host_header: str = field(init=False, repr=False, compare=False)
+    """The Host header value."""
+    url: str = field(init=False, repr=False, compare=False)
+    """The resource as an http:// URL."""
 
-    @property
-    def url(self) -> str:
-        """The resource as an http:// URL."""
-        return f"http://{format_endpoint(self.host, self.port)}{self.target}"
-
-    @property
-    def host_header(self) -> str:
-        """The Host header value."""
-        return format_endpoint(self.host, self.port)
+    def __post_init__(self) -> None:
+        endpoint = format_endpoint(self.host, self.port)
+        object.__setattr__(self, "host_header", endpoint)
+        object.__setattr__(self, "url", f"http://{endpoint}{self.target}")
 
     @property
     def name(self) -> str:
