@@ -78,6 +78,13 @@ def in_turn(stages: Sequence[Consume]) -> Consume:
     return consume
 
 
+def _wake(ready: asyncio.Future[None]) -> None:
+    """A reader's callback: the socket is readable. The waiter may be cancelled already (a
+    timeout, Ctrl-C) while this call was queued in the same turn of the loop."""
+    if not ready.done():
+        ready.set_result(None)
+
+
 def _shifted(progress: Callable[[int], None], start: int, n: int) -> None:
     progress(start + n)
 
@@ -165,8 +172,8 @@ class HttpChannel:
         once more before waiting, after ``_recv`` just did). The caller bounds the wait."""
         loop = asyncio.get_running_loop()
         fd = self.sock.fileno()
-        ready = loop.create_future()
-        loop.add_reader(fd, ready.set_result, None)
+        ready: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, _wake, ready)
         try:
             await ready
         finally:
