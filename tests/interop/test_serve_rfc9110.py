@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import free_port, pigeon_server
-from tests.interop.serve_fixtures import Served
+from tests.interop.serve_fixtures import Served, nginx_serving
 
 pytestmark = pytest.mark.interop
 
@@ -115,3 +115,33 @@ def test_a_bare_name_is_still_the_tutorials_protocol(served: Served) -> None:
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer == b"hello pigeon\n"
+
+
+def test_preconditions_and_odd_paths_are_answered_as_nginx_answers_them(
+    curl: str, served: Served, tmp_path: Path
+) -> None:
+    """If-Match / If-Unmodified-Since (412 when the version is another), a malformed
+    percent-escape (400) and a file asked for as a folder (404): pigeon serve and nginx,
+    each over the same folder, give curl the same status."""
+    url = f"{served.url}/small.txt"
+    [first] = heads(curl, url)
+    etag = first["etag"]
+    cases = [
+        (["-H", 'If-Match: "another"'], "/small.txt", "412"),
+        (["-H", "If-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT"], "/small.txt", "412"),
+        (["-H", "If-Unmodified-Since: Fri, 01 Jan 2100 00:00:00 GMT"], "/small.txt", "200"),
+        (["-H", "If-Match: *"], "/small.txt", "200"),
+        (["--path-as-is"], "/%", "400"),
+        (["--path-as-is"], "/sma%zzll.txt", "400"),
+        ([], "/small.txt/", "404"),
+    ]
+    with nginx_serving(served.root, tmp_path) as port:
+        for args, path, status in cases:
+            [ours] = heads(curl, *args, f"{served.url}{path}")
+            [theirs] = heads(curl, *args, f"http://127.0.0.1:{port}{path}")
+            assert (ours[":status"], theirs[":status"]) == (status, status), (args, path)
+    # the version pigeon serve has: its own ETag matches, and a 412 says which it is
+    [same] = heads(curl, "-H", f"If-Match: {etag}", url)
+    assert same[":status"] == "200"
+    [failed] = heads(curl, "-H", 'If-Match: "another"', url)
+    assert failed["etag"] == etag and failed["content-length"] == "24"

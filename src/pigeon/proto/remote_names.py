@@ -8,6 +8,7 @@ something *below* the shared folder; the filesystem layer still checks symlinks.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import unquote_to_bytes
 
@@ -16,6 +17,7 @@ from pigeon.errors import ProtocolError
 MAX_SEGMENT = 255
 MAX_PATH = 4096
 MAX_LEGACY_NAME = 1024
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
 class RefusedName(ProtocolError):
@@ -53,6 +55,10 @@ def url_path_segments(target: bytes) -> tuple[list[str], str, bool]:
     path = path.partition(b"#")[0]
     if not path.startswith(b"/"):
         raise RefusedName("not an origin-form target", 400)
+    if b"%" in path and _BAD_ESCAPE.search(path):
+        # "%" not followed by two hex digits: no name was meant (nginx answers 400 too);
+        # read as a literal "%" it would name another file than the client's
+        raise RefusedName("a malformed percent-escape", 400)
     raw = unquote_to_bytes(path)
     try:
         text = raw.decode("utf-8")

@@ -40,10 +40,16 @@ def parse_http_date(value: str) -> float | None:
         return None
 
 
-def etag_matches(header: str, etag: str) -> bool:
-    """``If-None-Match`` semantics (weak comparison; ``*`` matches)."""
-    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
-    return "*" in tags or etag.removeprefix("W/") in tags
+def etag_matches(header: str, etag: str, *, strong: bool = False) -> bool:
+    """Whether a list of entity tags (or ``*``) names ``etag``: weak comparison, as
+    ``If-None-Match`` uses, or (``strong``) strong comparison, as ``If-Match`` does, where
+    a weak tag never matches (RFC 9110 section 8.8.3.2)."""
+    tags = [t.strip() for t in header.split(",")]
+    if "*" in tags:
+        return True
+    if strong:
+        return not etag.startswith("W/") and etag in tags
+    return etag.removeprefix("W/") in {t.removeprefix("W/") for t in tags}
 
 
 def repr_digest(sha256: bytes) -> str:

@@ -44,6 +44,7 @@ REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    412: "Precondition Failed",
     414: "URI Too Long",
     416: "Range Not Satisfiable",
     431: "Request Header Fields Too Large",
@@ -263,6 +264,20 @@ def _folder(asked: Asked, facts: Facts) -> Plan:
     return Plan(200, page, None, ListingBody(path, as_json, digests))
 
 
+def _precondition_failed(fields: dict[str, str], etag: str, mtime: float) -> bool:
+    """If-Match (when sent, it alone decides: strong comparison, ``*`` matches), else
+    If-Unmodified-Since (a date that is not one is ignored), as RFC 9110 section 13.2.2
+    orders them: a client about to act on the version it saw learns it is gone."""
+    if_match = fields.get("if-match")
+    if if_match is not None:
+        return not etag_matches(if_match, etag, strong=True)
+    ius = fields.get("if-unmodified-since")
+    if ius is None:
+        return False
+    since = parse_http_date(ius)
+    return since is not None and int(mtime) > since
+
+
 def _not_modified(fields: dict[str, str], etag: str, mtime: float) -> bool:
     """If-None-Match (when sent, it alone decides), else If-Modified-Since."""
     inm = fields.get("if-none-match")
@@ -297,6 +312,10 @@ def _file(asked: Asked, facts: Facts) -> Plan:
         ("Accept-Ranges", "bytes"),
     )
     fields = asked.fields
+    if asked.trailing:  # "file.txt/" names a folder that is not there (nginx: 404 too)
+        return _text(404, asked.head)
+    if _precondition_failed(fields, etag, facts.mtime):
+        return _text(412, asked.head, common[:2])  # the version there now: ETag, date
     if _not_modified(fields, etag, facts.mtime):
         return Plan(304, common, None)  # no Content-Length: it would have to be the 200's
     want_digest = asked.wants_digest
