@@ -74,6 +74,7 @@ def cutting_proxy(
                 while data := await reader.read(65536):
                     up_writer.write(data)
                     await up_writer.drain()
+                up_writer.write_eof()  # the client is gone: so is the server's side, in time
 
         pump = asyncio.create_task(client_to_server())
         passed = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -146,3 +147,65 @@ def test_disk_full_is_a_clear_error_and_touches_nothing_else(tmp_path: Path) -> 
         assert not (small / "big.bin").exists()
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C in the middle of ``get -r`` (through a slow link, so it is mid-way): one line,
+    exit 130, naming as many kept files as there are under final names, every one of them
+    the server's; the same command then fetches the rest."""
+    share = tmp_path / "share"
+    sources: dict[str, bytes] = {}
+    for n in range(1500):
+        name = f"tree/d{n % 10}/f{n:04d}.txt"
+        sources[name] = os.urandom(100 + n)
+        (share / name).parent.mkdir(parents=True, exist_ok=True)
+        (share / name).write_bytes(sources[name])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    server_port, proxy_port = free_port(), free_port()
+    server = start_server(share, server_port)
+    argv = [*PIGEON, "get", f"127.0.0.1:{proxy_port}", "tree", "-r", "-q"]
+    try:
+        with tcp_server(cutting_proxy(server_port, drip=0.01), port=proxy_port):
+            client = subprocess.Popen(
+                argv, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            deadline = time.monotonic() + 30
+            while not any((dest / "tree").rglob("*.txt")) and time.monotonic() < deadline:
+                time.sleep(0.02)  # until a first batch has its final names
+            client.send_signal(signal.SIGINT)
+            out, err = client.communicate(timeout=60)
+            done = subprocess.CompletedProcess(argv, client.returncode, out, err)
+            assert done.returncode == 130, err
+            line = one_line_error(done)
+            found = re.fullmatch(
+                r"pigeon: interrupted: ([\d,]+) files? verified and kept in (\S+); "
+                r"the same command fetches the rest",
+                line,
+            )
+            assert found is not None, line
+            kept = sorted(p for p in (dest / "tree").rglob("*.txt") if p.is_file())
+            assert int(found[1].replace(",", "")) == len(kept)
+            assert 0 < len(kept) < len(sources), "the mirror was not stopped mid-way"
+            assert found[2] == "tree"
+            for path in kept:
+                assert path.read_bytes() == sources[str(path.relative_to(dest))]
+        again = subprocess.run(
+            [*PIGEON, "get", f"127.0.0.1:{server_port}", "tree", "-r", "-q"],
+            cwd=dest,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr
+        got = {
+            str(p.relative_to(dest)): p.read_bytes()
+            for p in (dest / "tree").rglob("*")
+            if p.is_file()
+        }
+        assert got == sources  # every file, and no .part or sidecar left over
+    finally:
+        server.terminate()
+        server.wait()

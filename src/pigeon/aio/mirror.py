@@ -427,12 +427,14 @@ async def mirror_async(
     emit: Emit | None = None,
     progress_for: Callable[[str], Progress | None] | None = None,
     workers: int = WORKERS,
+    outcome: MirrorOutcome | None = None,
 ) -> MirrorOutcome:
     """Mirror the folder at ``source`` into ``dest``.
 
     Creates the tree, skips files already complete and identical (size, and SHA-256 when the
     listing offers it), keeps modification times. Failures are collected, not raised: the
-    caller reports them (``MirrorOutcome.failures``, ``refused``).
+    caller reports them (``MirrorOutcome.failures``, ``refused``). ``outcome``: filled as the
+    mirror goes, so a caller whose run is interrupted can tell what was kept.
 
     Raises:
         PigeonError: only when the top folder itself cannot be listed.
@@ -443,7 +445,16 @@ async def mirror_async(
         if source.target.partition("?")[0].endswith("/")
         else Source(source.host, source.port, source.target.partition("?")[0] + "/")
     )
-    job = _Mirror(report, stall_timeout, retries, force, hidden, wait_lock, progress_for)
+    job = _Mirror(
+        report,
+        stall_timeout,
+        retries,
+        force,
+        hidden,
+        wait_lock,
+        progress_for,
+        outcome if outcome is not None else MirrorOutcome(),
+    )
     pool = Connections(stall_timeout, keep_alive=True)
     try:
         await job.folder(pool, top, dest, 0)  # the top listing's errors are the command's

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import NoReturn
 
+from pigeon.errors import PigeonError
+
 Handler = Callable[[argparse.Namespace], int]
 
 COMMANDS = {
@@ -55,6 +57,12 @@ EXIT_CODES = {
     130: "interrupted",
 }
 """Every exit code pigeon has and what it means (``pigeon --help`` lists them all)."""
+
+
+class Interrupted(PigeonError):
+    """Ctrl-C, with something worth saying about what was kept (a command's own line)."""
+
+    exit_code = 130
 
 
 def summary(word: str) -> str:

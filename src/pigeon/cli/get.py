@@ -12,6 +12,7 @@ from pathlib import Path
 from pigeon.aio.get import download_async
 from pigeon.aio.legacy import download_legacy
 from pigeon.cli.common import (
+    Interrupted,
     PigeonParser,
     command,
     json_flag,
@@ -25,7 +26,7 @@ from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, pa
 from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name
 from pigeon.ui.errors import show_error
-from pigeon.ui.progress import TransferDisplay, show_result
+from pigeon.ui.progress import TransferDisplay, mirror_interrupted, show_result
 from pigeon.ui.report import Reporter
 
 GET_EXIT_CODES = (0, 1, 2, 3, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18, 19, 130)
@@ -104,6 +105,8 @@ def run_get(args: argparse.Namespace) -> int:
         for path in paths:
             try:
                 failures += _get_one(args, path, display, reporter)
+            except Interrupted:
+                raise  # Ctrl-C stops the batch, not just this PATH
             except PigeonError as exc:
                 if len(paths) == 1:
                     raise
@@ -204,22 +207,32 @@ def _mirror(
     was named: ``HOST sub``, ``HOST/sub``, a URL); the root's entries go straight into OUT.
     Returns the files that failed and the listed names refused."""
     # -r alone needs the mirror and an HTML parser: a plain get does not pay for importing them
-    from pigeon.aio.mirror import mirror_async
+    from pigeon.aio.mirror import MirrorOutcome, mirror_async
 
     name = safe_local_name(source.name) if source.name else ""
-    outcome = asyncio.run(
-        mirror_async(
-            source,
-            Path(args.output or ".") / name,
-            force=args.force,
-            retries=args.retries,
-            stall_timeout=args.timeout,
-            hidden=args.hidden,
-            wait_lock=args.wait_lock,
-            emit=reporter,
-            progress_for=display.for_file,
+    dest = Path(args.output or ".") / name
+    outcome = MirrorOutcome()
+    try:
+        asyncio.run(
+            mirror_async(
+                source,
+                dest,
+                force=args.force,
+                retries=args.retries,
+                stall_timeout=args.timeout,
+                hidden=args.hidden,
+                wait_lock=args.wait_lock,
+                emit=reporter,
+                progress_for=display.for_file,
+                outcome=outcome,
+            )
         )
-    )
+    except KeyboardInterrupt:
+        # the verified files took their final names before the mirror let go: say so, and
+        # that the same command continues (what is complete and identical is skipped)
+        raise Interrupted(
+            mirror_interrupted(len(outcome.results), outcome.up_to_date, str(dest))
+        ) from None
     for result in outcome.results:
         _show(args, source.url, result)
     failures = [(url, exc) for url, exc in outcome.failures]

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from pigeon.events import DownloadResult
-from pigeon.proto.text import format_size
+from pigeon.proto.text import format_size, plural
 from pigeon.ui.report import json_line
 
 Progress = Callable[[int, int | None], None]
@@ -98,6 +98,15 @@ def show_result(
     elif not quiet:
         check = "sha256 verified" if result.verified else "not verified: no digest offered"
         print(f"{where}: {format_size(result.bytes)}, {check}", file=sys.stderr)
+
+
+def mirror_interrupted(kept: int, already: int, dest: str) -> str:
+    """The line for a mirror stopped by Ctrl-C: what stays, and how to go on."""
+    there = f", {already:,} already there" if already else ""
+    return (
+        f"interrupted: {plural(kept, 'file')} verified and kept in {dest}{there}; "
+        "the same command fetches the rest"
+    )
 
 
 def transfer_text(done: int, total: int | None, speed: float | None) -> str:
