@@ -16,35 +16,11 @@ every ``pigeon`` command imports this package for ``__version__``, and most have
 the download machinery (``pigeon ip`` and ``--help`` not even for asyncio).
 """
 
-from typing import TYPE_CHECKING
-
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:  # what __getattr__ hands out, as type checkers and editors should see it
-    from pigeon.aio.get import DownloadResult, download, download_async
-    from pigeon.errors import (
-        AddressInUse,
-        ConnectionLost,
-        ConnectionRefused,
-        DatagramTooLong,
-        DestinationExists,
-        DownloadBusy,
-        HttpStatusError,
-        IntegrityError,
-        InvalidAddress,
-        InvalidHex,
-        InvalidPort,
-        LocalWriteError,
-        NetworkError,
-        NetworkUnreachable,
-        NotDelivered,
-        PigeonError,
-        PortPermissionDenied,
-        ProtocolError,
-        TimedOut,
-        UnknownHost,
-        UsageError,
-    )
+# What __getattr__ hands out is written for type checkers and editors in __init__.pyi: an
+# ``if TYPE_CHECKING:`` block here would import ``typing`` into every command's start-up
+# (bench/analysis.md, "Constants").
 
 __all__ = [
     "AddressInUse",

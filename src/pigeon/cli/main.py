@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from pigeon import __version__
 
@@ -39,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def run() -> NoReturn:
+def run() -> None:
     """The ``pigeon`` console script and ``python -m pigeon``: ``main()``, then exit at once.
 
     The interpreter's own teardown (finalizing every imported module) is a noticeable part
