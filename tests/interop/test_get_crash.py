@@ -181,7 +181,7 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
             assert done.returncode == 130, err
             line = one_line_error(done)
             found = re.fullmatch(
-                r"pigeon: interrupted: ([\d,]+) files? verified and kept in (\S+); "
+                r"pigeon: interrupted: ([\d,]+) files? kept in (\S+), all sha256-verified; "
                 r"the same command fetches the rest",
                 line,
             )

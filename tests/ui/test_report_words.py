@@ -21,7 +21,7 @@ from pigeon.events import (
 )
 from pigeon.proto.rtt import summarize
 from pigeon.ui.netinfo import ping_summary_lines
-from pigeon.ui.progress import transfer_text
+from pigeon.ui.progress import mirror_interrupted, transfer_text
 from pigeon.ui.report import Reporter, to_json, to_line
 
 HINT = "pigeon udp send 192.168.1.7 7788 hello"
@@ -135,3 +135,20 @@ def test_progress_rows_use_the_shared_units(
     done: int, total: int | None, speed: float | None, shown: str
 ) -> None:
     assert transfer_text(done, total, speed) == shown
+
+
+def test_an_interrupted_mirror_says_what_it_kept_and_what_was_checked() -> None:
+    tail = "; the same command fetches the rest"
+    assert mirror_interrupted(458, 458, 0, "tree") == (
+        "interrupted: 458 files kept in tree, all sha256-verified" + tail
+    )
+    # an HTML listing offers no digest: those files are kept, never called verified
+    assert mirror_interrupted(12, 9, 3, "m") == (
+        "interrupted: 12 files kept in m, 9 of them sha256-verified (the server offered no "
+        "digest for the rest); 3 already there" + tail
+    )
+    assert mirror_interrupted(1, 0, 0, "m") == (
+        "interrupted: 1 file kept in m, 0 of them sha256-verified (the server offered no "
+        "digest for the rest)" + tail
+    )
+    assert mirror_interrupted(0, 0, 0, "m") == "interrupted: 0 files kept in m" + tail

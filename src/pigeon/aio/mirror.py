@@ -71,10 +71,7 @@ class Entry:
 class MirrorOutcome:
     """What a mirror did: files fetched, files already there, failures, names left out."""
 
-    # repr=False: asyncio.run's end makes the repr of the task's result (through the
-    # SIGINT handler it checks), and one line per file of a large tree costs a noticeable
-    # part of a small-file mirror
-    results: list[DownloadResult] = field(default_factory=list, repr=False)
+    results: list[DownloadResult] = field(default_factory=list)
     up_to_date: int = 0
     failures: list[tuple[str, PigeonError]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
@@ -224,6 +221,19 @@ def _shown_name(name: object) -> str:
     text = name if isinstance(name, str) else repr(name)
     cut = f"... ({len(text):,} characters)" if len(text) > 80 else ""
     return f"'{escape_controls(text[:80])}{cut}'"
+
+
+async def _file_instead(pool: Connections, source: Source) -> None:
+    """Raise the usage error when ``source``, named without its slash, is a file: a server
+    that answers ``NAME/`` with 404 for a file (nginx, pigeon serve) says nothing else."""
+    try:
+        channel, head = await pool.ask(source, [])
+    except PigeonError:
+        return  # the listing's own error stands
+    channel.close()  # the head is all that is wanted
+    if head.status == 200:
+        kind = head.headers.get("content-type", "").split(";")[0].strip().lower() or "a file"
+        raise UsageError(f"{source.url} is not a folder ({kind}): drop -r to fetch it")
 
 
 async def _listing(pool: Connections, folder: Source) -> tuple[list[Entry], str | None]:
@@ -458,6 +468,10 @@ async def mirror_async(
     pool = Connections(stall_timeout, keep_alive=True)
     try:
         await job.folder(pool, top, dest, 0)  # the top listing's errors are the command's
+    except HttpStatusError as exc:
+        if exc.status == 404 and top is not source:  # "NAME -r": NAME/ is not there
+            await _file_instead(pool, source)
+        raise
     finally:
         pool.close()
     tasks = [asyncio.create_task(job.worker()) for _ in range(max(1, workers))]

@@ -212,27 +212,34 @@ def _mirror(
     name = safe_local_name(source.name) if source.name else ""
     dest = Path(args.output or ".") / name
     outcome = MirrorOutcome()
-    try:
-        asyncio.run(
-            mirror_async(
-                source,
-                dest,
-                force=args.force,
-                retries=args.retries,
-                stall_timeout=args.timeout,
-                hidden=args.hidden,
-                wait_lock=args.wait_lock,
-                emit=reporter,
-                progress_for=display.for_file,
-                outcome=outcome,
-            )
+
+    async def mirror() -> None:
+        # the outcome is filled in place, so the task returns nothing: asyncio.run's end
+        # formats its main task (checking the SIGINT handler), result and all
+        await mirror_async(
+            source,
+            dest,
+            force=args.force,
+            retries=args.retries,
+            stall_timeout=args.timeout,
+            hidden=args.hidden,
+            wait_lock=args.wait_lock,
+            emit=reporter,
+            progress_for=display.for_file,
+            outcome=outcome,
         )
+
+    try:
+        asyncio.run(mirror())
     except KeyboardInterrupt:
-        # the verified files took their final names before the mirror let go: say so, and
-        # that the same command continues (what is complete and identical is skipped)
-        raise Interrupted(
-            mirror_interrupted(len(outcome.results), outcome.up_to_date, str(dest))
-        ) from None
+        # the files took their final names before the mirror let go: each is shown, then
+        # one line says how many, and that the same command continues (what is complete
+        # and identical is skipped)
+        for result in outcome.results:
+            _show(args, source.url, result)
+        verified = sum(1 for result in outcome.results if result.verified)
+        line = mirror_interrupted(len(outcome.results), verified, outcome.up_to_date, str(dest))
+        raise Interrupted(line) from None
     for result in outcome.results:
         _show(args, source.url, result)
     failures = [(url, exc) for url, exc in outcome.failures]

@@ -100,11 +100,20 @@ def show_result(
         print(f"{where}: {format_size(result.bytes)}, {check}", file=sys.stderr)
 
 
-def mirror_interrupted(kept: int, already: int, dest: str) -> str:
-    """The line for a mirror stopped by Ctrl-C: what stays, and how to go on."""
-    there = f", {already:,} already there" if already else ""
+def mirror_interrupted(kept: int, verified: int, already: int, dest: str) -> str:
+    """The line for a mirror stopped by Ctrl-C: what stays (and how much of it was checked
+    against the server's SHA-256: an HTML listing offers none), and how to go on."""
+    if kept and verified == kept:
+        checked = ", all sha256-verified"
+    elif kept:
+        checked = (
+            f", {verified:,} of them sha256-verified (the server offered no digest for the rest)"
+        )
+    else:
+        checked = ""
+    there = f"; {already:,} already there" if already else ""
     return (
-        f"interrupted: {plural(kept, 'file')} verified and kept in {dest}{there}; "
+        f"interrupted: {plural(kept, 'file')} kept in {dest}{checked}{there}; "
         "the same command fetches the rest"
     )
 
