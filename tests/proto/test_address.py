@@ -161,3 +161,19 @@ def test_a_host_with_a_colon_that_is_no_ipv6_address_is_refused(text: str) -> No
 )
 def test_a_url_gives_its_host_with_an_ipv6_zone_decoded(url: str, host: str) -> None:
     assert parse_source(url).host == host
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "target"),
+    [
+        ("http://h/50%.txt", None, "/50%25.txt"),  # a % that starts no escape is one
+        ("h:80/50%.txt", None, "/50%25.txt"),
+        ("h:80/a%2", None, "/a%252"),
+        ("http://h/a%20b%2F", None, "/a%20b%2F"),  # escapes stay as typed
+        ("http://h/x?q=100%", None, "/x?q=100%25"),
+        ("h:80", "50%.txt", "/50%25.txt"),  # a PATH word is a name: every % is one
+        ("h:80", "a%20b", "/a%2520b"),
+    ],
+)
+def test_a_typed_percent_becomes_a_valid_target(text: str, path: str | None, target: str) -> None:
+    assert parse_source(text, path).target == target

@@ -6,6 +6,7 @@ Pure parsing into a ``Source`` (host, port, request target); no resolution happe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
@@ -15,7 +16,14 @@ from pigeon.proto.address import format_endpoint, parse_destination, parse_desti
 DEFAULT_PORT = 7890
 URL_SAFE = "/%:@!$&'()*+,;=?~"
 """Characters a request target keeps as typed: a path given as in a URL (``%20`` stays an
-escape); spaces, controls and non-ASCII are percent-encoded (UTF-8)."""
+escape); spaces, controls and non-ASCII are percent-encoded (UTF-8), and so is a ``%`` that
+starts no escape (``50%.txt``), which servers answer 400 (``_typed``)."""
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _typed(text: str) -> str:
+    """A path or query as typed, made a valid request target (see ``URL_SAFE``)."""
+    return quote(_LONE_PERCENT.sub("%25", text), safe=URL_SAFE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +70,9 @@ def parse_source(text: str, path: str | None = None) -> Source:
         except ValueError:
             raise InvalidPort(f"{text!r} names no port from 1 to 65535") from None
         port = parse_destination_port(port_value) if port_value is not None else 80
-        target = quote(parts.path, safe=URL_SAFE) or "/"
+        target = _typed(parts.path) or "/"
         if parts.query:
-            target += "?" + quote(parts.query, safe=URL_SAFE)
+            target += "?" + _typed(parts.query)
         host = parts.hostname
         if "%" in host:  # an IPv6 zone, its % written %25 in a URL (RFC 6874): fe80::1%eth0
             address, _, zone = host.partition("%")
@@ -74,7 +82,7 @@ def parse_source(text: str, path: str | None = None) -> Source:
         # (its second word is a PATH, never a port)
         peer, _ = parse_destination([text], default_port=DEFAULT_PORT, port_word=False, path=True)
         host, port = peer.host, peer.port
-        target = quote(peer.path, safe=URL_SAFE) or "/"
+        target = _typed(peer.path) or "/"
     if path:
         base = target.partition("?")[0]
         target = base.rstrip("/") + "/" + quote(path.lstrip("/"), safe="/")
