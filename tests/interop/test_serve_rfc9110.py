@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, pigeon_server
+from tests.helpers import PIGEON, free_port, pigeon_server
 from tests.interop.serve_fixtures import Served, nginx_serving
 
 pytestmark = pytest.mark.interop
@@ -140,8 +140,33 @@ def test_preconditions_and_odd_paths_are_answered_as_nginx_answers_them(
             [ours] = heads(curl, *args, f"{served.url}{path}")
             [theirs] = heads(curl, *args, f"http://127.0.0.1:{port}{path}")
             assert (ours[":status"], theirs[":status"]) == (status, status), (args, path)
+    # a folder page has no ETag: no tag names it (nginx lists no folder without autoindex)
+    assert heads(curl, "-H", 'If-Match: "another"', f"{served.url}/sub/")[0][":status"] == "412"
+    assert heads(curl, "-H", "If-Match: *", f"{served.url}/sub/")[0][":status"] == "200"
     # the version pigeon serve has: its own ETag matches, and a 412 says which it is
     [same] = heads(curl, "-H", f"If-Match: {etag}", url)
     assert same[":status"] == "200"
     [failed] = heads(curl, "-H", 'If-Match: "another"', url)
     assert failed["etag"] == etag and failed["content-length"] == "24"
+
+
+def test_pigeon_get_of_a_name_with_a_lone_percent(tmp_path: Path) -> None:
+    """A % that starts no escape, typed in a URL or HOST/PATH, is sent as %25 (the server
+    answers a bare one 400): the file arrives, verified."""
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "50%.txt").write_bytes(b"half\n")
+    port = free_port()
+    with pigeon_server(["serve", str(tmp_path / "share"), "--port", str(port)]):
+        for n, source in enumerate(
+            (f"http://127.0.0.1:{port}/50%.txt", f"127.0.0.1:{port}/50%.txt")
+        ):
+            out = tmp_path / f"got{n}"
+            done = subprocess.run(
+                [*PIGEON, "get", source, "-o", str(out)],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert out.read_bytes() == b"half\n"
+            assert b"sha256 verified" in done.stderr

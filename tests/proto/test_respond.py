@@ -201,6 +201,10 @@ ROWS = {
                                               facts=FOLDER),
     "folder head": Row(200, NONE, None, {"Content-Type": HTML}, method="HEAD", target="/sub/",
                        facts=FOLDER),
+    "folder if-match": Row(412, text(412), 24, target="/sub/", facts=FOLDER,
+                           headers=(("If-Match", '"x"'),)),
+    "folder if-match star": Row(200, ListingBody("/sub/", False, False), None, target="/sub/",
+                                facts=FOLDER, headers=(("If-Match", "*"),)),
     "folder unreadable": Row(403, text(403), 14, target="/sub/", facts=UNREADABLE),
     "folder unreadable head": Row(403, NONE, 14, method="HEAD", target="/sub/", facts=UNREADABLE),
     "if-none-match same": Row(304, NONE, None, {"ETag": ETAG, "Last-Modified": LAST_MODIFIED},
@@ -365,6 +369,10 @@ def test_every_kind_of_path_has_an_answer(found: Found) -> None:
     # a file asked for as a folder ("/x/") is not there: 404, as nginx answers
     want = {Found.FILE: 404, Found.FOLDER: 200, Found.MISSING: 404, Found.REFUSED: 403}
     assert plan_response(asked, Facts(found=found)).status == want[found]
+    plain = read_request(b"GET", b"/x", [], b"1.1")
+    assert isinstance(plain, Asked)
+    want = {Found.FILE: 200, Found.FOLDER: 301, Found.MISSING: 404, Found.REFUSED: 403}
+    assert plan_response(plain, Facts(found=found)).status == want[found]
 
 
 def test_what_was_asked() -> None:

@@ -254,6 +254,9 @@ def _folder(asked: Asked, facts: Facts) -> Plan:
         return _text(301, asked.head, (("Location", location + asked.raw_query),))
     if not facts.readable:
         return _text(403, asked.head)
+    if_match = asked.fields.get("if-match")
+    if if_match is not None and if_match.strip() != "*":
+        return _text(412, asked.head)  # a page has no ETag: no tag names it (nginx: 412)
     as_json = wants_json(asked.fields.get("accept"), asked.query)
     kind = "application/json" if as_json else "text/html; charset=utf-8"
     page: Fields = (("Content-Type", kind), ("Cache-Control", "no-cache"))
