@@ -80,8 +80,10 @@ def test_listing_hides_what_is_not_served(tree: tuple[Path, Path]) -> None:
 
 
 def test_root_must_be_a_directory(tree: tuple[Path, Path]) -> None:
-    with pytest.raises(UsageError, match="not a directory"):
+    with pytest.raises(UsageError, match=r"small\.txt: not a directory"):
         ConfinedRoot(tree[0] / "small.txt")
+    with pytest.raises(UsageError, match="nowhere: no such folder"):
+        ConfinedRoot(tree[0] / "nowhere")
 
 
 def test_digest_cache_keeps_settled_versions_only(tree: tuple[Path, Path]) -> None:

@@ -53,18 +53,19 @@ def test_mirror_tree_then_skip_everything(served: Served, tmp_path: Path) -> Non
     assert b"bytes, sha256 verified" not in again.stderr  # nothing was downloaded again
 
 
-@pytest.mark.parametrize("form", ["HOST sub", "HOST/sub", "URL/sub", "URL/sub/"])
+@pytest.mark.parametrize("form", ["HOST sub", "HOST/sub", "URL/sub", "URL/sub/", "HOST -r sub"])
 def test_mirror_one_subfolder(served: Served, tmp_path: Path, form: str) -> None:
     host = f"127.0.0.1:{served.port}"
     words = {
-        "HOST sub": [host, "sub"],
-        "HOST/sub": [f"{host}/sub"],
-        "URL/sub": [f"http://{host}/sub"],
-        "URL/sub/": [f"http://{host}/sub/"],
+        "HOST sub": [host, "sub", "-r"],
+        "HOST/sub": [f"{host}/sub", "-r"],
+        "URL/sub": [f"http://{host}/sub", "-r"],
+        "URL/sub/": [f"http://{host}/sub/", "-r"],
+        "HOST -r sub": [host, "-r", "sub"],  # an option between SOURCE and PATH, as typed
     }[form]
     here = tmp_path / "here"
     here.mkdir()
-    result = get(*words, "-r", cwd=here)
+    result = get(*words, cwd=here)
     assert result.returncode == 0, result.stderr
     # however the folder is named, it lands under its own name, never loose in the cwd
     assert (here / "sub" / "深" / "nested.txt").read_bytes() == b"nested\n"

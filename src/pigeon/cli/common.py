@@ -127,6 +127,9 @@ def command(
     )
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     parser.set_defaults(handler=handler)
+    # options anywhere, as users type them: "pigeon get HOST -r sub" must not leave "sub"
+    # unrecognized because argparse matched every positional at once before the option
+    parser.intermixed = True
     return parser
 
 

@@ -37,7 +37,6 @@ def _add_send(udp_sub: argparse._SubParsersAction[PigeonParser]) -> None:
         "printf 'a\\nb\\n' | pigeon udp send 127.0.0.1 7788",
         handler=run_send,
     )
-    send.intermixed = True
     send.add_argument(
         "host", metavar="HOST", help="name or address: HOST PORT, HOST:PORT, ::1 PORT, [::1]:PORT"
     )

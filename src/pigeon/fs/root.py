@@ -70,7 +70,7 @@ class ConfinedRoot:
     def __init__(self, root: str | Path, *, follow_symlinks: bool = False, hidden: bool = False):
         real = Path(os.path.realpath(root))
         if not real.is_dir():
-            raise UsageError(f"{root}: not a directory")
+            raise UsageError(f"{root}: {'not a directory' if real.exists() else 'no such folder'}")
         if not os.access(real, os.R_OK | os.X_OK):
             raise UsageError(f"{root}: permission denied")
         self.path = real
