@@ -54,12 +54,12 @@ class BenchConfig:
     chat_messages: int = 20_000
     startup_runs: int = 40
     large_runs: int = 9
+    """Rounds of the large-file downloads: their tmpfs rows swing 3x between runs on this VM,
+    so their medians take more runs than the others."""
     mirror_files: int = 20_000
     mirror_runs: int = 3
     sparse_size: int = 64 * GiB
     steady_size: int = 4 * GiB
-    """Rounds of the large-file downloads: their tmpfs rows swing 3x between runs on this VM,
-    so their medians take more runs than the others."""
 
     @classmethod
     def quick(cls) -> BenchConfig:
@@ -261,8 +261,8 @@ def _size(size: int) -> str:
 
 def _steady_get(cfg: BenchConfig, root: Path) -> tuple[Measure, Measure]:
     """pigeon get of a file large enough that its fixed start-up (Python, imports, the
-    connection: ~0.1 s) is a small part of it, to /dev/null, alternated with SHA-256 alone
-    over as many bytes: a verified download's rate once it runs, against its ceiling."""
+    connection) is a small part of it, to /dev/null, alternated with SHA-256 alone over as
+    many bytes: a verified download's rate once it runs, against its ceiling."""
     size = cfg.steady_size
     path = root / "steady.bin"
     make_file(path, size)
@@ -271,14 +271,16 @@ def _steady_get(cfg: BenchConfig, root: Path) -> tuple[Measure, Measure]:
     get = Measure("large", f"pigeon serve → pigeon get, {_size(size)}, sink /dev/null", "MB/s", [])
     ceiling = Measure("large", f"SHA-256 alone, one core, {_size(size)}", "MB/s", [])
     ceiling.command = "hashlib.sha256().update() over 8 MiB blocks in memory, as many bytes"
-    with pigeon_serve(root) as server:
-        argv = [*PIGEON, "get", f"http://127.0.0.1:{server.port}/steady.bin", "-q", "-o"]
-        get.command = _shown([*argv, "/dev/null"]).replace(str(server.port), "PORT")
-        _timed_download(argv, [], size, "/dev/null")  # warm-up: pigeon serve's digest
-        for _ in range(cfg.runs):
-            ceiling.values.append(_sha256_rate(size))
-            get.values.append(_timed_download(argv, [], size, "/dev/null"))
-    path.unlink()
+    try:
+        with pigeon_serve(root) as server:
+            argv = [*PIGEON, "get", f"http://127.0.0.1:{server.port}/steady.bin", "-q", "-o"]
+            get.command = _shown([*argv, "/dev/null"]).replace(str(server.port), "PORT")
+            _timed_download(argv, [], size, "/dev/null")  # warm-up: pigeon serve's digest
+            for _ in range(cfg.runs):
+                ceiling.values.append(_sha256_rate(size))
+                get.values.append(_timed_download(argv, [], size, "/dev/null"))
+    finally:
+        path.unlink()
     return get, ceiling
 
 

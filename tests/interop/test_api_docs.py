@@ -3,6 +3,7 @@ and every example of docs/api.md run as written against a real ``pigeon serve`` 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
 import re
@@ -146,3 +147,21 @@ def test_a_refused_download_raises_at_once(tmp_path: Path) -> None:
     with pytest.raises(pigeon.ConnectionRefused):
         asyncio.run(attempt())
     assert notices == []  # no "retrying in ..." notice
+
+
+def test_the_type_checkers_view_names_what_the_package_hands_out() -> None:
+    """``pigeon/__init__.pyi`` (what mypy and editors read) and ``__init__.py`` (what runs)
+    list the same public names, and the stub imports each one it lists."""
+    stub = Path(pigeon.__file__).with_suffix(".pyi")
+    tree = ast.parse(stub.read_text(encoding="utf-8"))
+    listed: list[str] = []
+    imported: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            listed = list(ast.literal_eval(node.value))
+        elif isinstance(node, ast.ImportFrom):
+            imported |= {alias.asname or alias.name for alias in node.names}
+    assert listed == list(pigeon.__all__)
+    assert imported == set(listed) - {"__version__"}

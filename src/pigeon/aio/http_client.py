@@ -172,21 +172,22 @@ class HttpChannel:
         once more before waiting, after ``_recv`` just did). The caller bounds the wait."""
         loop = asyncio.get_running_loop()
         fd = self.sock.fileno()
-        ready: asyncio.Future[None] = loop.create_future()
-        loop.add_reader(fd, _wake, ready)
-        try:
-            await ready
-        finally:
-            loop.remove_reader(fd)
-        try:
-            data = self.sock.recv(READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return await self._readable_recv()  # woken without data (spurious): wait again
-        except OSError as exc:
-            raise self._lost(exc) from exc
-        if not data:
-            self._eof = True
-        return data
+        while True:
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue  # woken without data (spurious): wait again
+            except OSError as exc:
+                raise self._lost(exc) from exc
+            if not data:
+                self._eof = True
+            return data
 
     # ----- request and head --------------------------------------------------------------
 
