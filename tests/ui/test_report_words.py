@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from pigeon.events import (
     ClientDisconnected,
     DatagramReceived,
     DatagramSent,
+    DownloadResult,
     Event,
     Listening,
     Notice,
@@ -21,7 +23,7 @@ from pigeon.events import (
 )
 from pigeon.proto.rtt import summarize
 from pigeon.ui.netinfo import ping_summary_lines
-from pigeon.ui.progress import mirror_interrupted, transfer_text
+from pigeon.ui.progress import mirror_interrupted, result_text, transfer_text
 from pigeon.ui.report import Reporter, to_json, to_line
 
 HINT = "pigeon udp send 192.168.1.7 7788 hello"
@@ -152,3 +154,16 @@ def test_an_interrupted_mirror_says_what_it_kept_and_what_was_checked() -> None:
         "digest for the rest)" + tail
     )
     assert mirror_interrupted(0, 0, 0, "m") == "interrupted: 0 files kept in m" + tail
+
+
+def test_a_result_line_never_contradicts_itself() -> None:
+    fresh = DownloadResult(Path("a.txt"), 776, "00" * 32, 0, False)
+    assert result_text("a.txt", fresh) == "a.txt: 776 bytes, not verified: no digest offered"
+    here = DownloadResult(Path("a.txt"), 776, "00" * 32, 0, False, already_here=True)
+    assert result_text("a.txt", here) == (
+        "a.txt: 776 bytes, already here and identical (kept; the server offered no digest)"
+    )
+    checked = DownloadResult(Path("a.txt"), 6, "00" * 32, 0, True, already_here=True)
+    assert result_text("a.txt", checked) == (
+        "a.txt: 6 bytes, already here and identical (kept; sha256 verified)"
+    )

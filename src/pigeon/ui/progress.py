@@ -93,11 +93,22 @@ def show_result(
             "sha256": result.digest,
             "resumed_from": result.resumed_from,
             "verified": result.verified,
+            "already_here": result.already_here,
         }
         print(json_line(record))
     elif not quiet:
-        check = "sha256 verified" if result.verified else "not verified: no digest offered"
-        print(f"{where}: {format_size(result.bytes)}, {check}", file=sys.stderr)
+        print(result_text(where, result), file=sys.stderr)
+
+
+def result_text(where: str, result: DownloadResult) -> str:
+    """One download's closing line. A file found already here and identical was compared by
+    SHA-256 with what the server sent, or with its announced digest (``verified``)."""
+    size = format_size(result.bytes)
+    if result.already_here:
+        how = "sha256 verified" if result.verified else "the server offered no digest"
+        return f"{where}: {size}, already here and identical (kept; {how})"
+    check = "sha256 verified" if result.verified else "not verified: no digest offered"
+    return f"{where}: {size}, {check}"
 
 
 def mirror_interrupted(kept: int, verified: int, already: int, dest: str) -> str:
