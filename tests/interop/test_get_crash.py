@@ -149,6 +149,10 @@ def test_disk_full_is_a_clear_error_and_touches_nothing_else(tmp_path: Path) -> 
         subprocess.run(["umount", str(small)], check=True)
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
     tmp_path: Path,
 ) -> None:
@@ -170,7 +174,13 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
     try:
         with tcp_server(cutting_proxy(server_port, drip=0.01), port=proxy_port):
             client = subprocess.Popen(
-                argv, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                argv,
+                cwd=dest,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                # as at a terminal: a suite started in the background (make test &, some CI)
+                # runs with SIGINT ignored, which a child inherits and Python then keeps
+                preexec_fn=_sigint_default,
             )
             deadline = time.monotonic() + 30
             while not any((dest / "tree").rglob("*.txt")) and time.monotonic() < deadline:
