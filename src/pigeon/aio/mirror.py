@@ -486,8 +486,14 @@ async def mirror_async(
             task.cancel()
         await asyncio.gather(done, *tasks, return_exceptions=True)
         await job.commits.finish()  # also when interrupted: verified files keep their names
-    if job.outcome.odd_mtimes:
-        count = job.outcome.odd_mtimes
+    _closing_notices(job.outcome, report)
+    return job.outcome
+
+
+def _closing_notices(outcome: MirrorOutcome, report: Emit) -> None:
+    """What the mirror left as it was, counted once at its end."""
+    if outcome.odd_mtimes:
+        count = outcome.odd_mtimes
         report(
             Notice(
                 f"{count} listed modification {'time was' if count == 1 else 'times were'} "
@@ -495,12 +501,11 @@ async def mirror_async(
                 "those files keep the time they were written"
             )
         )
-    if job.outcome.hidden:
-        count = job.outcome.hidden
+    if outcome.hidden:
+        count = outcome.hidden
         report(
             Notice(
                 f"skipped {count} hidden {'entry' if count == 1 else 'entries'} "
                 "(dot-files and dot-folders; --hidden includes them)"
             )
         )
-    return job.outcome
