@@ -203,3 +203,25 @@ def test_exit_code_columns_line_up() -> None:
     assert second == "  130 interrupted 17 destination exists"
     assert first.index("1 other") == second.index("17 dest")
     assert first.endswith(" 2 usage error 3 port out of range")
+
+
+@pytest.mark.parametrize(
+    ("argv", "field", "value"),
+    [
+        # options anywhere among the words
+        (["get", "h", "-r", "sub"], "paths", ["sub"]),
+        (["get", "h", "-o", "o/", "f.txt", "-q"], "paths", ["f.txt"]),
+        (["send", "alice", "--plain", "hello"], "text", "hello"),
+        # after "--" every word is positional, wherever the "--" stands
+        (["get", "--", "-o", "x"], "source", "-o"),
+        (["get", "-q", "--", "-weird"], "source", "-weird"),
+        (["get", "h", "a", "--", "-b"], "paths", ["a", "-b"]),
+        (["send", "--", "-bob", "hi"], "target", "-bob"),
+        (["chat", "--", "-peer"], "peers", ["-peer"]),
+        (["udp", "send", "h", "9", "--", "-x"], "words", ["9", "-x"]),
+    ],
+)
+def test_how_a_command_line_is_read(argv: list[str], field: str, value: object) -> None:
+    from pigeon.cli.dispatch import build_parser
+
+    assert getattr(build_parser(argv).parse_args(argv), field) == value

@@ -149,8 +149,15 @@ def test_disk_full_is_a_clear_error_and_touches_nothing_else(tmp_path: Path) -> 
         subprocess.run(["umount", str(small)], check=True)
 
 
-def _sigint_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# pigeon run as from a terminal: a suite started in the background (make test &, some CI)
+# runs with SIGINT ignored, which a child inherits and Python then keeps; a launcher resets
+# it and execs (preexec_fn is unsafe here: the proxy runs in a thread)
+AS_AT_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'pigeon', *sys.argv[1:]])",
+]
 
 
 def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
@@ -170,7 +177,7 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
     dest.mkdir()
     server_port, proxy_port = free_port(), free_port()
     server = start_server(share, server_port)
-    argv = [*PIGEON, "get", f"127.0.0.1:{proxy_port}", "tree", "-r", "-q"]
+    argv = [*AS_AT_A_TERMINAL, "get", f"127.0.0.1:{proxy_port}", "tree", "-r", "-q"]
     try:
         with tcp_server(cutting_proxy(server_port, drip=0.01), port=proxy_port):
             client = subprocess.Popen(
@@ -178,9 +185,6 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
                 cwd=dest,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                # as at a terminal: a suite started in the background (make test &, some CI)
-                # runs with SIGINT ignored, which a child inherits and Python then keeps
-                preexec_fn=_sigint_default,
             )
             deadline = time.monotonic() + 30
             while not any((dest / "tree").rglob("*.txt")) and time.monotonic() < deadline:

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from pigeon.aio.fetch import Landing, Progress, retrying
 from pigeon.aio.get import fetch_url
-from pigeon.aio.http_client import Connections
+from pigeon.aio.http_client import Connections, HttpChannel
 from pigeon.errors import (
     HttpStatusError,
     IntegrityError,
@@ -227,10 +227,13 @@ async def _file_instead(pool: Connections, source: Source) -> None:
     """Raise the usage error when ``source``, named without its slash, is a file: a server
     that answers ``NAME/`` with 404 for a file (nginx, pigeon serve) says nothing else."""
     try:
-        channel, head = await pool.ask(source, [])
+        channel = await HttpChannel.connect(source, pool.within)
+        try:
+            head = await channel.request("HEAD", source, [])
+        finally:
+            channel.close()
     except PigeonError:
         return  # the listing's own error stands
-    channel.close()  # the head is all that is wanted
     if head.status == 200:
         kind = head.headers.get("content-type", "").split(";")[0].strip().lower() or "a file"
         raise UsageError(f"{source.url} is not a folder ({kind}): drop -r to fetch it")

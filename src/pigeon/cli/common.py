@@ -92,7 +92,10 @@ class PigeonParser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]  # typeshed's overloads; one form is used
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        if self.intermixed and not self._in_intermixed:
+        # after "--" every word is positional: intermixed parsing (3.11) would drop a "--"
+        # standing before the first positional and read the words after it as options
+        words = sys.argv[1:] if args is None else list(args)
+        if self.intermixed and not self._in_intermixed and "--" not in words:
             self._in_intermixed = True  # parse_known_intermixed_args calls back into us
             try:
                 return self.parse_known_intermixed_args(args, namespace)

@@ -69,8 +69,12 @@ class ConfinedRoot:
 
     def __init__(self, root: str | Path, *, follow_symlinks: bool = False, hidden: bool = False):
         real = Path(os.path.realpath(root))
-        if not real.is_dir():
-            raise UsageError(f"{root}: {'not a directory' if real.exists() else 'no such folder'}")
+        try:
+            is_dir, exists = real.is_dir(), real.exists()
+        except OSError:  # a folder above it cannot be entered
+            raise UsageError(f"{root}: permission denied") from None
+        if not is_dir:
+            raise UsageError(f"{root}: {'not a directory' if exists else 'no such folder'}")
         if not os.access(real, os.R_OK | os.X_OK):
             raise UsageError(f"{root}: permission denied")
         self.path = real
