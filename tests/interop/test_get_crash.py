@@ -223,3 +223,46 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
     finally:
         server.terminate()
         server.wait()
+
+
+def test_ctrl_c_mid_download_says_what_a_rerun_resumes_from(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of one large download: one line, exit 130, naming the bytes kept
+    in the .part; the same command then resumes from exactly there, verified."""
+    root, _ = make_tree(tmp_path)
+    (root / "big.bin").write_bytes(os.urandom(16 << 20))
+    server_port, proxy_port = free_port(), free_port()
+    server = start_server(root, server_port)
+    argv = [*AS_AT_A_TERMINAL, "get", f"127.0.0.1:{proxy_port}", "big.bin", "-q"]
+    try:
+        with tcp_server(cutting_proxy(server_port, drip=0.005), port=proxy_port):
+            client = subprocess.Popen(
+                argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            wait_for_part(tmp_path / "big.bin.part", 2 << 20)
+            client.send_signal(signal.SIGINT)
+            out, err = client.communicate(timeout=60)
+        done = subprocess.CompletedProcess(argv, client.returncode, out, err)
+        assert done.returncode == 130, err
+        line = one_line_error(done)
+        kept = (tmp_path / "big.bin.part").stat().st_size
+        part = tmp_path / "big.bin.part"
+        assert line == (
+            f"pigeon: interrupted: {kept:,} bytes kept in {part}; "
+            "the same command resumes from there"
+        )
+        assert not (tmp_path / "big.bin").exists()
+        with tcp_server(cutting_proxy(server_port), port=proxy_port):  # the same URL
+            rerun = subprocess.run(
+                [*PIGEON, "get", f"127.0.0.1:{proxy_port}", "big.bin", "--json"],
+                cwd=tmp_path,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        assert rerun.returncode == 0, rerun.stderr
+        result = json.loads(rerun.stdout.splitlines()[-1])
+        assert result["resumed_from"] == kept and result["verified"] is True
+        assert sha256(tmp_path / "big.bin") == sha256(root / "big.bin")
+    finally:
+        server.kill()
+        server.wait()
