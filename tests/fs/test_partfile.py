@@ -54,16 +54,3 @@ def test_sidecars_are_written_through_private_temporary_files(tmp_path: Path) ->
     info = a.resumable("http://x/h.bin")
     assert info is not None and info.etag == '"2"'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h.bin.part", "h.bin.part.json"]
-
-
-def test_what_a_rerun_would_resume_from(tmp_path: Path) -> None:
-    from pigeon.fs.partfile import resumable_bytes
-
-    final = tmp_path / "big.bin"
-    assert resumable_bytes(final) is None  # nothing there
-    (tmp_path / "big.bin.part").write_bytes(b"x" * 1000)
-    assert resumable_bytes(final) is None  # without its sidecar a run starts over
-    (tmp_path / "big.bin.part.json").write_text("{}", encoding="utf-8")
-    assert resumable_bytes(final) == 1000
-    (tmp_path / "big.bin.part").unlink()
-    assert resumable_bytes(final) is None  # a sidecar alone resumes nothing

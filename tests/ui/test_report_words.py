@@ -23,12 +23,7 @@ from pigeon.events import (
 )
 from pigeon.proto.rtt import summarize
 from pigeon.ui.netinfo import ping_summary_lines
-from pigeon.ui.progress import (
-    download_interrupted,
-    mirror_interrupted,
-    result_text,
-    transfer_text,
-)
+from pigeon.ui.progress import mirror_interrupted, result_text, transfer_text
 from pigeon.ui.report import Reporter, to_json, to_line
 
 HINT = "pigeon udp send 192.168.1.7 7788 hello"
@@ -172,11 +167,3 @@ def test_a_result_line_never_contradicts_itself() -> None:
     assert result_text("a.txt", checked) == (
         "a.txt: 6 bytes, already here and identical (kept; sha256 verified)"
     )
-
-
-def test_an_interrupted_download_says_what_a_rerun_builds_on() -> None:
-    assert download_interrupted(171_966_464, "big.bin.part") == (
-        "interrupted: 171,966,464 bytes kept in big.bin.part; the same command resumes from there"
-    )
-    assert download_interrupted(None, "x.part") == "interrupted"  # nothing a rerun uses
-    assert download_interrupted(0, "x.part") == "interrupted"

@@ -22,18 +22,11 @@ from pigeon.cli.common import (
 )
 from pigeon.errors import InvalidAddress, PigeonError, ProtocolError, UsageError
 from pigeon.events import DownloadResult
-from pigeon.fs.partfile import resumable_bytes
-from pigeon.fs.sinks import destination
 from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, parse_port
 from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name
 from pigeon.ui.errors import show_error
-from pigeon.ui.progress import (
-    TransferDisplay,
-    download_interrupted,
-    mirror_interrupted,
-    show_result,
-)
+from pigeon.ui.progress import TransferDisplay, mirror_interrupted, show_result
 from pigeon.ui.report import Reporter
 
 GET_EXIT_CODES = (0, 1, 2, 3, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18, 19, 130)
@@ -187,24 +180,19 @@ def _get_one(
             )
         )
     else:
-        try:
-            result = asyncio.run(
-                download_async(
-                    source,
-                    args.output,
-                    resume=not args.no_resume,
-                    progress=display.for_file(source.name),
-                    retries=args.retries,
-                    force=args.force,
-                    stall_timeout=args.timeout,
-                    wait_lock=args.wait_lock,
-                    emit=reporter,
-                )
+        result = asyncio.run(
+            download_async(
+                source,
+                args.output,
+                resume=not args.no_resume,
+                progress=display.for_file(source.name),
+                retries=args.retries,
+                force=args.force,
+                stall_timeout=args.timeout,
+                wait_lock=args.wait_lock,
+                emit=reporter,
             )
-        except KeyboardInterrupt:
-            final = destination(source, args.output)
-            kept = resumable_bytes(final) if final is not None else None
-            raise Interrupted(download_interrupted(kept, f"{final}.part")) from None
+        )
     _show(args, source.url, result)
     return []
 

@@ -306,18 +306,6 @@ class PartFile:
         self.close()
 
 
-def resumable_bytes(final: Path) -> int | None:
-    """What a later run of the same download would continue from: the ``.part``'s size when
-    its sidecar is beside it (without one, a run starts over), else None."""
-    part, sidecar = f"{final}.part", f"{final}.part.json"
-    try:
-        if not os.path.isfile(sidecar):
-            return None
-        return os.stat(part).st_size
-    except OSError:
-        return None
-
-
 def make_folder(path: Path) -> None:
     """Create ``path`` and its parents (for mirroring a tree).
 

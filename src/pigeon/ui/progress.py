@@ -111,13 +111,6 @@ def result_text(where: str, result: DownloadResult) -> str:
     return f"{where}: {size}, {check}"
 
 
-def download_interrupted(kept: int | None, part: str) -> str:
-    """The line for a download stopped by Ctrl-C: what a rerun builds on, if anything."""
-    if not kept:
-        return "interrupted"
-    return f"interrupted: {kept:,} bytes kept in {part}; the same command resumes from there"
-
-
 def mirror_interrupted(kept: int, verified: int, already: int, dest: str) -> str:
     """The line for a mirror stopped by Ctrl-C: what stays (and how much of it was checked
     against the server's SHA-256: an HTML listing offers none), and how to go on."""
