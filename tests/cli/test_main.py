@@ -219,6 +219,12 @@ def test_exit_code_columns_line_up() -> None:
         (["send", "--", "-bob", "hi"], "target", "-bob"),
         (["chat", "--", "-peer"], "peers", ["-peer"]),
         (["udp", "send", "h", "9", "--", "-x"], "words", ["9", "-x"]),
+        (["get", "-o", "out", "--", "-file"], "source", "-file"),  # OUT is -o's value
+        # options between positionals, and a "--" after them
+        (["send", "alice", "--plain", "--", "-x"], "text", "-x"),
+        (["get", "h", "a", "-q", "b", "--", "-c"], "paths", ["a", "b", "-c"]),
+        (["get", "h", "-o", "o/", "a", "--", "-c"], "paths", ["a", "-c"]),
+        (["udp", "send", "h", "9", "--hex", "de", "--", "-ad"], "words", ["9", "de", "-ad"]),
     ],
 )
 def test_how_a_command_line_is_read(argv: list[str], field: str, value: object) -> None:

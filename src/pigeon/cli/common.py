@@ -92,16 +92,32 @@ class PigeonParser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]  # typeshed's overloads; one form is used
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        # after "--" every word is positional: intermixed parsing (3.11) would drop a "--"
-        # standing before the first positional and read the words after it as options
         words = sys.argv[1:] if args is None else list(args)
-        if self.intermixed and not self._in_intermixed and "--" not in words:
+        if self.intermixed and not self._in_intermixed and self._positional_first(words):
             self._in_intermixed = True  # parse_known_intermixed_args calls back into us
             try:
-                return self.parse_known_intermixed_args(args, namespace)
+                return self.parse_known_intermixed_args(words, namespace)
             finally:
                 self._in_intermixed = False
-        return super().parse_known_args(args, namespace)
+        return super().parse_known_args(words, namespace)
+
+    def _positional_first(self, words: list[str]) -> bool:
+        """False when a "--" comes before any positional word: intermixed parsing (3.11)
+        drops such a "--" and reads the words after it as options, where the plain parse
+        takes them as positionals, as asked. Option values are told from positionals by
+        the options' own arity."""
+        i = 0
+        while i < len(words) and words[i] != "--":
+            word = words[i]
+            if not word.startswith("-") or word == "-":
+                return True  # a positional before any "--"
+            action = self._option_string_actions.get(word)
+            if action is not None and isinstance(action.nargs, int):
+                i += action.nargs  # "-o OUT": OUT is the option's, not a positional
+            elif action is not None and action.nargs is None:
+                i += 1
+            i += 1
+        return i == len(words)  # no "--" at all: intermixed as usual
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
