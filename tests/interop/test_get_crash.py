@@ -16,7 +16,7 @@ import pytest
 
 from tests.faults import cutting_proxy, tcp_server
 from tests.helpers import PIGEON, free_port, one_line_error, require_root, wait_bound
-from tests.interop.serve_fixtures import make_tree, sha256
+from tests.interop.serve_fixtures import make_tree, nginx_serving, sha256
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -223,3 +223,43 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
     finally:
         server.terminate()
         server.wait()
+
+
+def test_ctrl_c_mid_mirror_of_an_html_listing_never_calls_its_files_verified(
+    tmp_path: Path,
+) -> None:
+    """nginx's autoindex offers no digest: Ctrl-C mid-mirror counts the kept files, each the
+    server's, and says that none of them was checked by SHA-256."""
+    share = tmp_path / "share"
+    sources: dict[str, bytes] = {}
+    for n in range(600):
+        name = f"tree/d{n % 4}/f{n:04d}.txt"
+        sources[name] = os.urandom(100 + n)
+        (share / name).parent.mkdir(parents=True, exist_ok=True)
+        (share / name).write_bytes(sources[name])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    proxy_port = free_port()
+    with nginx_serving(share, tmp_path, extra="autoindex on;") as port:
+        argv = [*AS_AT_A_TERMINAL, "get", f"http://127.0.0.1:{proxy_port}/tree/", "-r", "-q"]
+        with tcp_server(cutting_proxy(port, drip=0.01), port=proxy_port):
+            client = subprocess.Popen(
+                argv, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            deadline = time.monotonic() + 30
+            while not any((dest / "tree").rglob("*.txt")) and time.monotonic() < deadline:
+                time.sleep(0.02)  # until a first batch has its final names
+            client.send_signal(signal.SIGINT)
+            out, err = client.communicate(timeout=60)
+    done = subprocess.CompletedProcess(argv, client.returncode, out, err)
+    assert done.returncode == 130, err
+    found = re.fullmatch(
+        r"pigeon: interrupted: ([\d,]+) files? kept in tree, 0 of them sha256-verified "
+        r"\(the server offered no digest for the rest\); the same command fetches the rest",
+        one_line_error(done),
+    )
+    assert found is not None, err
+    kept = [p for p in (dest / "tree").rglob("*.txt") if p.is_file()]
+    assert 0 < len(kept) < len(sources) and int(found[1].replace(",", "")) == len(kept)
+    for path in kept:
+        assert path.read_bytes() == sources[str(path.relative_to(dest))]
