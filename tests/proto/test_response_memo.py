@@ -7,6 +7,7 @@ import pytest
 
 from pigeon.proto.http.memo import (
     MAX_HEAD,
+    MAX_SEEN,
     SETTLED,
     Remembered,
     ResponseMemo,
@@ -124,3 +125,21 @@ def test_the_date_of_a_remembered_answer_is_rewritten_in_place() -> None:
     assert date_offset(b"HTTP/1.1 200 OK\r\n\r\nDate: body") == -1
     undated = Remembered("/x", (1, 2, 3, 4, 5), b"HTTP/1.1 200 OK\r\n\r\n", "GET", "/x", 200, 0)
     assert undated.dated(b"Wed, 25 Nov 2026 17:00:01 GMT") is undated
+
+
+def test_a_head_is_remembered_only_when_asked_again() -> None:
+    memo = ResponseMemo()
+    assert not memo.asked_again(b"GET /a HTTP/1.1\r\n\r\n")  # a crawl's one ask: nothing kept
+    assert not memo.asked_again(b"GET /b HTTP/1.1\r\n\r\n")
+    assert memo.asked_again(b"GET /a HTTP/1.1\r\n\r\n")
+    assert memo.asked_again(b"GET /a HTTP/1.1\r\n\r\n")
+
+
+def test_the_heads_seen_once_are_bounded() -> None:
+    memo = ResponseMemo()
+    first = b"GET /first HTTP/1.1\r\n\r\n"
+    memo.asked_again(first)
+    for n in range(MAX_SEEN):  # the set starts over when full: its memory stays bounded
+        memo.asked_again(b"GET /%d HTTP/1.1\r\n\r\n" % n)
+    assert not memo.asked_again(first)
+    assert memo.asked_again(first)

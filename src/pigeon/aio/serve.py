@@ -321,9 +321,11 @@ class FileServer:
         fresh: bytes | None = None,
     ) -> None:
         """Answer one request; a whole small answer to a request that came in one read
-        (``fresh``) may be remembered for the same bytes."""
+        (``fresh``), and came before, may be remembered for the same bytes."""
         ex = Exchange(req.method.decode("ascii", "replace"), req.target.decode("utf-8", "replace"))
-        keep = None if fresh is None else functools.partial(self.remembered.remember, fresh, req)
+        keep = None
+        if fresh is not None and self.remembered.memo.asked_again(fresh):
+            keep = functools.partial(self.remembered.remember, fresh, req)
         try:
             await self.files.answer(conn, writer, req, ex, self.stopping, keep)
         except BaseException:

@@ -5,8 +5,8 @@ with the HTTP loop: while a connection waits idle for its next request, the loop
 through ``RememberedAnswers.idle_read``, which opens the connection's ``Lane``. Complete
 request heads that arrive then are answered in the read callback itself when a remembered
 answer fits them (one ``stat``, one write: no h11, no task switch); the first byte that does
-not fit goes on to the HTTP loop, in order. After the loop answers a small file whole,
-``remember`` may keep that answer for the same head.
+not fit goes on to the HTTP loop, in order. After the loop answers a small file whole, to a
+head asked before, ``remember`` may keep that answer for the same head.
 """
 
 from __future__ import annotations

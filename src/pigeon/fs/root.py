@@ -11,6 +11,7 @@ Devices, FIFOs and sockets are never opened; hidden (dot) names are refused unle
 from __future__ import annotations
 
 import errno
+import functools
 import mimetypes
 import os
 import stat
@@ -229,7 +230,14 @@ def _is_dir(item: os.DirEntry[str]) -> bool:
 
 def content_type(name: str) -> str:
     """The Content-Type for a file name (UTF-8 for text)."""
-    guessed, encoding = mimetypes.guess_type(name, strict=False)
+    return _type_of_extension(os.path.splitext(name)[1])  # noqa: PTH122 (a str, per request)
+
+
+@functools.lru_cache(maxsize=512)
+def _type_of_extension(extension: str) -> str:
+    # what guess_type says depends on the last extension alone (an encoding's, like .gz,
+    # makes it application/octet-stream whatever comes before): cached per extension
+    guessed, encoding = mimetypes.guess_type("name" + extension, strict=False)
     if guessed is None or encoding is not None:
         return "application/octet-stream"
     if guessed.startswith("text/") or guessed in ("application/json", "application/javascript"):

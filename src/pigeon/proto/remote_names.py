@@ -18,6 +18,7 @@ MAX_SEGMENT = 255
 MAX_PATH = 4096
 MAX_LEGACY_NAME = 1024
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_CONTROL = frozenset({"Cc", "Cf", "Cs"})
 
 
 class RefusedName(ProtocolError):
@@ -34,7 +35,9 @@ def _check_segments(segments: list[str]) -> list[str]:
             raise RefusedName("dot segment", 403)
         if "\\" in seg or "\x00" in seg:
             raise RefusedName("backslash or NUL", 403)
-        if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in seg):
+        # printable ASCII has no control, format or surrogate character: no per-character look
+        printable_ascii = seg.isascii() and seg.isprintable()
+        if not printable_ascii and any(unicodedata.category(ch) in _CONTROL for ch in seg):
             raise RefusedName("control character", 403)
         if len(seg.encode("utf-8", "surrogatepass")) > MAX_SEGMENT:
             raise RefusedName("segment too long", 414)

@@ -3,7 +3,9 @@
 h11 parses every new request head. When a later head is identical, byte for byte, to one h11
 already parsed and pigeon answered from a small file, the answer is the same as long as the
 file is the same version; so ``pigeon serve`` sends the remembered bytes after one stat, with
-no parsing and no building. This module decides which heads and answers qualify and keeps them
+no parsing and no building. An answer is remembered the second time its head is asked
+(``asked_again``): most heads of a crawl come once, and remembering them would cost each
+request work for nothing. This module decides which heads and answers qualify and keeps them
 in a bounded LRU; looking at the file is the caller's I/O.
 
 Soundness rests on three rules:
@@ -39,6 +41,8 @@ SETTLED = 1.0
 MAX_HEAD = 4096
 MAX_ENTRIES = 1024
 MAX_BYTES = 32 << 20
+MAX_SEEN = 16_384
+"""Request heads whose first sighting is remembered (by hash) before the set starts over."""
 _BARRED_HEADERS = frozenset(
     {b"connection", b"expect", b"upgrade", b"content-length", b"transfer-encoding"}
 )
@@ -94,9 +98,23 @@ class ResponseMemo:
         self._max_bytes = max_bytes
         self.bytes = 0
         self.hits = 0
+        self._seen: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def asked_again(self, head: bytes) -> bool:
+        """Whether ``head`` was seen before: an answer is remembered from the second time its
+        head is asked, so a crawl that asks for each name once (a mirror) spends nothing on
+        remembering. Heads are seen by their hash: two heads that share one are only
+        remembered a request early."""
+        key = hash(head)
+        if key in self._seen:
+            return True
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()
+        self._seen.add(key)
+        return False
 
     def get(self, head: bytes) -> Remembered | None:
         """The answer remembered for ``head``, if any (the caller still checks the version)."""
