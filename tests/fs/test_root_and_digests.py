@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 import os
 import time
 from pathlib import Path
@@ -106,6 +107,40 @@ def test_digest_cache_keeps_settled_versions_only(tree: tuple[Path, Path]) -> No
     for i in range(3):
         cache.put((0, 0, i, 0, 0), b"x", 10.0)
     assert cache.get(digest_key(st)) is None  # evicted: the cache is bounded
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".bashrc",
+        "a.txt",
+        "A.TXT",
+        "a.TGZ",
+        "a.tgz",
+        "a.tar.gz",
+        "a.GZ",
+        "a.b.c.txt",
+        "file.",
+        "a.svgz",
+        "a.tbz2",
+        "x.JSON",
+        "x.json",
+        "page.html",
+        "x.py",
+        "noext",
+        "a.weird-ext",
+    ],
+)
+def test_content_type_is_what_mimetypes_says(name: str) -> None:
+    """Cached per extension, the answer stays guess_type's for the whole name."""
+    guessed, encoding = mimetypes.guess_type(name, strict=False)
+    if guessed is None or encoding is not None:
+        want = "application/octet-stream"
+    elif guessed.startswith("text/") or guessed in ("application/json", "application/javascript"):
+        want = f"{guessed}; charset=utf-8"
+    else:
+        want = guessed
+    assert content_type(name) == want
 
 
 def test_content_type() -> None:

@@ -3,14 +3,17 @@ hostile names in a listing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.faults import scripted_http, tcp_server
+from tests.helpers import background, json_lines
 from tests.interop.serve_fixtures import Served, sha256
 
 pytestmark = pytest.mark.interop
@@ -93,3 +96,48 @@ def test_hostile_listing_names_are_refused(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["ok.txt", "out"]
     assert result.stderr.count(b"refused the listed name") == 4
     assert result.stderr.splitlines()[-1].startswith(b"pigeon: 4 failed: ")
+
+
+def test_results_stream_as_files_land(tmp_path: Path) -> None:
+    """Each file's result is written as it lands, not when the mirror ends: a script reading
+    --json sees a.txt done while b.txt is still being answered."""
+    release = threading.Event()
+    bodies = {b"/a.txt": b"first file\n", b"/b.txt": b"second file\n"}
+    listing = b'<html><body><a href="a.txt">a.txt</a> <a href="b.txt">b.txt</a></body></html>'
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()  # the client closed its connection
+                return
+            path = head.split(b" ", 2)[1].partition(b"?")[0]
+            if path == b"/b.txt":  # held until the test has seen a.txt's result
+                await asyncio.to_thread(release.wait, 30)
+            body = bodies.get(path, listing)
+            kind = b"text/plain" if path in bodies else b"text/html"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
+                % (kind, len(body), body)
+            )
+            await writer.drain()
+
+    out = tmp_path / "mirror"
+    with tcp_server(handler) as port:
+        argv = [sys.executable, "-m", "pigeon", "get", f"127.0.0.1:{port}", "-r"]
+        with background([*argv, "-o", str(out), "--json"]) as proc:
+            try:
+                proc.wait_for(b'"type": "result"', stream="out", timeout=20)
+                assert b"b.txt" not in proc.out  # still held by the server
+                (first,) = [r for r in json_lines(proc.out) if r.get("type") == "result"]
+                assert Path(str(first["path"])).read_bytes() == bodies[b"/a.txt"]
+            finally:
+                release.set()
+            assert proc.finish(30) == 0, proc.err
+    results = [r for r in json_lines(proc.out) if r.get("type") == "result"]
+    assert [Path(str(r["path"])).name for r in results] == ["a.txt", "b.txt"]
+    urls = [f"http://127.0.0.1:{port}/{name}" for name in ("a.txt", "b.txt")]
+    assert [r["url"] for r in results] == urls  # each file's own URL
+    assert Path(str(results[1]["path"])).read_bytes() == bodies[b"/b.txt"]
+    assert Path(str(results[1]["path"])).parent == out

@@ -80,19 +80,6 @@ def test_format_endpoint_brackets_ipv6_and_unmaps_ipv4() -> None:
     assert str(Endpoint("::1", 1)) == "[::1]:1"
 
 
-def test_endpoint_arguments_take_either_form() -> None:
-    from pigeon.errors import InvalidAddress, InvalidPort
-    from pigeon.proto.address import Endpoint, endpoint_arguments
-
-    assert endpoint_arguments("::1", "7788") == Endpoint("::1", 7788)
-    assert endpoint_arguments("[::1]:7788", None) == Endpoint("::1", 7788)
-    assert endpoint_arguments("host:80", None) == Endpoint("host", 80)
-    with pytest.raises(InvalidAddress, match="names no port"):
-        endpoint_arguments("::1", None)
-    with pytest.raises(InvalidPort):
-        endpoint_arguments("[::1]:70000", None)
-
-
 @pytest.mark.parametrize(
     ("words", "kwargs", "host", "port", "path", "rest"),
     [

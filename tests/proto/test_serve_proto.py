@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -105,6 +106,10 @@ def test_url_path_segments() -> None:
         (b"/a%5cb", 403),
         (b"/a%00b", 403),
         (b"/%1b[31m", 403),
+        (b"/a%7Fb", 403),  # DEL: a control character inside ASCII
+        (b"/%01", 403),
+        (b"/a%E2%80%8Eb", 403),  # U+200E, a format character
+        (b"/a%ED%A0%80b", 400),  # a surrogate: not UTF-8
         (b"/C:/x", 403),
         (b"/%ff", 400),
         (b"*", 400),
@@ -141,6 +146,7 @@ def test_remote_names_never_yield_traversal(data: bytes) -> None:
         for seg in segments:
             assert seg not in ("", ".", "..") and "/" not in seg and "\\" not in seg
             assert "\x00" not in seg
+            assert not any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in seg)
 
 
 def test_listing_renders() -> None:

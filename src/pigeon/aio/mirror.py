@@ -77,6 +77,16 @@ class MirrorOutcome:
     refused: list[str] = field(default_factory=list)
     hidden: int = 0
     odd_mtimes: int = 0
+    on_result: Callable[[str, DownloadResult], None] | None = None
+    """Told each file's URL and result as it lands (under its final name), so a caller can
+    show them as the mirror goes rather than at its end."""
+
+    def landed(self, landed: list[tuple[str, DownloadResult]]) -> None:
+        """Count the files of ``landed`` (URL, result) as mirrored; tell ``on_result``."""
+        self.results += [result for _url, result in landed]
+        if self.on_result is not None:
+            for url, result in landed:
+                self.on_result(url, result)
 
 
 @dataclass
@@ -121,7 +131,7 @@ class BatchCommit:
             if item.result is None and item.part.final == result.path:
                 item.url, item.result = url, result
                 return
-        self.outcome.results.append(result)  # nothing held: it was already here
+        self.outcome.landed([(url, result)])  # nothing held: it was already here
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -141,6 +151,7 @@ class BatchCommit:
             # cancelled while syncing: the batch is held again, for ``finish`` to commit
             self._pending = batch + self._pending
             raise
+        landed = []
         for item in batch:
             item.part.deferred = False
             try:
@@ -150,7 +161,10 @@ class BatchCommit:
                 self.outcome.failures.append((item.url or str(item.part.final), exc))
                 continue
             if item.result is not None:
-                self.outcome.results.append(item.result)
+                landed.append((item.url, item.result))
+        # told once the whole batch has its final names: a caller's failure to show one (a
+        # closed stdout) cannot leave the rest of the batch uncommitted
+        self.outcome.landed(landed)
 
     async def finish(self) -> None:
         """Commit what is held (also when the mirror was interrupted) and make the renames

@@ -324,7 +324,7 @@ class FileServer:
         (``fresh``), and came before, may be remembered for the same bytes."""
         ex = Exchange(req.method.decode("ascii", "replace"), req.target.decode("utf-8", "replace"))
         keep = None
-        if fresh is not None and self.remembered.memo.asked_again(fresh):
+        if fresh is not None and self.remembered.asked_again(fresh):
             keep = functools.partial(self.remembered.remember, fresh, req)
         try:
             await self.files.answer(conn, writer, req, ex, self.stopping, keep)

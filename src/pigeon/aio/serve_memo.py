@@ -94,6 +94,10 @@ class RememberedAnswers:
             finally:
                 lane.answer = None
 
+    def asked_again(self, head: bytes) -> bool:
+        """Whether an answer to ``head`` may be remembered: it was asked before."""
+        return self.memo.asked_again(head)
+
     def answer(self, lane: Lane, data: bytes) -> bytes:
         """Answer the complete, remembered request heads at the start of ``data``.
 

@@ -211,7 +211,9 @@ def _mirror(
 
     name = safe_local_name(source.name) if source.name else ""
     dest = Path(args.output or ".") / name
-    outcome = MirrorOutcome()
+    # each result is shown as its file lands, so a long mirror's output streams (scripts
+    # reading --json see every file as it is done)
+    outcome = MirrorOutcome(on_result=lambda url, result: _show(args, url, result))
 
     async def mirror() -> None:
         # the outcome is filled in place, so the task returns nothing: asyncio.run's end
@@ -232,16 +234,12 @@ def _mirror(
     try:
         asyncio.run(mirror())
     except KeyboardInterrupt:
-        # the files took their final names before the mirror let go: each is shown, then
+        # the files took their final names before the mirror let go, each shown as it did:
         # one line says how many, and that the same command continues (what is complete
         # and identical is skipped)
-        for result in outcome.results:
-            _show(args, source.url, result)
         verified = sum(1 for result in outcome.results if result.verified)
         line = mirror_interrupted(len(outcome.results), verified, outcome.up_to_date, str(dest))
         raise Interrupted(line) from None
-    for result in outcome.results:
-        _show(args, source.url, result)
     failures = [(url, exc) for url, exc in outcome.failures]
     failures += [
         (name, ProtocolError(f"refused the listed name {name}")) for name in outcome.refused

@@ -235,8 +235,9 @@ def content_type(name: str) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _type_of_extension(extension: str) -> str:
-    # what guess_type says depends on the last extension alone (an encoding's, like .gz,
-    # makes it application/octet-stream whatever comes before): cached per extension
+    # for a file name, what guess_type says depends on the last extension alone (an
+    # encoding's, like .gz, makes it application/octet-stream whatever comes before): cached
+    # per extension. A name is never read as a URL ("data:,x.png" is a PNG's name)
     guessed, encoding = mimetypes.guess_type("name" + extension, strict=False)
     if guessed is None or encoding is not None:
         return "application/octet-stream"

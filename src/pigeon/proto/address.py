@@ -235,14 +235,3 @@ def parse_destination(
     if rest and not more:
         raise InvalidAddress(f"{text!r} already names its port; {rest[0]!r} is one too many")
     return Destination(host, port, found_path), rest
-
-
-def endpoint_arguments(host: str, port: str | None) -> Endpoint:
-    """A peer given as ``HOST PORT`` or as one ``HOST:PORT`` / ``[V6]:PORT`` argument: the
-    same grammar as ``parse_destination`` (port 1-65535), for callers holding two strings.
-
-    Raises:
-        InvalidAddress: unreadable, or no port given either way. InvalidPort: not 1-65535.
-    """
-    destination, _ = parse_destination([host] if port is None else [host, port], more=False)
-    return destination.endpoint

@@ -12,7 +12,7 @@ import ipaddress
 import json
 import sys
 from datetime import datetime
-from typing import TextIO
+from typing import TextIO, assert_never
 
 from pigeon.events import (
     ClientConnected,
@@ -132,6 +132,8 @@ def to_json(event: Event) -> dict[str, object]:
             }
         case Notice():
             return {"type": "notice", "text": event.text, **event.extra}
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def to_line(event: Event) -> tuple[str, bool]:
@@ -176,6 +178,8 @@ def to_line(event: Event) -> tuple[str, bool]:
             # notices quote servers and peers (a failure's reason, a listed name): never a
             # raw control character on the terminal, whoever made the text
             return escape_controls(event.text, keep_backslashes=True), False
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 class Reporter:

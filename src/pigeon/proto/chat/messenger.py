@@ -331,8 +331,8 @@ class Messenger:
             # Shown already: ack it again (the first ack may have been lost), show nothing.
             return [Transmit(self._ours.ack(ipmsg.RECVMSG, number), addr)] if ack else []
         peer, outputs, transient = self._sender(packet, addr)
-        text_bytes, _sep, rest = packet.extra.partition(b"\0")
-        attachments = rest.rstrip(b"\0") if command & ipmsg.FILEATTACHOPT else b""
+        text_bytes, rest = ipmsg.message_body(packet.extra)
+        attachments = rest if command & ipmsg.FILEATTACHOPT else b""
         text, used = read_text(peer, text_bytes, bool(command & ipmsg.UTF8OPT), self._ours.forced)
         broadcast = bool(command & ipmsg.BROADCASTOPT)
         outputs.append(
