@@ -87,7 +87,10 @@ def test_http_error_and_existing_file(served: Served, tmp_path: Path) -> None:
     before = (tmp_path / "small.txt").stat().st_mtime_ns
     again = get(f"127.0.0.1:{served.port}", "small.txt", cwd=tmp_path)  # identical: fine
     assert again.returncode == 0, again.stderr
-    assert b"already here and identical" in again.stderr
+    assert again.stderr.count(b"already here and identical") == 1  # one line says it
+    assert (
+        b"small.txt: 13 bytes, already here and identical (kept; sha256 verified)" in again.stderr
+    )
     assert (tmp_path / "small.txt").stat().st_mtime_ns == before  # not rewritten
 
 

@@ -254,8 +254,8 @@ def test_ctrl_c_mid_mirror_of_an_html_listing_never_calls_its_files_verified(
     done = subprocess.CompletedProcess(argv, client.returncode, out, err)
     assert done.returncode == 130, err
     found = re.fullmatch(
-        r"pigeon: interrupted: ([\d,]+) files? kept in tree, 0 of them sha256-verified "
-        r"\(the server offered no digest for the rest\); the same command fetches the rest",
+        r"pigeon: interrupted: ([\d,]+) files? kept in tree, none sha256-verified "
+        r"\(the server offered no digests\); the same command fetches the rest",
         one_line_error(done),
     )
     assert found is not None, err

@@ -49,11 +49,15 @@ def test_mirror_tree_then_skip_everything(served: Served, tmp_path: Path) -> Non
     assert int(dst.stat().st_mtime) == int(src.stat().st_mtime)
     results = [json.loads(line) for line in first.stdout.splitlines()]
     assert all(r["verified"] for r in results if r["type"] == "result")
+    closing = f"mirrored into {out}: {len(want)} files fetched, all sha256-verified"
+    assert results[-1] == {"type": "notice", "text": closing}  # one line ends the mirror
 
     again = get(f"127.0.0.1:{served.port}", "-r", "-o", str(out), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stderr.count(b"up to date") == len(want)
     assert b"bytes, sha256 verified" not in again.stderr  # nothing was downloaded again
+    last = again.stderr.decode().splitlines()[-1]
+    assert last == f"mirrored into {out}: 0 files fetched; {len(want)} already here and identical"
 
 
 @pytest.mark.parametrize("form", ["HOST sub", "HOST/sub", "URL/sub", "URL/sub/", "HOST -r sub"])

@@ -23,7 +23,7 @@ from pigeon.events import (
 )
 from pigeon.proto.rtt import summarize
 from pigeon.ui.netinfo import ping_summary_lines
-from pigeon.ui.progress import mirror_interrupted, result_text, transfer_text
+from pigeon.ui.progress import mirror_done, mirror_interrupted, result_text, transfer_text
 from pigeon.ui.report import Reporter, to_json, to_line
 
 HINT = "pigeon udp send 192.168.1.7 7788 hello"
@@ -150,10 +150,26 @@ def test_an_interrupted_mirror_says_what_it_kept_and_what_was_checked() -> None:
         "digest for the rest); 3 already there" + tail
     )
     assert mirror_interrupted(1, 0, 0, "m") == (
-        "interrupted: 1 file kept in m, 0 of them sha256-verified (the server offered no "
-        "digest for the rest)" + tail
+        "interrupted: 1 file kept in m, none sha256-verified (the server offered no digests)" + tail
     )
     assert mirror_interrupted(0, 0, 0, "m") == "interrupted: 0 files kept in m" + tail
+
+
+def test_a_finished_mirror_says_what_it_fetched_and_what_was_checked() -> None:
+    assert mirror_done(2004, 2004, 0, "tree") == (
+        "mirrored into tree: 2,004 files fetched, all sha256-verified"
+    )
+    assert mirror_done(0, 0, 2004, "tree") == (
+        "mirrored into tree: 0 files fetched; 2,004 already here and identical"
+    )
+    assert mirror_done(3, 0, 1, "m") == (
+        "mirrored into m: 3 files fetched, none sha256-verified (the server offered no "
+        "digests); 1 already here and identical"
+    )
+    assert mirror_done(3, 2, 0, "m") == (
+        "mirrored into m: 3 files fetched, 2 of them sha256-verified (the server offered no "
+        "digest for the rest)"
+    )
 
 
 def test_a_result_line_never_contradicts_itself() -> None:

@@ -337,10 +337,10 @@ async def _verified(
 def _already_here(
     into: Landing, part: PartFile, local: bytes, digest: bytes, *, verified: bool = True
 ) -> DownloadResult:
-    """The result for a file already under the final name, or ``DestinationExists``."""
+    """The result for a file already under the final name, or ``DestinationExists``. The
+    result says so (``already_here``): its one line is the caller's, no notice beside it."""
     if local != digest:
         raise DestinationExists(f"{part.final} exists and differs; {into.replace_hint}")
-    into.tell(f"{part.final.name} is already here and identical (sha256)")
     size = part.final.stat().st_size
     return DownloadResult(part.final, size, local.hex(), 0, verified, already_here=True)
 

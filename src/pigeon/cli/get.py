@@ -21,12 +21,12 @@ from pigeon.cli.common import (
     summary,
 )
 from pigeon.errors import InvalidAddress, PigeonError, ProtocolError, UsageError
-from pigeon.events import DownloadResult
+from pigeon.events import DownloadResult, Notice
 from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, parse_port
 from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name
 from pigeon.ui.errors import show_error
-from pigeon.ui.progress import TransferDisplay, mirror_interrupted, show_result
+from pigeon.ui.progress import TransferDisplay, mirror_done, mirror_interrupted, show_result
 from pigeon.ui.report import Reporter
 
 GET_EXIT_CODES = (0, 1, 2, 3, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18, 19, 130)
@@ -240,6 +240,10 @@ def _mirror(
         verified = sum(1 for result in outcome.results if result.verified)
         line = mirror_interrupted(len(outcome.results), verified, outcome.up_to_date, str(dest))
         raise Interrupted(line) from None
+    fetched = [result for result in outcome.results if not result.already_here]
+    verified = sum(1 for result in fetched if result.verified)
+    identical = len(outcome.results) - len(fetched) + outcome.up_to_date
+    reporter(Notice(mirror_done(len(fetched), verified, identical, str(dest))))
     failures = [(url, exc) for url, exc in outcome.failures]
     failures += [
         (name, ProtocolError(f"refused the listed name {name}")) for name in outcome.refused

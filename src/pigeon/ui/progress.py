@@ -111,22 +111,34 @@ def result_text(where: str, result: DownloadResult) -> str:
     return f"{where}: {size}, {check}"
 
 
+def _checked(files: int, verified: int) -> str:
+    """How many of ``files`` were checked against the server's SHA-256 (an HTML listing
+    offers no digest: such files are never called verified)."""
+    if not files:
+        return ""
+    if verified == files:
+        return ", all sha256-verified"
+    if not verified:
+        return ", none sha256-verified (the server offered no digests)"
+    return f", {verified:,} of them sha256-verified (the server offered no digest for the rest)"
+
+
 def mirror_interrupted(kept: int, verified: int, already: int, dest: str) -> str:
-    """The line for a mirror stopped by Ctrl-C: what stays (and how much of it was checked
-    against the server's SHA-256: an HTML listing offers none), and how to go on."""
-    if kept and verified == kept:
-        checked = ", all sha256-verified"
-    elif kept:
-        checked = (
-            f", {verified:,} of them sha256-verified (the server offered no digest for the rest)"
-        )
-    else:
-        checked = ""
+    """The line for a mirror stopped by Ctrl-C: what stays (and how much of it was checked),
+    and how to go on."""
     there = f"; {already:,} already there" if already else ""
     return (
-        f"interrupted: {plural(kept, 'file')} kept in {dest}{checked}{there}; "
+        f"interrupted: {plural(kept, 'file')} kept in {dest}{_checked(kept, verified)}{there}; "
         "the same command fetches the rest"
     )
+
+
+def mirror_done(fetched: int, verified: int, identical: int, dest: str) -> str:
+    """The closing line of a whole mirror: the files it fetched (and how many of them were
+    checked), and those already here and identical."""
+    there = f"; {identical:,} already here and identical" if identical else ""
+    checked = _checked(fetched, verified)
+    return f"mirrored into {dest}: {plural(fetched, 'file')} fetched{checked}{there}"
 
 
 def transfer_text(done: int, total: int | None, speed: float | None) -> str:
