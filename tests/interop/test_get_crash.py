@@ -263,3 +263,56 @@ def test_ctrl_c_mid_mirror_of_an_html_listing_never_calls_its_files_verified(
     assert 0 < len(kept) < len(sources) and int(found[1].replace(",", "")) == len(kept)
     for path in kept:
         assert path.read_bytes() == sources[str(path.relative_to(dest))]
+
+
+def test_ctrl_c_mid_download_says_what_was_kept_and_the_same_command_continues(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C during one download (a slow link): one line naming the kept ``.part`` and
+    saying the same command continues it; the same command then does, and verifies."""
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "big.bin").write_bytes(os.urandom(8 << 20))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    server_port, proxy_port = free_port(), free_port()
+    server = start_server(root, server_port)
+    argv = ["get", f"127.0.0.1:{proxy_port}", "big.bin", "-q"]
+    try:
+        with tcp_server(cutting_proxy(server_port, drip=0.005), port=proxy_port):
+            client = subprocess.Popen(
+                [*AS_AT_A_TERMINAL, *argv],
+                cwd=dest,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            wait_for_part(dest / "big.bin.part", 1 << 20)
+            client.send_signal(signal.SIGINT)
+            out, err = client.communicate(timeout=60)
+        done = subprocess.CompletedProcess(argv, client.returncode, out, err)
+        assert done.returncode == 130, err
+        part = dest / "big.bin.part"
+        found = re.fullmatch(
+            r"pigeon: interrupted: (\S+) kept \((.+)\); the same command continues from "
+            r"there \(if the server's file is unchanged\)",
+            one_line_error(done),
+        )
+        assert found is not None, err
+        assert found[1] == str(part) and part.stat().st_size >= 1 << 20
+        assert (dest / "big.bin.part.json").exists() and not (dest / "big.bin").exists()
+        with tcp_server(cutting_proxy(server_port), port=proxy_port):  # same URL, full speed
+            again = subprocess.run(
+                [*PIGEON, *argv[:-1], "--json"],
+                cwd=dest,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        assert again.returncode == 0, again.stderr
+        result = json.loads(again.stdout.splitlines()[-1])
+        assert result["resumed_from"] > 0 and result["verified"] is True
+        assert sha256(dest / "big.bin") == sha256(root / "big.bin")
+        assert not part.exists() and not (dest / "big.bin.part.json").exists()
+    finally:
+        server.kill()
+        server.wait()

@@ -23,7 +23,13 @@ from pigeon.events import (
 )
 from pigeon.proto.rtt import summarize
 from pigeon.ui.netinfo import ping_summary_lines
-from pigeon.ui.progress import mirror_done, mirror_interrupted, result_text, transfer_text
+from pigeon.ui.progress import (
+    download_interrupted,
+    mirror_done,
+    mirror_interrupted,
+    result_text,
+    transfer_text,
+)
 from pigeon.ui.report import Reporter, to_json, to_line
 
 HINT = "pigeon udp send 192.168.1.7 7788 hello"
@@ -182,4 +188,14 @@ def test_a_result_line_never_contradicts_itself() -> None:
     checked = DownloadResult(Path("a.txt"), 6, "00" * 32, 0, True, already_here=True)
     assert result_text("a.txt", checked) == (
         "a.txt: 6 bytes, already here and identical (kept; sha256 verified)"
+    )
+
+
+def test_an_interrupted_download_says_what_it_kept_and_whether_it_continues() -> None:
+    assert download_interrupted("big.iso.part", 1 << 30, None) == (
+        "interrupted: big.iso.part kept (1.0 GiB); the same command continues from there "
+        "(if the server's file is unchanged)"
+    )
+    assert download_interrupted("x.part", 2048, "--no-resume") == (
+        "interrupted: x.part kept (2.0 KiB); the same command starts over (--no-resume)"
     )

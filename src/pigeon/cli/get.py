@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -22,11 +23,20 @@ from pigeon.cli.common import (
 )
 from pigeon.errors import InvalidAddress, PigeonError, ProtocolError, UsageError
 from pigeon.events import DownloadResult, Notice
+from pigeon.fs.partfile import PartFile
+from pigeon.fs.sinks import destination
 from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, parse_port
+from pigeon.proto.http.fetch import resume_headers
 from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name
 from pigeon.ui.errors import show_error
-from pigeon.ui.progress import TransferDisplay, mirror_done, mirror_interrupted, show_result
+from pigeon.ui.progress import (
+    TransferDisplay,
+    download_interrupted,
+    mirror_done,
+    mirror_interrupted,
+    show_result,
+)
 from pigeon.ui.report import Reporter
 
 GET_EXIT_CODES = (0, 1, 2, 3, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18, 19, 130)
@@ -180,21 +190,46 @@ def _get_one(
             )
         )
     else:
-        result = asyncio.run(
-            download_async(
-                source,
-                args.output,
-                resume=not args.no_resume,
-                progress=display.for_file(source.name),
-                retries=args.retries,
-                force=args.force,
-                stall_timeout=args.timeout,
-                wait_lock=args.wait_lock,
-                emit=reporter,
+        try:
+            result = asyncio.run(
+                download_async(
+                    source,
+                    args.output,
+                    resume=not args.no_resume,
+                    progress=display.for_file(source.name),
+                    retries=args.retries,
+                    force=args.force,
+                    stall_timeout=args.timeout,
+                    wait_lock=args.wait_lock,
+                    emit=reporter,
+                )
             )
-        )
+        except KeyboardInterrupt:
+            raise Interrupted(_cut_line(args, source)) from None
     _show(args, source.url, result)
     return []
+
+
+def _cut_line(args: argparse.Namespace, source: Source) -> str:
+    """What a download stopped by Ctrl-C left, read from the disk once it has let go: its
+    ``.part`` and whether the same command continues it, by the check the next run makes."""
+    final = destination(source, args.output)  # the same path the download wrote to
+    if final is None:
+        return "interrupted"  # a stream: what went out is gone
+    part = PartFile(final)
+    try:
+        st = part.part.stat()
+    except OSError:
+        return "interrupted"  # no .part: nothing kept, or the file was already complete
+    if not stat.S_ISREG(st.st_mode):
+        return "interrupted"
+    if args.no_resume:
+        why: str | None = "--no-resume"
+    elif not resume_headers(part.resumable(source.url), st.st_size):
+        why = "the server named no version of the file to resume it by"
+    else:
+        why = None
+    return download_interrupted(str(part.part), st.st_size, why)
 
 
 def _mirror(

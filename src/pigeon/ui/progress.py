@@ -133,6 +133,15 @@ def mirror_interrupted(kept: int, verified: int, already: int, dest: str) -> str
     )
 
 
+def download_interrupted(part: str, size: int, starts_over: str | None) -> str:
+    """The line for one download stopped by Ctrl-C with its ``.part`` kept: whether the same
+    command continues it (the next run's own check), or why it starts over."""
+    kept = f"interrupted: {part} kept ({format_size(size)})"
+    if starts_over is None:
+        return f"{kept}; the same command continues from there (if the server's file is unchanged)"
+    return f"{kept}; the same command starts over ({starts_over})"
+
+
 def mirror_done(fetched: int, verified: int, identical: int, dest: str) -> str:
     """The closing line of a whole mirror: the files it fetched (and how many of them were
     checked), and those already here and identical."""
