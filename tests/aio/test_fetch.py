@@ -23,6 +23,7 @@ from pigeon.errors import (
     TimedOut,
 )
 from pigeon.events import DownloadResult
+from pigeon.fs.partfile import PartFile
 from pigeon.proto.http.fetch import PartState
 
 FILE = bytes(range(256)) * 40  # 10,240 bytes
@@ -41,6 +42,7 @@ class Script:
     stall: bool = False
     framing_error: bool = False
     crash: bool = False  # the process dies mid-body (nothing of ours runs after)
+    cancelled: bool = False  # the task is cancelled mid-body (Ctrl-C)
 
 
 @dataclass
@@ -77,6 +79,8 @@ class FakeReply:
             raise TimedOut("f: the server sent nothing for 1s")
         if self.script.crash:
             raise SystemExit(9)
+        if self.script.cancelled:
+            raise asyncio.CancelledError
         if self.script.framing_error:
             raise ProtocolError("f: bad answer from the server (broken chunk)")
         return Received(len(body), self.script.extra, self.script.trailer)
@@ -245,6 +249,19 @@ def test_a_body_that_cannot_resume_is_not_kept_when_cut(tmp_path: Path) -> None:
     with pytest.raises(TimedOut):
         run(FakeOrigin([Script(stall=True, resumable=False, cut_after=10)]), landing(final, []))
     assert not list(tmp_path.iterdir())
+
+
+def test_a_small_body_cut_by_ctrl_c_keeps_what_it_needs_to_resume(tmp_path: Path) -> None:
+    final = tmp_path / "f"
+    with pytest.raises(asyncio.CancelledError):
+        run(FakeOrigin([Script(cancelled=True, cut_after=4000)]), landing(final, []))
+    part = PartFile(final)
+    assert part.part.read_bytes() == FILE[:4000] and not final.exists()
+    assert part.resumable(FakeOrigin.url) is not None  # the sidecar names the version
+    origin = FakeOrigin([Script(digest=sha(FILE))])
+    result = run(origin, landing(final, []))
+    assert origin.asked == [4000] and result.resumed_from == 4000 and result.verified
+    assert final.read_bytes() == FILE and not list(tmp_path.glob("*.part*"))
 
 
 def test_an_identical_file_already_there_is_kept_and_said(tmp_path: Path) -> None:

@@ -273,8 +273,9 @@ async def _receive(
             raise ConnectionLost(
                 f"{origin.label}: connection lost after {written:,} of {plural(total or 0, 'byte')}"
             )
-    except RETRYABLE:
-        if part is not None and state is not None:  # a cut small file resumes too
+    except (*RETRYABLE, asyncio.CancelledError):
+        # a cut small file resumes too, whether the link or the user (Ctrl-C) cut it
+        if part is not None and state is not None:
             with contextlib.suppress(PigeonError):
                 part.write_sidecar(state)
         raise

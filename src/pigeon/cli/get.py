@@ -223,9 +223,12 @@ def _cut_line(args: argparse.Namespace, source: Source) -> str:
         return "interrupted"  # no .part: nothing kept, or the file was already complete
     if not stat.S_ISREG(st.st_mode):
         return "interrupted"
+    saved = part.resumable(source.url)
     if args.no_resume:
         why: str | None = "--no-resume"
-    elif not resume_headers(part.resumable(source.url), st.st_size):
+    elif saved is None:
+        why = "no record of the server's version beside it"
+    elif not resume_headers(saved, st.st_size):
         why = "the server named no version of the file to resume it by"
     else:
         why = None
