@@ -14,7 +14,7 @@ import pytest
 
 from tests.faults import scripted_http, tcp_server
 from tests.helpers import background, json_lines
-from tests.interop.serve_fixtures import Served, sha256
+from tests.interop.serve_fixtures import Served, make_tree, serve, sha256
 
 pytestmark = pytest.mark.interop
 
@@ -145,3 +145,28 @@ def test_results_stream_as_files_land(tmp_path: Path) -> None:
     assert [r["url"] for r in results] == urls  # each file's own URL
     assert Path(str(results[1]["path"])).read_bytes() == bodies[b"/b.txt"]
     assert Path(str(results[1]["path"])).parent == out
+
+
+def test_hidden_asked_of_a_server_that_lists_no_dot_files_says_so(
+    served: Served, tmp_path: Path
+) -> None:
+    """``-r --hidden`` from a pigeon serve without --hidden: one line says why no dot-file
+    came (the listing says the server leaves them out); without --hidden, nothing is said."""
+    asked = get(f"127.0.0.1:{served.port}", "sub", "-r", "--hidden", cwd=tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    line = (
+        b"the server lists no dot-files or dot-folders, so none were mirrored "
+        b"(pigeon serve lists them only with its --hidden)"
+    )
+    assert asked.stderr.count(line) == 1  # once for the mirror, not once per folder
+    plain = get(f"127.0.0.1:{served.port}", "sub", "-r", "-o", "again/", cwd=tmp_path)
+    assert plain.returncode == 0 and b"dot-files" not in plain.stderr
+
+
+def test_dot_files_mirror_from_a_server_that_lists_them(tmp_path: Path) -> None:
+    root, outside = make_tree(tmp_path)
+    for served in serve(root, outside, "--hidden"):
+        got = get(f"127.0.0.1:{served.port}", "-r", "--hidden", "-o", "m/", cwd=tmp_path)
+        assert got.returncode == 0, got.stderr
+        assert (tmp_path / "m" / ".hidden").read_bytes() == b"dot file\n"
+        assert b"dot-files" not in got.stderr

@@ -18,7 +18,13 @@ from pigeon.proto.http.fields import (
     repr_digest,
     wants_json,
 )
-from pigeon.proto.http.listing import ListingEntry, render_html, render_json
+from pigeon.proto.http.listing import (
+    Listing,
+    ListingEntry,
+    ListingPage,
+    render_html,
+    render_json,
+)
 from pigeon.proto.http.ranges import ByteRange, Unsatisfiable, parse_range
 from pigeon.proto.remote_names import RefusedName, legacy_name_segments, url_path_segments
 
@@ -163,6 +169,16 @@ def test_listing_renders() -> None:
         "mtime": 0.0,
     }
     assert "../" not in render_html("/", entries).decode()
+    assert "dot_files" not in doc  # a server that lists dot-files says nothing of them
+
+
+def test_a_json_listing_says_when_the_server_leaves_dot_files_out() -> None:
+    page = ListingPage("/", as_json=True, dot_files=False)
+    listing = Listing((ListingEntry("a.txt", False, 1, 0.0),), 1)
+    doc = json.loads(page.start() + page.rows(listing.entries) + page.end(listing))
+    assert doc["dot_files"] is False and [e["name"] for e in doc["entries"]] == ["a.txt"]
+    html = ListingPage("/", as_json=False, dot_files=False)
+    assert b"dot" not in html.start() + html.rows(listing.entries) + html.end(listing)
 
 
 def test_http_fields() -> None:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 from pigeon.aio.fetch import Landing, Progress, retrying
@@ -76,6 +77,8 @@ class MirrorOutcome:
     failures: list[tuple[str, PigeonError]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     hidden: int = 0
+    dot_files_unlisted: bool = False
+    """Dot-files were asked for (``--hidden``) but a listing said the server leaves them out."""
     odd_mtimes: int = 0
     on_result: Callable[[str, DownloadResult], None] | None = None
     """Told each file's URL and result as it lands (under its final name), so a caller can
@@ -87,6 +90,15 @@ class MirrorOutcome:
         if self.on_result is not None:
             for url, result in landed:
                 self.on_result(url, result)
+
+
+class FolderListing(NamedTuple):
+    """A folder's listed entries; what the server left out of them (``cut``: a note, when
+    its ``--max-listing`` cut the listing short); whether it leaves dot-files out."""
+
+    entries: list[Entry]
+    cut: str | None = None
+    no_dot_files: bool = False
 
 
 @dataclass
@@ -253,10 +265,9 @@ async def _file_instead(pool: Connections, source: Source) -> None:
         raise UsageError(f"{source.url} is not a folder ({kind}): drop -r to fetch it")
 
 
-async def _listing(pool: Connections, folder: Source) -> tuple[list[Entry], str | None]:
+async def _listing(pool: Connections, folder: Source) -> FolderListing:
     """The entries of the folder at ``folder`` (its target ends with ``/``), with the digests
-    pigeon serve knows or can compute at once (small files); and, when the server cut the
-    listing short (its ``--max-listing``), what was left out."""
+    pigeon serve knows or can compute at once (small files); and what the server left out."""
     query = "?format=json&digest=sha-256"
     asked = Source(folder.host, folder.port, folder.target + query)
     channel, head = await pool.ask(asked, [("Accept", "application/json, text/html;q=0.9")])
@@ -296,10 +307,10 @@ async def _listing(pool: Connections, folder: Source) -> tuple[list[Entry], str 
                 f"{folder.url}: the server listed only {len(found):,}{of} names (its "
                 "--max-listing); the rest were not mirrored"
             )
-        return found, cut
+        return FolderListing(found, cut, doc.get("dot_files") is False)
     text = bytes(body).decode("utf-8", "replace")
     links = folder_links(text, folder.target)
-    return [Entry(link.name, link.is_dir) for link in links], None
+    return FolderListing([Entry(link.name, link.is_dir) for link in links])
 
 
 async def _up_to_date(local: Path, entry: Entry) -> bool:
@@ -364,7 +375,9 @@ class _Mirror:
     async def folder(self, pool: Connections, source: Source, local: Path, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ProtocolError(f"{source.url}: folders nested deeper than {MAX_DEPTH}")
-        entries, cut = await _retrying(self, pool, source)
+        entries, cut, no_dot_files = await _retrying(self, pool, source)
+        if no_dot_files and self.hidden:
+            self.outcome.dot_files_unlisted = True
         make_folder(local)
         hidden = 0
         here = f"{local}{os.sep}"
@@ -431,12 +444,10 @@ class _Mirror:
         self.commits.settle(source.url, result)
 
 
-async def _retrying(
-    job: _Mirror, pool: Connections, folder: Source
-) -> tuple[list[Entry], str | None]:
+async def _retrying(job: _Mirror, pool: Connections, folder: Source) -> FolderListing:
     """A folder's listing, retried after a lost connection like a file."""
 
-    async def attempt(_tries: int) -> tuple[list[Entry], str | None]:
+    async def attempt(_tries: int) -> FolderListing:
         return await _listing(pool, folder)
 
     return await retrying(attempt, retries=job.retries, tell=job.tell)
@@ -516,6 +527,13 @@ def _closing_notices(outcome: MirrorOutcome, report: Emit) -> None:
                 f"{count} listed modification {'time was' if count == 1 else 'times were'} "
                 "not a time (NaN, negative, beyond 2242 or not a number): "
                 "those files keep the time they were written"
+            )
+        )
+    if outcome.dot_files_unlisted:
+        report(
+            Notice(
+                "the server lists no dot-files or dot-folders, so none were mirrored "
+                "(pigeon serve lists them only with its --hidden)"
             )
         )
     if outcome.hidden:

@@ -180,7 +180,7 @@ class FileAnswers:
             await self.send(conn, writer, ex, busy(asked.head), closing)
             return
         try:
-            page = ListingPage(body.path, as_json=body.as_json)
+            page = ListingPage(body.path, as_json=body.as_json, dot_files=self.cfg.hidden)
             pieces = self._page(page, listing, directory, body.digests)
             await self.send(conn, writer, ex, plan, closing, pieces=pieces)
         finally:

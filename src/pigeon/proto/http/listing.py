@@ -2,7 +2,8 @@
 
 A listing is rendered in pieces (``ListingPage``): the server sends each batch of rows as it
 is made, so a page of 100,000 entries is never one buffer per client. A listing cut at the
-server's ``--max-listing`` says so: a note in the HTML page, ``"truncated"`` in the JSON.
+server's ``--max-listing`` says so: a note in the HTML page, ``"truncated"`` in the JSON; a
+JSON listing of a server that leaves dot-files out says ``"dot_files": false``.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ class ListingPage:
     The pieces joined are the whole page (``render_html`` / ``render_json``).
     """
 
-    def __init__(self, path: str, *, as_json: bool) -> None:
+    def __init__(self, path: str, *, as_json: bool, dot_files: bool = True) -> None:
         self.path, self.as_json = path, as_json
+        self.dot_files = dot_files
+        """False when the server leaves dot-files out of its listings (the JSON says so, so
+        that a client asking for them learns why none came)."""
         self._first = True
 
     def start(self) -> bytes:
@@ -111,7 +115,8 @@ class ListingPage:
         shown, total = len(listing.entries), listing.total
         if self.as_json:
             cut = f', "truncated": true, "total": {total}' if listing.truncated else ""
-            return ("]" + cut + "}").encode()
+            dots = "" if self.dot_files else ', "dot_files": false'
+            return ("]" + cut + dots + "}").encode()
         note = (
             f"\n<p>showing the first {shown:,} of {total:,} names: the server lists at most "
             f"{shown:,} (its --max-listing)</p>"
