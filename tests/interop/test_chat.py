@@ -139,14 +139,14 @@ def test_nc_udp_is_a_plain_peer() -> None:
 def test_send_is_acknowledged_by_a_chat_peer() -> None:
     pb = udp_port()
     with chat_peer(pb, "bob") as bob:
-        result = run_pigeon(
-            ["send", "--no-broadcast", "--port", "0", f"127.0.0.1:{pb}", "一次 once", "--json"]
-        )
+        argv = ["send", "--no-broadcast", "--port", "0", f"127.0.0.1:{pb}", "一次 once"]
+        result = run_pigeon([*argv, "--json", "--name", "dave 大卫"])
         assert result.returncode == 0, result.stderr
         out = [json.loads(line) for line in result.stdout.splitlines()]
         assert [e["type"] for e in out] == ["sent", "delivered"]
         [msg] = wait_events(bob, of_type("message"))
         assert msg["text"] == "一次 once"
+        assert msg["name"] == "dave 大卫"  # its nick, told by address: not its login name
         # NOADDLISTOPT: bob does not list a one-shot sender
         assert not [e for e in events(bob) if e.get("type") == "peer"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pigeon.proto.chat import ipmsg
 from pigeon.proto.chat.events import MessageIn, PeerChange, PeerChanged
-from pigeon.proto.chat.messenger import Messenger
+from pigeon.proto.chat.messenger import ONESHOTS_KEPT, Messenger
 from pigeon.proto.chat.outgoing import Identity
 from tests.proto.test_messenger import deliver, events, make, packets
 
@@ -56,3 +56,27 @@ def test_a_one_shot_answers_a_chat_starting_meanwhile_without_being_listed() -> 
     [answer] = packets(answers)
     assert answer.mode == ipmsg.ANSENTRY and answer.has(ipmsg.NOADDLISTOPT)
     assert not events(deliver(answers, chat, ONE, 0.1), PeerChanged)
+
+
+def test_a_one_shots_message_shows_the_nick_its_entry_gave_until_its_exit() -> None:
+    chat = make("alice")
+    ident = Identity(user="root", host="ops-pc", nick="dave 大卫", version="1_test")
+    shot = Messenger(ident, first_packet_no=7000, transient=True)
+    deliver(shot.enter([A]), chat, ONE, 0.0)
+    _id, message = shot.send_text(A, "hi", 0.1)
+    [msg] = events(deliver(message, chat, ONE, 0.2), MessageIn)
+    assert msg.peer.name == "dave 大卫" and msg.transient  # its nick, still not listed
+    assert chat.peers() == []
+    deliver(shot.leave([A]), chat, ONE, 0.3)  # gone: a later one-shot from there starts anew
+    _id, again = shot.send_text(A, "again", 0.4)
+    [later] = events(deliver(again, chat, ONE, 0.5), MessageIn)
+    assert later.peer.name == "root"  # no entry since: only the header's login name
+
+
+def test_the_one_shots_remembered_are_bounded() -> None:
+    chat = make("alice")
+    for n in range(ONESHOTS_KEPT + 10):
+        ident = Identity(user="u", host="h", nick=f"n{n}", version="1_test")
+        shot = Messenger(ident, first_packet_no=100 * n, transient=True)
+        deliver(shot.enter([A]), chat, (f"10.1.{n // 250}.{n % 250 + 1}", 2425), float(n))
+    assert len(chat._oneshots) == ONESHOTS_KEPT and chat.peers() == []

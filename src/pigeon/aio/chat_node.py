@@ -360,13 +360,16 @@ class ChatNode:
         """Where entry and exit packets go: broadcast addresses (unless off) and given peers."""
         return list(dict.fromkeys([*self.broadcasts, *self.explicit]))
 
-    async def enter(self) -> None:
-        """Announce ourselves (BR_ENTRY)."""
-        await self.perform(self.messenger.enter(self.announce_targets()))
+    async def enter(self, targets: list[Addr] | None = None) -> None:
+        """Announce ourselves (BR_ENTRY) to ``targets`` (None: the announce targets)."""
+        where = self.announce_targets() if targets is None else targets
+        await self.perform(self.messenger.enter(where))
 
-    async def leave(self) -> None:
-        """Say goodbye (BR_EXIT) to every target and known peer."""
-        await self.perform(self.messenger.leave(self.announce_targets()))
+    async def leave(self, targets: list[Addr] | None = None) -> None:
+        """Say goodbye (BR_EXIT) to ``targets`` (None: the announce targets) and every known
+        peer."""
+        where = self.announce_targets() if targets is None else targets
+        await self.perform(self.messenger.leave(where))
 
     async def send_text(
         self, addr: Addr, text: str, *, broadcast: bool = False, noaddlist: bool = False

@@ -84,11 +84,13 @@ async def run_send(
         addr, announced = await _target(node, cfg, target, within, search=within)
         if plain:
             node.messenger.add_peer(addr, plain=True)
+        else:
+            await _introduce(node, addr, announced)
         msg_id = await node.send_text(addr, text)
         if not plain:
             await node.settled(within)
-        if announced:
-            await node.leave()
+        if announced or not plain:  # whoever had our entry hears that we go
+            await node.leave(None if announced else [addr])
     if plain:
         return 0
     if any(isinstance(e, Delivered) and e.msg_id == msg_id for e in outcome):
@@ -100,6 +102,14 @@ async def run_send(
         f"message to {where} not acknowledged within {within:g} s "
         "(is pigeon chat or another IP Messenger running there?)"
     )
+
+
+async def _introduce(node: ChatNode, addr: Addr, announced: bool) -> None:
+    """Tell a peer given by address who we are (BR_ENTRY to it alone, NOADDLISTOPT as every
+    packet of a one-shot): its chat then shows our nick, not our login name. A peer found by
+    name has had our entry already."""
+    if not announced:
+        await node.enter([addr])
 
 
 async def _resolve_name(node: ChatNode, name: str, port: int, within: float) -> Addr:
@@ -181,6 +191,7 @@ async def _offer_files(
     async with ChatNode(cfg, watch, attachments=True, transient=True) as node:
         _say_if_moved(cfg, node, show)
         addr, announced = await _target(node, cfg, target, within, search=min(within, 3.0))
+        await _introduce(node, addr, announced)
         offer = node.book.add(1, addr, described)
         node.server.on_complete = lambda _offer: finished.set()
         await node.offer(addr, text, offer)
@@ -192,8 +203,7 @@ async def _offer_files(
         if not offer.complete and not declined:
             offer.released = True
             await node.release(addr, offer.packet_no)
-        if announced:
-            await node.leave()
+        await node.leave(None if announced else [addr])
     if declined:
         raise errors.NotDelivered(f"{declined[0]} declined the files")
     if not offer.complete:

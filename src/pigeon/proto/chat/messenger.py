@@ -20,11 +20,14 @@ packet numbers and our own echo in ``outgoing``. Kept here:
   NOADDLISTOPT, its BR_ENTRY and BR_EXIT too: it asks who is there without joining. Such an
   entry is answered (ANSENTRY) but not listed, so other chats show no "joined"/"left" for a
   command that lived a second (IP Messenger defines the flag for SENDMSG; clients that ignore
-  it on entries list the one-shot until its BR_EXIT, as before).
+  it on entries list the one-shot until its BR_EXIT, as before). The names such an entry
+  carries are kept (for the last ``ONESHOTS_KEPT`` one-shots) until its BR_EXIT, so that the
+  message that follows shows its nick rather than its login name.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from pigeon.errors import UsageError
@@ -55,6 +58,9 @@ from pigeon.proto.chat.peers import UTF8, KnownPeers, Peer
 from pigeon.proto.chat.rate import RATE_BURST, RATE_PER_SECOND, RateLimit
 from pigeon.proto.text import encode_text
 
+ONESHOTS_KEPT = 256
+"""One-shots whose entry names are kept for the message that follows (a bound, not a list)."""
+
 
 class Messenger:
     """One chat endpoint's protocol state: peers, pending acks, dedupe, rate limits."""
@@ -84,6 +90,8 @@ class Messenger:
         self._peers = KnownPeers()
         self._outbox = Outbox(self._peers.info, retry_interval=retry_interval, tries=tries)
         self._seen = SeenMessages()
+        self._oneshots: OrderedDict[Addr, Peer] = OrderedDict()
+        """Who the one-shots that entered lately are (not listed: see the module's text)."""
         self._limit = RateLimit(rate, burst)
         self._msg_id = 0
         self.ignored = 0
@@ -311,12 +319,19 @@ class Messenger:
             peer, change = self._learn(packet, addr)
             if change is not None:
                 outputs.append(PeerChanged(peer.info(), change))
-        # else a one-shot asking who is there: answered, never listed
+        else:  # a one-shot: answered, never listed; its names kept for its message
+            oneshot = Peer(addr)
+            learn_entry(oneshot, packet)
+            self._oneshots[addr] = oneshot
+            self._oneshots.move_to_end(addr)
+            if len(self._oneshots) > ONESHOTS_KEPT:
+                self._oneshots.popitem(last=False)
         if packet.mode == ipmsg.BR_ENTRY:
             outputs.append(Transmit(self._entry_packet(ipmsg.ANSENTRY), addr))
         return outputs
 
     def _on_exit(self, packet: ipmsg.Packet, addr: Addr) -> list[Output]:
+        self._oneshots.pop(addr, None)
         peer = self._peers.forget(addr)
         if peer is None:
             return []
@@ -356,7 +371,7 @@ class Messenger:
             peer.plain = False
             return peer, [], False
         if peer is None and packet.has(ipmsg.NOADDLISTOPT):
-            peer = Peer(addr)
+            peer = self._oneshots.get(addr) or Peer(addr)
             learn_header(peer, packet)
             return peer, [], True
         is_new = peer is None or not peer.version  # added by us, never heard from
