@@ -294,7 +294,7 @@ def test_ctrl_c_mid_download_says_what_was_kept_and_the_same_command_continues(
         part = dest / "big.bin.part"
         found = re.fullmatch(
             r"pigeon: interrupted: (\S+) kept \((.+)\); the same command continues from "
-            r"there \(if the server's file is unchanged\)",
+            r"there if the server can \(same file, byte ranges\)",
             one_line_error(done),
         )
         assert found is not None, err
@@ -313,6 +313,38 @@ def test_ctrl_c_mid_download_says_what_was_kept_and_the_same_command_continues(
         assert result["resumed_from"] > 0 and result["verified"] is True
         assert sha256(dest / "big.bin") == sha256(root / "big.bin")
         assert not part.exists() and not (dest / "big.bin.part.json").exists()
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_ctrl_c_while_waiting_for_another_download_claims_nothing(tmp_path: Path) -> None:
+    """A second ``pigeon get --wait-lock`` of the same file, stopped while it waits: the
+    ``.part`` is the first one's, so the line names nothing as kept."""
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "big.bin").write_bytes(os.urandom(8 << 20))
+    server_port, proxy_port = free_port(), free_port()
+    server = start_server(root, server_port)
+    try:
+        with tcp_server(cutting_proxy(server_port, drip=0.005), port=proxy_port):
+            argv = ["get", f"127.0.0.1:{proxy_port}", "big.bin", "-q"]
+            first = subprocess.Popen([*PIGEON, *argv], cwd=tmp_path, stderr=subprocess.DEVNULL)
+            wait_for_part(tmp_path / "big.bin.part", 1 << 20)
+            waiting = subprocess.Popen(
+                [*AS_AT_A_TERMINAL, *argv, "--wait-lock"],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            time.sleep(1.0)  # it is waiting for the first one's lock
+            waiting.send_signal(signal.SIGINT)
+            out, err = waiting.communicate(timeout=30)
+            first.kill()
+            first.wait()
+        done = subprocess.CompletedProcess(argv, waiting.returncode, out, err)
+        assert done.returncode == 130, err
+        assert one_line_error(done) == "pigeon: interrupted", err
     finally:
         server.kill()
         server.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -129,7 +130,9 @@ def test_results_stream_as_files_land(tmp_path: Path) -> None:
 
     out = tmp_path / "mirror"
     with tcp_server(handler) as port:
-        argv = [sys.executable, "-m", "pigeon", "get", f"127.0.0.1:{port}", "-r"]
+        # without PYTHONUNBUFFERED, as a user runs it: each result must be flushed itself
+        argv = ["env", "-u", "PYTHONUNBUFFERED", sys.executable, "-m", "pigeon", "get"]
+        argv += [f"127.0.0.1:{port}", "-r"]
         with background([*argv, "-o", str(out), "--json"]) as proc:
             try:
                 proc.wait_for(b'"type": "result"', stream="out", timeout=20)
@@ -170,3 +173,34 @@ def test_dot_files_mirror_from_a_server_that_lists_them(tmp_path: Path) -> None:
         assert got.returncode == 0, got.stderr
         assert (tmp_path / "m" / ".hidden").read_bytes() == b"dot file\n"
         assert b"dot-files" not in got.stderr
+
+
+def test_a_closed_stdout_stops_the_mirror_with_every_fetched_file_committed(
+    tmp_path: Path,
+) -> None:
+    """``pigeon get -r --json | head -c 100``: the reader goes, showing a result fails, the
+    mirror stops; every file it verified still takes its final name (none left held as a
+    ``.part``), and what is under a final name is the server's."""
+    share = tmp_path / "share"
+    sources = {}
+    for n in range(3000):
+        name = f"d{n % 10}/f{n:04d}.txt"
+        sources[name] = os.urandom(200 + n % 500)
+        (share / name).parent.mkdir(parents=True, exist_ok=True)
+        (share / name).write_bytes(sources[name])
+    for served in serve(share, tmp_path / "nowhere"):
+        out = tmp_path / "m"
+        argv = [sys.executable, "-m", "pigeon", "get", f"127.0.0.1:{served.port}", "-r"]
+        proc = subprocess.Popen(
+            [*argv, "-o", f"{out}/", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        proc.stdout.read(100)
+        proc.stdout.close()  # the reader is gone
+        proc.communicate(timeout=120)
+        finals = [p for p in out.rglob("*.txt") if p.is_file()]
+        parts = [p for p in out.rglob("*.part")]
+        assert len(parts) <= 4  # at most one in flight per connection, kept to resume
+        assert 0 < len(finals) < len(sources)  # stopped, not carried on without a reader
+        for path in finals:
+            assert path.read_bytes() == sources[path.relative_to(out).as_posix()]

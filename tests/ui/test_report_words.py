@@ -194,7 +194,7 @@ def test_a_result_line_never_contradicts_itself() -> None:
 def test_an_interrupted_download_says_what_it_kept_and_whether_it_continues() -> None:
     assert download_interrupted("big.iso.part", 1 << 30, None) == (
         "interrupted: big.iso.part kept (1.0 GiB); the same command continues from there "
-        "(if the server's file is unchanged)"
+        "if the server can (same file, byte ranges)"
     )
     assert download_interrupted("x.part", 2048, "--no-resume") == (
         "interrupted: x.part kept (2.0 KiB); the same command starts over (--no-resume)"

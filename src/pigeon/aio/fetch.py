@@ -187,16 +187,23 @@ async def fetch_into_part(origin: Origin, into: Landing, *, resume: bool) -> Dow
         return await _landed(origin, into, None, await origin.ask(0, None))
     await _claim(part, into)
     try:
-        saved = part.resumable(origin.url) if resume and not part.created else None
-        have = 0
-        if saved is not None:
-            have = usable_length(part.length(), saved.size)
-            if have != part.length():
-                part.truncate(have)
+        saved, have = resume_point(part, origin.url) if resume and not part.created else (None, 0)
+        if saved is not None and have != part.length():
+            part.truncate(have)
         reply = await origin.ask(have, saved)
         return await _landed(origin, into, part, reply)
     finally:
         part.release()
+
+
+def resume_point(part: PartFile, url: str) -> tuple[PartState | None, int]:
+    """What a download of ``url`` builds on: the sidecar's record and how many bytes of the
+    ``.part`` it keeps (None and 0: none, it starts from zero). The one rule, for the
+    download itself and for what a cut one says of itself."""
+    saved = part.resumable(url)
+    if saved is None:
+        return None, 0
+    return saved, usable_length(part.length(), saved.size)
 
 
 async def _claim(part: PartFile, into: Landing) -> None:
@@ -274,8 +281,9 @@ async def _receive(
                 f"{origin.label}: connection lost after {written:,} of {plural(total or 0, 'byte')}"
             )
     except (*RETRYABLE, asyncio.CancelledError):
-        # a cut small file resumes too, whether the link or the user (Ctrl-C) cut it
-        if part is not None and state is not None:
+        # a cut small file resumes too, whether the link or the user (Ctrl-C) cut it; an
+        # empty .part has nothing to resume (and is removed when let go)
+        if part is not None and state is not None and part.length() > 0:
             with contextlib.suppress(PigeonError):
                 part.write_sidecar(state)
         raise

@@ -85,11 +85,17 @@ class MirrorOutcome:
     show them as the mirror goes rather than at its end."""
 
     def landed(self, landed: list[tuple[str, DownloadResult]]) -> None:
-        """Count the files of ``landed`` (URL, result) as mirrored; tell ``on_result``."""
+        """Count the files of ``landed`` (URL, result) as mirrored; tell ``on_result``. When
+        telling fails (a closed stdout), nothing more is told and the failure ends the mirror,
+        whose files are committed all the same (``BatchCommit.finish``)."""
         self.results += [result for _url, result in landed]
         if self.on_result is not None:
-            for url, result in landed:
-                self.on_result(url, result)
+            try:
+                for url, result in landed:
+                    self.on_result(url, result)
+            except BaseException:
+                self.on_result = None
+                raise
 
 
 class FolderListing(NamedTuple):
@@ -127,6 +133,13 @@ class BatchCommit:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
+    def start(self) -> asyncio.Task[None]:
+        """Commit batches as they come, from a task of their own (which ends early only by
+        raising: a result that could not be shown)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+        return self._task
+
     async def add(self, part: PartFile, mtime: float | None) -> None:
         """Hold ``part`` for the next batch (never waits: the caller's result follows with
         ``settle`` before anything else can run)."""
@@ -134,8 +147,7 @@ class BatchCommit:
         self._pending.append(_Pending(part, mtime))
         if len(self._pending) >= BATCH_FILES:
             self._due.set()
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        self.start()
 
     def settle(self, url: str, result: DownloadResult) -> None:
         """The download behind the newest held part, once it has returned."""
@@ -184,16 +196,18 @@ class BatchCommit:
         would leave its files as ``.part`` while the mirror reported success."""
         self._stopping = True
         self._due.set()
-        cancelled = None
+        failure = None
         if self._task is not None:
             try:
                 await self._task
-            except asyncio.CancelledError as exc:  # the caller's own cancellation: held
-                cancelled = exc  # files are committed first, then it goes on
-        await self.flush()
-        await asyncio.to_thread(os.sync)
-        if cancelled is not None:
-            raise cancelled
+            except BaseException as exc:  # the caller's own cancellation, or a result that
+                failure = exc  # could not be shown: held files are committed first
+        try:
+            await self.flush()
+        finally:
+            await asyncio.to_thread(os.sync)
+        if failure is not None:
+            raise failure
 
 
 def _entries_from_json(doc: object) -> list[Entry] | None:
@@ -504,8 +518,9 @@ async def mirror_async(
         pool.close()
     tasks = [asyncio.create_task(job.worker()) for _ in range(max(1, workers))]
     done = asyncio.create_task(job.queue.join())
+    committing = job.commits.start()  # ends early only by raising: the mirror stops then
     try:
-        await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([done, committing, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             if task.done():
                 task.result()  # a worker only ends by raising: a bug, not a file's failure

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import stat
 import sys
 from pathlib import Path
 
+from pigeon.aio.fetch import resume_point
 from pigeon.aio.get import download_async
 from pigeon.aio.legacy import download_legacy
 from pigeon.cli.common import (
@@ -109,12 +109,13 @@ def run_get(args: argparse.Namespace) -> int:
     _check_arguments(args, paths)
     reporter = Reporter(json_output=args.json, quiet=args.quiet)
     failures: Failures = []
+    closing: list[Notice] = []  # said once the progress display is gone (never under it)
     with TransferDisplay(
         json_output=args.json, quiet=args.quiet, bars=not _body_on_terminal(args)
     ) as display:
         for path in paths:
             try:
-                failures += _get_one(args, path, display, reporter)
+                failures += _get_one(args, path, display, reporter, closing)
             except Interrupted:
                 raise  # Ctrl-C stops the batch, not just this PATH
             except PigeonError as exc:
@@ -122,6 +123,8 @@ def run_get(args: argparse.Namespace) -> int:
                     raise
                 failures.append((path or args.source, exc))
                 show_error(exc)
+    for note in closing:
+        reporter(note)
     if failures:
         raise _summary(failures, len(paths) if not args.recursive else None)
     return 0
@@ -171,13 +174,17 @@ def _summary(failures: Failures, total: int | None) -> PigeonError:
 
 
 def _get_one(
-    args: argparse.Namespace, path: str | None, display: TransferDisplay, reporter: Reporter
+    args: argparse.Namespace,
+    path: str | None,
+    display: TransferDisplay,
+    reporter: Reporter,
+    closing: list[Notice],
 ) -> Failures:
     """Download one PATH: a file, a folder with -r, or a name with --legacy. Returns the
     failures inside a mirror (a single file raises instead)."""
     source = parse_source(args.source, path)
     if args.recursive:
-        return _mirror(args, source, display, reporter)
+        return _mirror(args, source, display, reporter, closing)
     if args.legacy:
         result = asyncio.run(
             download_legacy(
@@ -212,27 +219,32 @@ def _get_one(
 
 def _cut_line(args: argparse.Namespace, source: Source) -> str:
     """What a download stopped by Ctrl-C left, read from the disk once it has let go: its
-    ``.part`` and whether the same command continues it, by the check the next run makes."""
+    ``.part`` and whether the same command continues it, by the rule the next run follows
+    (``aio.fetch.resume_point`` and the request it makes from it)."""
     final = destination(source, args.output)  # the same path the download wrote to
-    if final is None:
-        return "interrupted"  # a stream: what went out is gone
+    if final is None or (final.exists() and not final.is_file()):
+        return "interrupted"  # a stream (stdout, a device, a FIFO): what went out is gone
     part = PartFile(final)
     try:
-        st = part.part.stat()
-    except OSError:
-        return "interrupted"  # no .part: nothing kept, or the file was already complete
-    if not stat.S_ISREG(st.st_mode):
+        size = part.part.stat().st_size
+        part.claim()  # never another process's: one still writing it holds the lock
+    except (OSError, PigeonError):
         return "interrupted"
-    saved = part.resumable(source.url)
+    try:
+        if size == 0 or not part.part.is_file():
+            return "interrupted"  # nothing kept
+        saved, have = resume_point(part, source.url)
+    finally:
+        part.release()
     if args.no_resume:
         why: str | None = "--no-resume"
     elif saved is None:
         why = "no record of the server's version beside it"
-    elif not resume_headers(saved, st.st_size):
+    elif not resume_headers(saved, have):
         why = "the server named no version of the file to resume it by"
     else:
         why = None
-    return download_interrupted(str(part.part), st.st_size, why)
+    return download_interrupted(str(part.part), size, why)
 
 
 def _mirror(
@@ -240,6 +252,7 @@ def _mirror(
     source: Source,
     display: TransferDisplay,
     reporter: Reporter,
+    closing: list[Notice],
 ) -> Failures:
     """``-r``: mirror the folder ``source`` names into OUT, under its own name (however it
     was named: ``HOST sub``, ``HOST/sub``, a URL); the root's entries go straight into OUT.
@@ -281,7 +294,7 @@ def _mirror(
     fetched = [result for result in outcome.results if not result.already_here]
     verified = sum(1 for result in fetched if result.verified)
     identical = len(outcome.results) - len(fetched) + outcome.up_to_date
-    reporter(Notice(mirror_done(len(fetched), verified, identical, str(dest))))
+    closing.append(Notice(mirror_done(len(fetched), verified, identical, str(dest))))
     failures = [(url, exc) for url, exc in outcome.failures]
     failures += [
         (name, ProtocolError(f"refused the listed name {name}")) for name in outcome.refused

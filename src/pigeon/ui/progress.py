@@ -95,7 +95,7 @@ def show_result(
             "verified": result.verified,
             "already_here": result.already_here,
         }
-        print(json_line(record))
+        print(json_line(record), flush=True)  # each as it lands, also into a pipe
     elif not quiet:
         print(result_text(where, result), file=sys.stderr)
 
@@ -138,7 +138,8 @@ def download_interrupted(part: str, size: int, starts_over: str | None) -> str:
     command continues it (the next run's own check), or why it starts over."""
     kept = f"interrupted: {part} kept ({format_size(size)})"
     if starts_over is None:
-        return f"{kept}; the same command continues from there (if the server's file is unchanged)"
+        how = "if the server can (same file, byte ranges)"
+        return f"{kept}; the same command continues from there {how}"
     return f"{kept}; the same command starts over ({starts_over})"
 
 
