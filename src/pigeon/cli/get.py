@@ -230,6 +230,9 @@ def _cut_line(args: argparse.Namespace, source: Source) -> str:
         part.claim()  # never another process's: one still writing it holds the lock
     except (OSError, PigeonError):
         return "interrupted"
+    if part.created:  # gone meanwhile (another download finished): claim made it anew
+        part.discard()
+        return "interrupted"
     try:
         if size == 0 or not part.part.is_file():
             return "interrupted"  # nothing kept
