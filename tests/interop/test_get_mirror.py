@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -197,8 +198,16 @@ def test_a_closed_stdout_stops_the_mirror_with_every_fetched_file_committed(
         assert proc.stdout is not None
         proc.stdout.read(100)
         proc.stdout.close()  # the reader is gone
-        proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 141, err  # as a shell's SIGPIPE: a script sees it unfinished
         finals = [p for p in out.rglob("*.txt") if p.is_file()]
+        said = re.fullmatch(
+            r"pigeon: stopped: ([\d,]+) files? kept in (\S+), all sha256-verified; the same "
+            r"command fetches the rest \(stdout was closed\)",
+            err.decode().strip().splitlines()[-1],
+        )
+        assert said is not None, err
+        assert int(said[1].replace(",", "")) == len(finals)
         parts = [p for p in out.rglob("*.part")]
         assert len(parts) <= 4  # at most one in flight per connection, kept to resume
         assert 0 < len(finals) < len(sources)  # stopped, not carried on without a reader

@@ -55,6 +55,7 @@ EXIT_CODES = {
     18: "cannot write",
     19: "file being downloaded",
     130: "interrupted",
+    141: "output closed (its reader went away)",
 }
 """Every exit code pigeon has and what it means (``pigeon --help`` lists them all)."""
 
@@ -63,6 +64,13 @@ class Interrupted(PigeonError):
     """Ctrl-C, with something worth saying about what was kept (a command's own line)."""
 
     exit_code = 130
+
+
+class OutputClosed(PigeonError):
+    """Stdout's reader went away mid-run (``| head``): the work stopped; as a shell's 141
+    (SIGPIPE), so a script's pipefail sees that it did not finish."""
+
+    exit_code = 141
 
 
 def summary(word: str) -> str:

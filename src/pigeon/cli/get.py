@@ -14,6 +14,7 @@ from pigeon.aio.get import download_async
 from pigeon.aio.legacy import download_legacy
 from pigeon.cli.common import (
     Interrupted,
+    OutputClosed,
     PigeonParser,
     command,
     json_flag,
@@ -39,7 +40,7 @@ from pigeon.ui.progress import (
 )
 from pigeon.ui.report import Reporter
 
-GET_EXIT_CODES = (0, 1, 2, 3, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18, 19, 130)
+GET_EXIT_CODES = (0, 1, 2, 3, 5, 6, 7, 9, 11, 13, 14, 15, 16, 17, 18, 19, 130, 141)
 """The exit codes a download can end with (none of sending datagrams or binding ports)."""
 
 Failures = list[tuple[str, PigeonError]]
@@ -294,6 +295,13 @@ def _mirror(
         verified = sum(1 for result in outcome.results if result.verified)
         line = mirror_interrupted(len(outcome.results), verified, outcome.up_to_date, str(dest))
         raise Interrupted(line) from None
+    except BrokenPipeError:  # stdout's reader went away (| head): every verified file is
+        # committed, and the exit code says the mirror did not finish
+        verified = sum(1 for result in outcome.results if result.verified)
+        line = mirror_interrupted(
+            len(outcome.results), verified, outcome.up_to_date, str(dest), why="stopped"
+        )
+        raise OutputClosed(f"{line} (stdout was closed)") from None
     fetched = [result for result in outcome.results if not result.already_here]
     verified = sum(1 for result in fetched if result.verified)
     identical = len(outcome.results) - len(fetched) + outcome.up_to_date

@@ -123,12 +123,14 @@ def _checked(files: int, verified: int) -> str:
     return f", {verified:,} of them sha256-verified (the server offered no digest for the rest)"
 
 
-def mirror_interrupted(kept: int, verified: int, already: int, dest: str) -> str:
-    """The line for a mirror stopped by Ctrl-C: what stays (and how much of it was checked),
-    and how to go on."""
+def mirror_interrupted(
+    kept: int, verified: int, already: int, dest: str, *, why: str = "interrupted"
+) -> str:
+    """The line for a mirror stopped before its end (Ctrl-C, or ``why``): what stays (and how
+    much of it was checked), and how to go on."""
     there = f"; {already:,} already there" if already else ""
     return (
-        f"interrupted: {plural(kept, 'file')} kept in {dest}{_checked(kept, verified)}{there}; "
+        f"{why}: {plural(kept, 'file')} kept in {dest}{_checked(kept, verified)}{there}; "
         "the same command fetches the rest"
     )
 
