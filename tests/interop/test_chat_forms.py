@@ -7,7 +7,9 @@ what needs broadcast is in test_chat_netns.py.
 from __future__ import annotations
 
 import json
+import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -255,3 +257,30 @@ def test_a_file_offered_over_ipv6_is_fetched_and_both_sides_name_the_other(
         wait_events(bob, of_type("transfer", state="received", peer="alice"))
         wait_events(alice, of_type("transfer", state="sent", peer="bob"))
     assert (dest / shared.name).read_text() == "over v6\n"
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "too long"])
+def test_a_send_that_introduced_itself_always_says_goodbye(stop: str) -> None:
+    """The entry ``pigeon send`` gives a peer named by address is followed by its exit, also
+    when Ctrl-C or a refused message ends it: a client that ignores NOADDLISTOPT (iptux)
+    would otherwise list it for good."""
+    with udp_receiver() as catcher:
+        peer = f"127.0.0.1:{catcher.getsockname()[1]}"
+        text = "x" * 9000 if stop == "too long" else "anyone?"
+        argv = ["send", "--no-broadcast", "--port", "0", peer, text, "--timeout", "30"]
+        launcher = [
+            sys.executable,
+            "-c",
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "os.execv(sys.executable, [sys.executable, '-m', 'pigeon', *sys.argv[1:]])",
+        ]
+        with background([*launcher, *argv]) as proc:
+            modes = [int(catcher.recvfrom(65536)[0].split(b":", 5)[4]) & 0xFF]
+            if stop == "ctrl-c":
+                modes.append(int(catcher.recvfrom(65536)[0].split(b":", 5)[4]) & 0xFF)
+                proc.stop(signal.SIGINT)
+            else:
+                proc.finish(30)
+            modes.append(int(catcher.recvfrom(65536)[0].split(b":", 5)[4]) & 0xFF)
+        entry, exit_ = 0x01, 0x02
+        assert modes[0] == entry and modes[-1] == exit_, modes

@@ -332,19 +332,21 @@ def test_ctrl_c_while_waiting_for_another_download_claims_nothing(tmp_path: Path
             first = subprocess.Popen([*PIGEON, *argv], cwd=tmp_path, stderr=subprocess.DEVNULL)
             wait_for_part(tmp_path / "big.bin.part", 1 << 20)
             waiting = subprocess.Popen(
-                [*AS_AT_A_TERMINAL, *argv, "--wait-lock"],
+                [*AS_AT_A_TERMINAL, *argv[:-1], "--wait-lock"],
                 cwd=tmp_path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
-            time.sleep(1.0)  # it is waiting for the first one's lock
+            assert waiting.stderr is not None
+            told = waiting.stderr.readline()  # once it says so, it waits for the first's lock
+            assert b"is being downloaded by pid" in told and b"waiting" in told, told
             waiting.send_signal(signal.SIGINT)
             out, err = waiting.communicate(timeout=30)
             first.kill()
             first.wait()
         done = subprocess.CompletedProcess(argv, waiting.returncode, out, err)
         assert done.returncode == 130, err
-        assert one_line_error(done) == "pigeon: interrupted", err
+        assert err.decode().strip() == "pigeon: interrupted", err
     finally:
         server.kill()
         server.wait()

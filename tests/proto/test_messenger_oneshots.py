@@ -67,6 +67,14 @@ def test_a_one_shots_message_shows_the_nick_its_entry_gave_until_its_exit() -> N
     [msg] = events(deliver(message, chat, ONE, 0.2), MessageIn)
     assert msg.peer.name == "dave 大卫" and msg.transient  # its nick, still not listed
     assert chat.peers() == []
+    other = Messenger(
+        Identity(user="bob", host="ops-pc", nick="bob", version="1_test"),
+        first_packet_no=9000,
+        transient=True,
+    )
+    _id, theirs = other.send_text(A, "from another user there", 0.25)
+    [msg] = events(deliver(theirs, chat, ONE, 0.25), MessageIn)
+    assert msg.peer.name == "bob"  # the same address, another user: not dave's nick
     deliver(shot.leave([A]), chat, ONE, 0.3)  # gone: a later one-shot from there starts anew
     _id, again = shot.send_text(A, "again", 0.4)
     [later] = events(deliver(again, chat, ONE, 0.5), MessageIn)

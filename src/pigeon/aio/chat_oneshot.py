@@ -84,13 +84,14 @@ async def run_send(
         addr, announced = await _target(node, cfg, target, within, search=within)
         if plain:
             node.messenger.add_peer(addr, plain=True)
-        else:
-            await _introduce(node, addr, announced)
-        msg_id = await node.send_text(addr, text)
-        if not plain:
-            await node.settled(within)
-        if announced or not plain:  # whoever had our entry hears that we go
-            await node.leave(None if announced else [addr])
+        introduced = not plain and await _introduce(node, cfg, addr, announced)
+        try:
+            msg_id = await node.send_text(addr, text)
+            if not plain:
+                await node.settled(within)
+        finally:  # whoever had our entry hears that we go, whatever ended the wait
+            if announced or introduced:
+                await node.leave(None if announced else [addr])
     if plain:
         return 0
     if any(isinstance(e, Delivered) and e.msg_id == msg_id for e in outcome):
@@ -104,12 +105,16 @@ async def run_send(
     )
 
 
-async def _introduce(node: ChatNode, addr: Addr, announced: bool) -> None:
+async def _introduce(node: ChatNode, cfg: ChatConfig, addr: Addr, announced: bool) -> bool:
     """Tell a peer given by address who we are (BR_ENTRY to it alone, NOADDLISTOPT as every
-    packet of a one-shot): its chat then shows our nick, not our login name. A peer found by
-    name has had our entry already."""
-    if not announced:
-        await node.enter([addr])
+    packet of a one-shot): its chat then shows our nick, not our login name. Returns whether
+    it did. Not to a peer found by name (it had our entry already), nor when we had to move
+    off our port: a chat of ours holds it, and a client that tells peers apart by address
+    alone (iptux) would take our entry and exit for that chat's."""
+    if announced or (cfg.port and node.port != cfg.port):
+        return False
+    await node.enter([addr])
+    return True
 
 
 async def _resolve_name(node: ChatNode, name: str, port: int, within: float) -> Addr:
@@ -191,19 +196,22 @@ async def _offer_files(
     async with ChatNode(cfg, watch, attachments=True, transient=True) as node:
         _say_if_moved(cfg, node, show)
         addr, announced = await _target(node, cfg, target, within, search=min(within, 3.0))
-        await _introduce(node, addr, announced)
-        offer = node.book.add(1, addr, described)
-        node.server.on_complete = lambda _offer: finished.set()
-        await node.offer(addr, text, offer)
+        introduced = await _introduce(node, cfg, addr, announced)
         try:
-            async with asyncio.timeout(within):
-                await finished.wait()
-        except TimeoutError:
-            pass
-        if not offer.complete and not declined:
-            offer.released = True
-            await node.release(addr, offer.packet_no)
-        await node.leave(None if announced else [addr])
+            offer = node.book.add(1, addr, described)
+            node.server.on_complete = lambda _offer: finished.set()
+            await node.offer(addr, text, offer)
+            try:
+                async with asyncio.timeout(within):
+                    await finished.wait()
+            except TimeoutError:
+                pass
+            if not offer.complete and not declined:
+                offer.released = True
+                await node.release(addr, offer.packet_no)
+        finally:  # whoever had our entry hears that we go, whatever ended the wait
+            if announced or introduced:
+                await node.leave(None if announced else [addr])
     if declined:
         raise errors.NotDelivered(f"{declined[0]} declined the files")
     if not offer.complete:

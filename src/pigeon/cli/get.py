@@ -111,21 +111,23 @@ def run_get(args: argparse.Namespace) -> int:
     reporter = Reporter(json_output=args.json, quiet=args.quiet)
     failures: Failures = []
     closing: list[Notice] = []  # said once the progress display is gone (never under it)
-    with TransferDisplay(
-        json_output=args.json, quiet=args.quiet, bars=not _body_on_terminal(args)
-    ) as display:
-        for path in paths:
-            try:
-                failures += _get_one(args, path, display, reporter, closing)
-            except Interrupted:
-                raise  # Ctrl-C stops the batch, not just this PATH
-            except PigeonError as exc:
-                if len(paths) == 1:
-                    raise
-                failures.append((path or args.source, exc))
-                show_error(exc)
-    for note in closing:
-        reporter(note)
+    try:
+        with TransferDisplay(
+            json_output=args.json, quiet=args.quiet, bars=not _body_on_terminal(args)
+        ) as display:
+            for path in paths:
+                try:
+                    failures += _get_one(args, path, display, reporter, closing)
+                except Interrupted:
+                    raise  # Ctrl-C stops the batch, not just this PATH
+                except PigeonError as exc:
+                    if len(paths) == 1:
+                        raise
+                    failures.append((path or args.source, exc))
+                    show_error(exc)
+    finally:  # a finished mirror's line stands, whatever stopped a later PATH
+        for note in closing:
+            reporter(note)
     if failures:
         raise _summary(failures, len(paths) if not args.recursive else None)
     return 0
@@ -244,6 +246,8 @@ def _cut_line(args: argparse.Namespace, source: Source) -> str:
         why: str | None = "--no-resume"
     elif saved is None:
         why = "no record of the server's version beside it"
+    elif not have:
+        why = "it does not fit the file its record describes"
     elif not resume_headers(saved, have):
         why = "the server named no version of the file to resume it by"
     else:

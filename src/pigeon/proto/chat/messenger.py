@@ -90,8 +90,9 @@ class Messenger:
         self._peers = KnownPeers()
         self._outbox = Outbox(self._peers.info, retry_interval=retry_interval, tries=tries)
         self._seen = SeenMessages()
-        self._oneshots: OrderedDict[Addr, Peer] = OrderedDict()
-        """Who the one-shots that entered lately are (not listed: see the module's text)."""
+        self._oneshots: OrderedDict[Addr, tuple[bytes, bytes, Peer]] = OrderedDict()
+        """Who the one-shots that entered lately are, by address: the user and host their
+        entry's header named, and what it said (not listed: see the module's text)."""
         self._limit = RateLimit(rate, burst)
         self._msg_id = 0
         self.ignored = 0
@@ -322,7 +323,7 @@ class Messenger:
         else:  # a one-shot: answered, never listed; its names kept for its message
             oneshot = Peer(addr)
             learn_entry(oneshot, packet)
-            self._oneshots[addr] = oneshot
+            self._oneshots[addr] = (packet.user, packet.host, oneshot)
             self._oneshots.move_to_end(addr)
             if len(self._oneshots) > ONESHOTS_KEPT:
                 self._oneshots.popitem(last=False)
@@ -371,7 +372,11 @@ class Messenger:
             peer.plain = False
             return peer, [], False
         if peer is None and packet.has(ipmsg.NOADDLISTOPT):
-            peer = self._oneshots.get(addr) or Peer(addr)
+            # its entry's names, if that entry came from the same user and host (another
+            # process on that address later is not taken for it)
+            kept = self._oneshots.get(addr)
+            same = kept is not None and (kept[0], kept[1]) == (packet.user, packet.host)
+            peer = kept[2] if kept is not None and same else Peer(addr)
             learn_header(peer, packet)
             return peer, [], True
         is_new = peer is None or not peer.version  # added by us, never heard from
