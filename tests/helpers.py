@@ -238,3 +238,13 @@ def udp_receiver(host: str = "127.0.0.1") -> socket.socket:
 def source_root() -> Path:
     """The checkout's top folder."""
     return Path(__file__).resolve().parent.parent
+
+
+AS_AT_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'pigeon', *sys.argv[1:]])",
+]
+"""``python -m pigeon`` with SIGINT as at a terminal: a test run in the background starts
+its children with SIGINT ignored, and a Ctrl-C test must be able to send it."""

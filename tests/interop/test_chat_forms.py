@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,13 @@ import pytest
 
 from pigeon.ui.chat_lines import cells
 from tests.chat_helpers import chat_peer, events, of_type, say, udp_port, wait_events
-from tests.helpers import background, require_tool, run_pigeon, udp_receiver
+from tests.helpers import (
+    AS_AT_A_TERMINAL,
+    background,
+    require_tool,
+    run_pigeon,
+    udp_receiver,
+)
 
 
 def _sent(result_stdout: bytes) -> list[dict[str, object]]:
@@ -268,13 +273,7 @@ def test_a_send_that_introduced_itself_always_says_goodbye(stop: str) -> None:
         peer = f"127.0.0.1:{catcher.getsockname()[1]}"
         text = "x" * 9000 if stop == "too long" else "anyone?"
         argv = ["send", "--no-broadcast", "--port", "0", peer, text, "--timeout", "30"]
-        launcher = [
-            sys.executable,
-            "-c",
-            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-            "os.execv(sys.executable, [sys.executable, '-m', 'pigeon', *sys.argv[1:]])",
-        ]
-        with background([*launcher, *argv]) as proc:
+        with background([*AS_AT_A_TERMINAL, *argv]) as proc:
             modes = [int(catcher.recvfrom(65536)[0].split(b":", 5)[4]) & 0xFF]
             if stop == "ctrl-c":
                 modes.append(int(catcher.recvfrom(65536)[0].split(b":", 5)[4]) & 0xFF)

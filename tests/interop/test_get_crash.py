@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.faults import cutting_proxy, tcp_server
-from tests.helpers import PIGEON, free_port, one_line_error, require_root, wait_bound
+from tests.helpers import (
+    AS_AT_A_TERMINAL,
+    PIGEON,
+    free_port,
+    one_line_error,
+    require_root,
+    wait_bound,
+)
 from tests.interop.serve_fixtures import make_tree, nginx_serving, sha256
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
@@ -152,12 +159,27 @@ def test_disk_full_is_a_clear_error_and_touches_nothing_else(tmp_path: Path) -> 
 # pigeon run as from a terminal: a suite started in the background (make test &, some CI)
 # runs with SIGINT ignored, which a child inherits and Python then keeps; a launcher resets
 # it and execs (preexec_fn is unsafe here: the proxy runs in a thread)
-AS_AT_A_TERMINAL = [
-    sys.executable,
-    "-c",
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv(sys.executable, [sys.executable, '-m', 'pigeon', *sys.argv[1:]])",
-]
+def ctrl_c_once_files_land(argv: list[str], dest: Path) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` (a mirror into ``dest/tree``) and send it SIGINT once a first batch of
+    files has its final names; what it said and how it ended."""
+    client = subprocess.Popen(argv, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not any((dest / "tree").rglob("*.txt")) and time.monotonic() < deadline:
+        time.sleep(0.02)  # until a first batch has its final names
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=60)
+    return subprocess.CompletedProcess(argv, client.returncode, out, err)
+
+
+def small_tree(share: Path, files: int, folders: int) -> dict[str, bytes]:
+    """``files`` random small files under ``share/tree`` in ``folders`` folders, by name."""
+    sources: dict[str, bytes] = {}
+    for n in range(files):
+        name = f"tree/d{n % folders}/f{n:04d}.txt"
+        sources[name] = os.urandom(100 + n)
+        (share / name).parent.mkdir(parents=True, exist_ok=True)
+        (share / name).write_bytes(sources[name])
+    return sources
 
 
 def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
@@ -167,12 +189,7 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
     exit 130, naming as many kept files as there are under final names, every one of them
     the server's; the same command then fetches the rest."""
     share = tmp_path / "share"
-    sources: dict[str, bytes] = {}
-    for n in range(1500):
-        name = f"tree/d{n % 10}/f{n:04d}.txt"
-        sources[name] = os.urandom(100 + n)
-        (share / name).parent.mkdir(parents=True, exist_ok=True)
-        (share / name).write_bytes(sources[name])
+    sources = small_tree(share, 1500, 10)
     dest = tmp_path / "dest"
     dest.mkdir()
     server_port, proxy_port = free_port(), free_port()
@@ -180,18 +197,8 @@ def test_ctrl_c_mid_mirror_says_what_was_kept_and_the_same_command_finishes(
     argv = [*AS_AT_A_TERMINAL, "get", f"127.0.0.1:{proxy_port}", "tree", "-r", "-q"]
     try:
         with tcp_server(cutting_proxy(server_port, drip=0.01), port=proxy_port):
-            client = subprocess.Popen(
-                argv,
-                cwd=dest,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            deadline = time.monotonic() + 30
-            while not any((dest / "tree").rglob("*.txt")) and time.monotonic() < deadline:
-                time.sleep(0.02)  # until a first batch has its final names
-            client.send_signal(signal.SIGINT)
-            out, err = client.communicate(timeout=60)
-            done = subprocess.CompletedProcess(argv, client.returncode, out, err)
+            done = ctrl_c_once_files_land(argv, dest)
+            err = done.stderr
             assert done.returncode == 130, err
             line = one_line_error(done)
             found = re.fullmatch(
@@ -231,27 +238,15 @@ def test_ctrl_c_mid_mirror_of_an_html_listing_never_calls_its_files_verified(
     """nginx's autoindex offers no digest: Ctrl-C mid-mirror counts the kept files, each the
     server's, and says that none of them was checked by SHA-256."""
     share = tmp_path / "share"
-    sources: dict[str, bytes] = {}
-    for n in range(600):
-        name = f"tree/d{n % 4}/f{n:04d}.txt"
-        sources[name] = os.urandom(100 + n)
-        (share / name).parent.mkdir(parents=True, exist_ok=True)
-        (share / name).write_bytes(sources[name])
+    sources = small_tree(share, 600, 4)
     dest = tmp_path / "dest"
     dest.mkdir()
     proxy_port = free_port()
     with nginx_serving(share, tmp_path, extra="autoindex on;") as port:
         argv = [*AS_AT_A_TERMINAL, "get", f"http://127.0.0.1:{proxy_port}/tree/", "-r", "-q"]
         with tcp_server(cutting_proxy(port, drip=0.01), port=proxy_port):
-            client = subprocess.Popen(
-                argv, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-            deadline = time.monotonic() + 30
-            while not any((dest / "tree").rglob("*.txt")) and time.monotonic() < deadline:
-                time.sleep(0.02)  # until a first batch has its final names
-            client.send_signal(signal.SIGINT)
-            out, err = client.communicate(timeout=60)
-    done = subprocess.CompletedProcess(argv, client.returncode, out, err)
+            done = ctrl_c_once_files_land(argv, dest)
+    err = done.stderr
     assert done.returncode == 130, err
     found = re.fullmatch(
         r"pigeon: interrupted: ([\d,]+) files? kept in tree, none sha256-verified "

@@ -3,7 +3,8 @@
 What to ask and what an answer means are ``proto.http.fetch``'s decisions; the connection is
 ``aio.http_client``'s; the download into a ``.part`` (held, resumed, checked, verified,
 committed, retried) is ``aio.fetch``'s, shared with chat attachments. Here: the HTTP side of
-it (``HttpOrigin``: Range and If-Range, redirects, restarts), and where a download lands.
+it (``HttpOrigin``: Range and If-Range, redirects, restarts), where a download lands, and
+what a stopped one left for the next run (``cut_part``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import asyncio
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from pigeon.aio.bulk import Consume
-from pigeon.aio.fetch import Landing, Progress, Received, fetch_into_part, retrying
+from pigeon.aio.fetch import Landing, Progress, Received, fetch_into_part, resume_point, retrying
 from pigeon.aio.http_client import Connections, Head, HttpChannel
-from pigeon.errors import HttpStatusError, ProtocolError, UsageError
+from pigeon.errors import HttpStatusError, PigeonError, ProtocolError, UsageError
 from pigeon.events import DownloadResult, Emit, noticing
+from pigeon.fs.partfile import PartFile
 from pigeon.fs.sinks import destination, open_stream, prepare_folder
 from pigeon.proto.http.fetch import (
     REDIRECTS,
@@ -212,6 +215,49 @@ async def download_async(
         pool.close()
         if stream is not None:
             stream.close()
+
+
+class CutPart(NamedTuple):
+    """What a download stopped before its end left: its ``.part``, the bytes in it, and why
+    the same download would start over rather than continue it (None: it continues)."""
+
+    path: Path
+    size: int
+    starts_over: str | None
+
+
+def cut_part(source: Source, dest: str | Path | None) -> CutPart | None:
+    """What a download of ``source`` to ``dest`` that was just stopped left, read from the
+    disk by the rule the next run follows (``aio.fetch.resume_point``, then the Range it can
+    ask). None: nothing kept (a stream, no ``.part`` or an empty one, or one that another
+    download holds: a run waiting for that one's lock kept nothing of its own)."""
+    final = destination(source, dest)  # the same path the download wrote to
+    if final is None or (final.exists() and not final.is_file()):
+        return None  # a stream (stdout, a device, a FIFO): what went out is gone
+    part = PartFile(final)
+    try:
+        size = part.part.stat().st_size
+        part.claim()  # never another process's: one still writing it holds the lock
+    except (OSError, PigeonError):
+        return None
+    if part.created:  # gone meanwhile (another download finished): claim made it anew
+        part.discard()
+        return None
+    try:
+        if size == 0 or not part.part.is_file():
+            return None
+        saved, have = resume_point(part, source.url)
+    finally:
+        part.release()
+    if saved is None:
+        why: str | None = "no record of the server's version beside it"
+    elif not have:
+        why = "it does not fit the file its record describes"
+    elif not resume_headers(saved, have):
+        why = "the server named no version of the file to resume it by"
+    else:
+        why = None
+    return CutPart(part.part, size, why)
 
 
 def parse_source_arg(source: str | Source) -> Source:

@@ -9,8 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from pigeon.aio.fetch import resume_point
-from pigeon.aio.get import download_async
+from pigeon.aio.get import cut_part, download_async
 from pigeon.aio.legacy import download_legacy
 from pigeon.cli.common import (
     Interrupted,
@@ -24,10 +23,7 @@ from pigeon.cli.common import (
 )
 from pigeon.errors import InvalidAddress, PigeonError, ProtocolError, UsageError
 from pigeon.events import DownloadResult, Notice
-from pigeon.fs.partfile import PartFile
-from pigeon.fs.sinks import destination
 from pigeon.proto.address import format_endpoint, parse_endpoint, parse_host, parse_port
-from pigeon.proto.http.fetch import resume_headers
 from pigeon.proto.http.source import Source, is_folder_target, parse_source
 from pigeon.proto.local_names import safe_local_name
 from pigeon.ui.errors import show_error
@@ -221,38 +217,13 @@ def _get_one(
 
 
 def _cut_line(args: argparse.Namespace, source: Source) -> str:
-    """What a download stopped by Ctrl-C left, read from the disk once it has let go: its
-    ``.part`` and whether the same command continues it, by the rule the next run follows
-    (``aio.fetch.resume_point`` and the request it makes from it)."""
-    final = destination(source, args.output)  # the same path the download wrote to
-    if final is None or (final.exists() and not final.is_file()):
-        return "interrupted"  # a stream (stdout, a device, a FIFO): what went out is gone
-    part = PartFile(final)
-    try:
-        size = part.part.stat().st_size
-        part.claim()  # never another process's: one still writing it holds the lock
-    except (OSError, PigeonError):
+    """The line for a download stopped by Ctrl-C: what it kept, and whether the same command
+    continues it (``aio.get.cut_part``)."""
+    left = cut_part(source, args.output)
+    if left is None:
         return "interrupted"
-    if part.created:  # gone meanwhile (another download finished): claim made it anew
-        part.discard()
-        return "interrupted"
-    try:
-        if size == 0 or not part.part.is_file():
-            return "interrupted"  # nothing kept
-        saved, have = resume_point(part, source.url)
-    finally:
-        part.release()
-    if args.no_resume:
-        why: str | None = "--no-resume"
-    elif saved is None:
-        why = "no record of the server's version beside it"
-    elif not have:
-        why = "it does not fit the file its record describes"
-    elif not resume_headers(saved, have):
-        why = "the server named no version of the file to resume it by"
-    else:
-        why = None
-    return download_interrupted(str(part.part), size, why)
+    why = "--no-resume" if args.no_resume else left.starts_over
+    return download_interrupted(str(left.path), left.size, why)
 
 
 def _mirror(
@@ -292,19 +263,16 @@ def _mirror(
 
     try:
         asyncio.run(mirror())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError) as exc:
         # the files took their final names before the mirror let go, each shown as it did:
         # one line says how many, and that the same command continues (what is complete
-        # and identical is skipped)
+        # and identical is skipped). Stdout's reader gone (| head): the exit code says the
+        # mirror did not finish
         verified = sum(1 for result in outcome.results if result.verified)
-        line = mirror_interrupted(len(outcome.results), verified, outcome.up_to_date, str(dest))
-        raise Interrupted(line) from None
-    except BrokenPipeError:  # stdout's reader went away (| head): every verified file is
-        # committed, and the exit code says the mirror did not finish
-        verified = sum(1 for result in outcome.results if result.verified)
-        line = mirror_interrupted(
-            len(outcome.results), verified, outcome.up_to_date, str(dest), why="stopped"
-        )
+        kept, here = len(outcome.results), outcome.up_to_date
+        if isinstance(exc, KeyboardInterrupt):
+            raise Interrupted(mirror_interrupted(kept, verified, here, str(dest))) from None
+        line = mirror_interrupted(kept, verified, here, str(dest), why="stopped")
         raise OutputClosed(f"{line} (stdout was closed)") from None
     fetched = [result for result in outcome.results if not result.already_here]
     verified = sum(1 for result in fetched if result.verified)
